@@ -1,0 +1,61 @@
+import { defineConfig, devices } from '@playwright/test';
+
+/**
+ * End-to-end tests for the chatroom app.
+ *
+ * The server binary must already be built (`../target/release/chatroom`, with the
+ * client bundle in `../target/site`); Playwright starts it on PORT and waits for
+ * `/healthz`. Chromium is the system one (no `npx playwright install`).
+ */
+const PORT = process.env.E2E_PORT ?? '3137';
+
+const launchOptions = {
+  executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+  args: [
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+  ],
+};
+
+export default defineConfig({
+  testDir: './tests',
+  fullyParallel: false,
+  workers: 1,
+  retries: 0,
+  timeout: 30_000,
+  expect: { timeout: 10_000 },
+  forbidOnly: !!process.env.CI,
+  reporter: [['list'], ['json', { outputFile: 'test-results/results.json' }]],
+  use: {
+    baseURL: `http://127.0.0.1:${PORT}`,
+    launchOptions,
+    trace: 'retain-on-failure',
+  },
+  projects: [
+    {
+      name: 'chromium',
+      use: {
+        ...devices['Desktop Chrome'],
+        launchOptions,
+      },
+    },
+  ],
+  webServer: {
+    command: '../target/release/chatroom --listen 127.0.0.1:' + PORT,
+    cwd: __dirname,
+    env: {
+      LEPTOS_SITE_ROOT: '../target/site',
+      RUST_LOG: 'info',
+    },
+    url: `http://127.0.0.1:${PORT}/healthz`,
+    reuseExistingServer: false,
+    timeout: 60_000,
+    stdout: 'pipe',
+    stderr: 'pipe',
+  },
+});

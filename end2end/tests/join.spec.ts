@@ -1,0 +1,174 @@
+import { expect, test, type Page } from '@playwright/test';
+import {
+  avatarRadio,
+  avatarSrc,
+  closeAllContexts,
+  join,
+  member,
+  members,
+  openRoom,
+  uniqueRoom,
+} from './helpers';
+
+test.afterEach(async ({ browser }) => {
+  await closeAllContexts(browser);
+});
+
+const SELECTED_CLASS = /(^|\s)selected(\s|$)/;
+
+/** Put `value` into the name input, even past a `maxlength` the input may have. */
+async function setName(page: Page, value: string): Promise<void> {
+  const input = page.getByTestId('name-input');
+  await input.fill(value);
+  if ((await input.inputValue()) !== value) {
+    // A maxlength cut it short: set it the way a script could, then let the app see an input event.
+    await input.evaluate((el, v) => {
+      const setter = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value')?.set;
+      setter?.call(el, v);
+      el.dispatchEvent(new Event('input', { bubbles: true }));
+      el.dispatchEvent(new Event('change', { bubbles: true }));
+    }, value);
+  }
+  await expect(input).toHaveValue(value);
+}
+
+/**
+ * Open the room afresh (so no earlier error is on screen), try to join with `name`,
+ * and check that a name error is shown and the user is still at the join form.
+ */
+async function expectNameRefused(page: Page, room: string, name: string): Promise<void> {
+  await openRoom(page, room);
+  await expect(page.getByTestId('join-form')).toBeVisible();
+  await expect(page.getByTestId('name-error')).toBeHidden();
+
+  await setName(page, name);
+  await avatarRadio(page, 'owl').click();
+  const joinButton = page.getByTestId('join-button');
+  // A disabled join button for an invalid name is fine too, as long as the error is shown.
+  if (await joinButton.isEnabled()) {
+    await joinButton.click();
+  }
+
+  const error = page.getByTestId('name-error');
+  await expect(error).toBeVisible();
+  await expect(error).toHaveText(/\S/);
+  await expect(page.getByTestId('join-form')).toBeVisible();
+  await expect(page.getByTestId('chat')).toHaveCount(0);
+}
+
+test('a taken name (in any case) and invalid names are refused at the join form', async ({ browser }) => {
+  const room = uniqueRoom('names');
+  const ctxA = await browser.newContext();
+  const ctxB = await browser.newContext();
+  const pageA = await ctxA.newPage();
+  const pageB = await ctxB.newPage();
+
+  await join(pageA, room, 'Alice', 'fox');
+  await expect(members(pageA)).toHaveCount(1);
+
+  // "alice" is "Alice" in another case: taken.
+  await openRoom(pageB, room);
+  await expect(pageB.getByTestId('join-form')).toBeVisible();
+  await setName(pageB, 'alice');
+  await avatarRadio(pageB, 'owl').click();
+  await pageB.getByTestId('join-button').click();
+
+  const nameError = pageB.getByTestId('name-error');
+  await expect(nameError).toBeVisible();
+  await expect(nameError).toContainText(/taken/i);
+  await expect(pageB.getByTestId('join-form')).toBeVisible();
+  await expect(pageB.getByTestId('chat')).toHaveCount(0);
+  await expect(members(pageA)).toHaveCount(1);
+  await expect(member(pageA, 'Alice')).toHaveCount(1);
+
+  // Empty, whitespace-only and too long (33 characters) names.
+  await expectNameRefused(pageB, room, '');
+  await expectNameRefused(pageB, room, '   ');
+  await expectNameRefused(pageB, room, 'x'.repeat(33));
+
+  // Nobody joined meanwhile.
+  await expect(members(pageA)).toHaveCount(1);
+  await expect(member(pageA, 'alice')).toHaveCount(0);
+  await expect(pageA.getByTestId('connection-status')).toHaveAttribute('data-state', 'online');
+
+  await ctxA.close();
+  await ctxB.close();
+});
+
+test('avatar picker works with arrow keys; name and avatar are remembered', async ({ browser }) => {
+  const room1 = uniqueRoom('remember');
+  const room2 = uniqueRoom('remember');
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+
+  await openRoom(page, room1);
+  const picker = page.getByTestId('avatar-picker');
+  await expect(picker).toHaveAttribute('role', 'radiogroup');
+  const radios = picker.getByRole('radio');
+  await expect(radios).toHaveCount(16);
+
+  const ids = await radios.evaluateAll((els) => els.map((el) => el.getAttribute('data-avatar') ?? ''));
+  for (const id of ['fox', 'owl', 'cat', 'frog', 'bear', 'panda', 'robot', 'alien', 'ghost', 'cactus', 'octopus', 'penguin']) {
+    expect(ids).toContain(id);
+  }
+  expect(new Set(ids).size).toBe(16);
+  // Each avatar is a button with its picture.
+  for (const [i, id] of ids.entries()) {
+    const radio = radios.nth(i);
+    await expect(radio).toHaveJSProperty('tagName', 'BUTTON');
+    await expect(radio.locator('img')).toHaveAttribute('src', avatarSrc(id));
+    await expect(radio.locator('img')).toHaveAttribute('alt', /\S/);
+  }
+
+  // Start from a selected avatar that has a next one (select the first if needed).
+  const checkedStates = await radios.evaluateAll((els) => els.map((el) => el.getAttribute('aria-checked')));
+  let start = checkedStates.indexOf('true');
+  if (start < 0 || start === ids.length - 1) {
+    await radios.nth(0).click();
+    start = 0;
+  }
+  const current = radios.nth(start);
+  const next = radios.nth(start + 1);
+  await expect(current).toHaveAttribute('aria-checked', 'true');
+  await expect(picker.locator('[role="radio"][aria-checked="true"]')).toHaveCount(1);
+  // Roving tabindex: only the selected radio is in the tab order.
+  await expect(current).toHaveAttribute('tabindex', '0');
+  await expect(picker.locator('[role="radio"][tabindex="0"]')).toHaveCount(1);
+
+  await current.focus();
+  await expect(current).toBeFocused();
+  await page.keyboard.press('ArrowRight');
+
+  await expect(next).toHaveAttribute('aria-checked', 'true');
+  await expect(next).toHaveClass(SELECTED_CLASS);
+  await expect(next).toBeFocused();
+  await expect(next).toHaveAttribute('tabindex', '0');
+  await expect(current).toHaveAttribute('aria-checked', 'false');
+  await expect(current).not.toHaveClass(SELECTED_CLASS);
+  await expect(picker.locator('[role="radio"][aria-checked="true"]')).toHaveCount(1);
+
+  // ArrowLeft goes back, ArrowRight forward again.
+  await page.keyboard.press('ArrowLeft');
+  await expect(current).toHaveAttribute('aria-checked', 'true');
+  await expect(current).toBeFocused();
+  await page.keyboard.press('ArrowRight');
+  await expect(next).toHaveAttribute('aria-checked', 'true');
+
+  const chosen = ids[start + 1];
+  const name = 'Erin';
+  await page.getByTestId('name-input').fill(name);
+  await page.getByTestId('join-button').click();
+  await expect(page.getByTestId('chat')).toBeVisible();
+  await expect(page.getByTestId('connection-status')).toHaveAttribute('data-state', 'online');
+  await expect(member(page, name).getByTestId('member-avatar')).toHaveAttribute('src', avatarSrc(chosen));
+
+  // Another room, same browser: the join form is prefilled with the same name and avatar.
+  await openRoom(page, room2);
+  await expect(page.getByTestId('join-form')).toBeVisible();
+  await expect(page.getByTestId('name-input')).toHaveValue(name);
+  await expect(avatarRadio(page, chosen)).toHaveAttribute('aria-checked', 'true');
+  await expect(avatarRadio(page, chosen)).toHaveClass(SELECTED_CLASS);
+  await expect(page.getByTestId('avatar-picker').locator('[role="radio"][aria-checked="true"]')).toHaveCount(1);
+
+  await ctx.close();
+});

@@ -1,0 +1,131 @@
+//! Request/response API as Leptos server functions: the avatar catalogue, a room's first paint, joining and leaving.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::avatars::Avatar;
+use crate::protocol::{ChatMessage, Member};
+
+/// What the first paint of a room needs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomSnapshot {
+    pub room: String,
+    pub members: Vec<Member>,
+    pub recent: Vec<ChatMessage>,
+    /// This browser's member, if it holds a valid session whose name is still its own.
+    pub me: Option<Member>,
+    pub max_message_chars: usize,
+}
+
+/// Which form field a refused join is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JoinField {
+    Name,
+    Avatar,
+    Room,
+}
+
+/// Result of asking to join a room.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JoinOutcome {
+    /// Joined: the session cookie is set and the name reserved for this browser.
+    Joined(Member),
+    /// Refused, with the reason to show next to `field`.
+    Refused { field: JoinField, message: String },
+}
+
+/// The avatars a member may pick.
+#[server(prefix = "/api", endpoint = "avatars")]
+pub async fn list_avatars() -> Result<Vec<Avatar>, ServerFnError> {
+    Ok(crate::avatars::catalogue())
+}
+
+/// Members, recent messages and this browser's identity in `room`.
+#[server(prefix = "/api", endpoint = "room")]
+pub async fn load_room(room: String) -> Result<RoomSnapshot, ServerFnError> {
+    use crate::server::{session, AppState};
+    let state = use_context::<AppState>().ok_or_else(|| ServerFnError::new("no app state"))?;
+    let room = crate::rules::validate_room(&room).map_err(|e| ServerFnError::new(e.to_string()))?;
+    let headers: http::HeaderMap = leptos_axum::extract().await?;
+    let me = session::from_headers(&state.keys, &headers, &room)
+        .filter(|s| state.hub.name_free_for(&room, &s.name, &s.sid))
+        .map(|s| s.member());
+    let (members, recent) = state.hub.snapshot(&room);
+    Ok(RoomSnapshot {
+        room,
+        members,
+        recent,
+        me,
+        max_message_chars: state.config.max_message_chars,
+    })
+}
+
+/// Validates `name` and `avatar`, reserves the name in `room` and sets the session cookie.
+/// Nothing is reserved or set when anything is refused.
+#[server(prefix = "/api", endpoint = "join")]
+pub async fn join_room(
+    room: String,
+    name: String,
+    avatar: String,
+) -> Result<JoinOutcome, ServerFnError> {
+    use crate::server::room::JoinError;
+    use crate::server::session::{self, SessionId};
+    use crate::server::AppState;
+    use http::header::{HeaderValue, SET_COOKIE};
+
+    let refuse = |field, message: String| Ok(JoinOutcome::Refused { field, message });
+    let state = use_context::<AppState>().ok_or_else(|| ServerFnError::new("no app state"))?;
+    let room = match crate::rules::validate_room(&room) {
+        Ok(r) => r,
+        Err(e) => return refuse(JoinField::Room, e.to_string()),
+    };
+    let name = match crate::rules::validate_name(&name) {
+        Ok(n) => n,
+        Err(e) => return refuse(JoinField::Name, e.to_string()),
+    };
+    if !crate::avatars::is_avatar(&avatar) {
+        return refuse(JoinField::Avatar, "Pick one of the avatars".into());
+    }
+    if state.shutdown.is_cancelled() {
+        return refuse(
+            JoinField::Room,
+            "The server is restarting; try again in a moment".into(),
+        );
+    }
+    // A browser keeps its session id, so that its other tabs stay the same member.
+    let headers: http::HeaderMap = leptos_axum::extract().await?;
+    let sid = session::from_headers(&state.keys, &headers, &room)
+        .map(|s| s.sid)
+        .unwrap_or_else(SessionId::random);
+    if let Err(e) = state.hub.reserve(&room, &name, &sid) {
+        let field = match e {
+            JoinError::NameTaken => JoinField::Name,
+            JoinError::RoomFull => JoinField::Room,
+        };
+        return refuse(field, e.to_string());
+    }
+    let member = Member { name, avatar };
+    let token = state.keys.sign(&state.keys.issue(sid, &room, &member));
+    let cookie = session::set_cookie(&room, &token, state.keys.lifetime_secs());
+    let response = expect_context::<leptos_axum::ResponseOptions>();
+    response.insert_header(
+        SET_COOKIE,
+        HeaderValue::from_str(&cookie).map_err(|e| ServerFnError::new(e.to_string()))?,
+    );
+    Ok(JoinOutcome::Joined(member))
+}
+
+/// Forgets this browser's session in `room` (its open sockets leave as they close).
+#[server(prefix = "/api", endpoint = "leave")]
+pub async fn leave_room(room: String) -> Result<(), ServerFnError> {
+    use crate::server::session;
+    use http::header::{HeaderValue, SET_COOKIE};
+    let room = crate::rules::validate_room(&room).map_err(|e| ServerFnError::new(e.to_string()))?;
+    let cookie = session::set_cookie(&room, "", 0);
+    let response = expect_context::<leptos_axum::ResponseOptions>();
+    response.insert_header(
+        SET_COOKIE,
+        HeaderValue::from_str(&cookie).map_err(|e| ServerFnError::new(e.to_string()))?,
+    );
+    Ok(())
+}

@@ -1,0 +1,57 @@
+//! The chat of a joined member: members beside the conversation, and the live connection that feeds both.
+
+use leptos::prelude::*;
+
+use super::composer::Composer;
+use super::member_list::MemberList;
+use super::message_list::MessageList;
+use super::Outgoing;
+use crate::api::LeaveRoom;
+use crate::model::RoomModel;
+
+#[component]
+pub fn ChatView(model: RwSignal<RoomModel>) -> impl IntoView {
+    let outgoing: Outgoing = StoredValue::new(None);
+
+    // The socket lives in the browser only; it closes when this view goes away.
+    #[cfg(feature = "hydrate")]
+    {
+        let room = model.with_untracked(|m| m.room.clone());
+        let handle = crate::client::socket::connect(room, model);
+        outgoing.set_value(Some(handle.sender()));
+        on_cleanup(move || handle.close());
+    }
+
+    let leave = ServerAction::<LeaveRoom>::new();
+    Effect::new(move |_| {
+        if let Some(Ok(())) = leave.value().get() {
+            model.update(|m| {
+                m.me = None;
+                m.pending.clear();
+            });
+        }
+    });
+    let room = model.with_untracked(|m| m.room.clone());
+
+    view! {
+        <main class="chat" data-testid="chat">
+            <aside class="members card">
+                <h2>"Members"</h2>
+                <MemberList model />
+                <button
+                    class="link"
+                    data-testid="leave-button"
+                    on:click=move |_| {
+                        leave.dispatch(LeaveRoom { room: room.clone() });
+                    }
+                >
+                    "Leave room"
+                </button>
+            </aside>
+            <section class="conversation card" aria-label="Conversation">
+                <MessageList model />
+                <Composer model outgoing />
+            </section>
+        </main>
+    }
+}

@@ -1,0 +1,160 @@
+//! The join form: display name and avatar, checked here by the shared rules and then by the `join_room` server function.
+
+use leptos::prelude::*;
+
+use super::avatar_picker::AvatarPicker;
+use crate::api::{JoinField, JoinOutcome, JoinRoom};
+use crate::avatars::{avatar_url, DEFAULT_AVATAR};
+use crate::model::RoomModel;
+use crate::rules::validate_name;
+
+#[component]
+pub fn JoinForm(room: String, model: RwSignal<RoomModel>) -> impl IntoView {
+    let name = RwSignal::new(String::new());
+    let avatar = RwSignal::new(DEFAULT_AVATAR.to_string());
+    let name_error = RwSignal::new(model.with_untracked(|m| m.join_error.clone()));
+    let avatar_error = RwSignal::new(None::<String>);
+    let room_error = RwSignal::new(None::<String>);
+    let join = ServerAction::<JoinRoom>::new();
+
+    // Prefill what this browser used last time (only the browser has it).
+    Effect::new(move |_| {
+        #[cfg(feature = "hydrate")]
+        if let Some(saved) = crate::client::storage::load_identity() {
+            name.set(saved.name);
+            if crate::avatars::is_avatar(&saved.avatar) {
+                avatar.set(saved.avatar);
+            }
+        }
+    });
+
+    Effect::new(move |_| {
+        let Some(result) = join.value().get() else {
+            return;
+        };
+        match result {
+            Ok(JoinOutcome::Joined(member)) => {
+                #[cfg(feature = "hydrate")]
+                crate::client::storage::save_identity(&member);
+                model.update(|m| {
+                    m.join_error = None;
+                    m.me = Some(member);
+                });
+            }
+            Ok(JoinOutcome::Refused { field, message }) => match field {
+                JoinField::Name => name_error.set(Some(message)),
+                JoinField::Avatar => avatar_error.set(Some(message)),
+                JoinField::Room => room_error.set(Some(message)),
+            },
+            Err(e) => room_error.set(Some(format!("Could not join: {e}"))),
+        }
+    });
+
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        name_error.set(None);
+        avatar_error.set(None);
+        room_error.set(None);
+        match validate_name(&name.get_untracked()) {
+            Ok(valid) => join.dispatch(JoinRoom {
+                room: room.clone(),
+                name: valid,
+                avatar: avatar.get_untracked(),
+            }),
+            Err(e) => {
+                name_error.set(Some(e.to_string()));
+                return;
+            }
+        };
+    };
+
+    let preview_members = move || model.with(|m| m.members.clone());
+    view! {
+        <main class="join">
+            <form class="join-form card" data-testid="join-form" on:submit=submit novalidate>
+                <h2>"Join the room"</h2>
+                <div class="field">
+                    <label for="name">"Display name"</label>
+                    <input
+                        id="name"
+                        name="name"
+                        data-testid="name-input"
+                        autocomplete="nickname"
+                        placeholder="Your name"
+                        prop:value=name
+                        on:input=move |ev| {
+                            name.set(event_target_value(&ev));
+                            name_error.set(None);
+                        }
+                        aria-invalid=move || name_error.with(|e| e.is_some()).to_string()
+                        aria-describedby="name-error"
+                    />
+                    <p
+                        id="name-error"
+                        class="field-error"
+                        data-testid="name-error"
+                        role="alert"
+                        hidden=move || name_error.with(|e| e.is_none())
+                    >
+                        {move || name_error.get().unwrap_or_default()}
+                    </p>
+                </div>
+                <fieldset class="field">
+                    <legend>"Avatar"</legend>
+                    <AvatarPicker
+                        selected=avatar
+                        invalid=Signal::derive(move || avatar_error.with(|e| e.is_some()))
+                    />
+                    <p
+                        id="avatar-error"
+                        class="field-error"
+                        data-testid="avatar-error"
+                        role="alert"
+                        hidden=move || avatar_error.with(|e| e.is_none())
+                    >
+                        {move || avatar_error.get().unwrap_or_default()}
+                    </p>
+                </fieldset>
+                <p
+                    class="field-error"
+                    data-testid="room-error"
+                    role="alert"
+                    hidden=move || room_error.with(|e| e.is_none())
+                >
+                    {move || room_error.get().unwrap_or_default()}
+                </p>
+                <button
+                    type="submit"
+                    class="primary"
+                    data-testid="join-button"
+                    disabled=move || join.pending().get()
+                >
+                    "Join"
+                </button>
+            </form>
+            <aside class="card who">
+                <h2>"Online now"</h2>
+                <Show
+                    when=move || !preview_members().is_empty()
+                    fallback=|| view! { <p class="muted">"Nobody yet: be the first."</p> }
+                >
+                    <ul class="preview-members">
+                        {move || {
+                            preview_members()
+                                .into_iter()
+                                .map(|m| {
+                                    view! {
+                                        <li>
+                                            <img src=avatar_url(&m.avatar) alt="" width="24" height="24" />
+                                            <span>{m.name}</span>
+                                        </li>
+                                    }
+                                })
+                                .collect_view()
+                        }}
+                    </ul>
+                </Show>
+            </aside>
+        </main>
+    }
+}

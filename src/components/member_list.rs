@@ -1,0 +1,41 @@
+//! Who is online, live: one entry per member however many tabs they have open.
+
+use leptos::prelude::*;
+
+use crate::avatars::{avatar_label, avatar_url};
+use crate::model::RoomModel;
+use crate::rules::name_key;
+
+#[component]
+pub fn MemberList(model: RwSignal<RoomModel>) -> impl IntoView {
+    let me = move || model.with(|m| m.me.as_ref().map(|me| name_key(&me.name)));
+    view! {
+        <ul class="member-list" data-testid="member-list">
+            <For
+                each=move || model.with(|m| m.members.clone())
+                key=|m| (name_key(&m.name), m.avatar.clone())
+                children=move |m| {
+                    let key = name_key(&m.name);
+                    let is_me = move || me().as_deref() == Some(key.as_str());
+                    view! {
+                        <li class="member" class:me=is_me data-testid="member">
+                            <img
+                                data-testid="member-avatar"
+                                src=avatar_url(&m.avatar)
+                                alt=avatar_label(&m.avatar)
+                                width="32"
+                                height="32"
+                            />
+                            <span class="member-name" data-testid="member-name">
+                                {m.name.clone()}
+                            </span>
+                            <Show when=is_me.clone()>
+                                <span class="you">"(you)"</span>
+                            </Show>
+                        </li>
+                    }
+                }
+            />
+        </ul>
+    }
+}

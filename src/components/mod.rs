@@ -1,0 +1,19 @@
+//! UI components, shared by server rendering and the hydrated browser page.
+
+pub mod avatar_picker;
+pub mod chat_view;
+pub mod composer;
+pub mod join_form;
+pub mod member_list;
+pub mod message_list;
+pub mod room_page;
+pub mod status;
+pub mod time;
+
+use futures::channel::mpsc::UnboundedSender;
+use leptos::prelude::*;
+
+use crate::protocol::ClientFrame;
+
+/// Frames for the live connection; empty until the browser has opened one.
+pub type Outgoing = StoredValue<Option<UnboundedSender<ClientFrame>>>;

@@ -1,0 +1,124 @@
+//! A room's page: loads its snapshot (server-rendered first paint), then shows the join form or the chat.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+
+use super::chat_view::ChatView;
+use super::join_form::JoinForm;
+use super::status::ConnectionStatus;
+use crate::api::{load_room, RoomSnapshot};
+use crate::model::RoomModel;
+use crate::rules::{validate_room, DEFAULT_ROOM};
+
+#[component]
+pub fn RoomPage() -> impl IntoView {
+    let params = use_params_map();
+    let room = Memo::new(move |_| {
+        params
+            .read()
+            .get("room")
+            .unwrap_or_else(|| DEFAULT_ROOM.to_string())
+    });
+    let snapshot = Resource::new(
+        move || room.get(),
+        |room| async move {
+            match validate_room(&room) {
+                Ok(room) => load_room(room).await.map_err(|e| match e {
+                    ServerFnError::ServerError(msg) => msg,
+                    other => other.to_string(),
+                }),
+                Err(e) => Err(e.to_string()),
+            }
+        },
+    );
+    view! {
+        <Suspense fallback=|| view! { <main class="page-message">"Loading…"</main> }>
+            {move || Suspend::new(async move {
+                match snapshot.await {
+                    Ok(snap) => view! { <RoomView snap /> }.into_any(),
+                    Err(message) => {
+                        view! {
+                            <main class="page-message">
+                                <h1>"Cannot open this room"</h1>
+                                <p data-testid="room-error">{message}</p>
+                                <p>
+                                    <a href="/">"Go to the lobby"</a>
+                                </p>
+                            </main>
+                        }
+                            .into_any()
+                    }
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn RoomView(snap: RoomSnapshot) -> impl IntoView {
+    let room = snap.room.clone();
+    let model = RwSignal::new(RoomModel::from_snapshot(snap));
+    let joined = move || model.with(|m| m.me.is_some());
+    let title = format!("#{room} · Chat");
+    let online = move || model.with(|m| m.members.len());
+    view! {
+        <Title text=title />
+        <div class="layout">
+            <header class="topbar">
+                <h1 class="room-name">
+                    <span class="hash">"#"</span>
+                    {room.clone()}
+                </h1>
+                <span class="online-count" data-testid="online-count">
+                    {online}
+                    " online"
+                </span>
+                <Show when=joined>
+                    <ConnectionStatus model />
+                </Show>
+                <RoomSwitcher />
+            </header>
+            <Show
+                when=joined
+                fallback=move || view! { <JoinForm room=model.with_untracked(|m| m.room.clone()) model /> }
+            >
+                <ChatView model />
+            </Show>
+        </div>
+    }
+}
+
+/// A small form to go to another room.
+#[component]
+fn RoomSwitcher() -> impl IntoView {
+    let (target, set_target) = signal(String::new());
+    let (error, set_error) = signal(None::<String>);
+    let navigate = leptos_router::hooks::use_navigate();
+    let go = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        match validate_room(&target.get_untracked()) {
+            Ok(room) => {
+                set_error.set(None);
+                navigate(&format!("/r/{room}"), Default::default());
+            }
+            Err(e) => set_error.set(Some(e.to_string())),
+        }
+    };
+    view! {
+        <form class="room-switcher" on:submit=go>
+            <label class="sr-only" for="room-input">
+                "Room"
+            </label>
+            <input
+                id="room-input"
+                placeholder="other-room"
+                prop:value=target
+                on:input=move |ev| set_target.set(event_target_value(&ev))
+                aria-invalid=move || error.get().is_some().to_string()
+                title=move || error.get().unwrap_or_default()
+            />
+            <button type="submit">"Go"</button>
+        </form>
+    }
+}

@@ -1,0 +1,63 @@
+//! Message times: UTC on the server's first paint, the reader's local HH:MM once hydrated.
+
+use chrono::DateTime;
+use leptos::prelude::*;
+
+use crate::app::Hydrated;
+use crate::protocol::Timestamp;
+
+/// `HH:MM` in UTC.
+pub fn utc_hhmm(ts: Timestamp) -> String {
+    DateTime::from_timestamp_millis(ts)
+        .map(|t| t.format("%H:%M").to_string())
+        .unwrap_or_default()
+}
+
+/// ISO-8601 UTC, for the `datetime` attribute.
+pub fn iso_utc(ts: Timestamp) -> String {
+    DateTime::from_timestamp_millis(ts)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
+
+/// `HH:MM` in the browser's time zone (UTC where there is no browser).
+pub fn local_hhmm(ts: Timestamp) -> String {
+    #[cfg(feature = "hydrate")]
+    {
+        let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ts as f64));
+        format!("{:02}:{:02}", d.get_hours(), d.get_minutes())
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        utc_hhmm(ts)
+    }
+}
+
+#[component]
+pub fn MessageTime(ts: Timestamp) -> impl IntoView {
+    let hydrated = use_context::<Hydrated>().map(|h| h.0);
+    let text = move || {
+        if hydrated.is_some_and(|h| h.get()) {
+            local_hhmm(ts)
+        } else {
+            utc_hhmm(ts)
+        }
+    };
+    view! {
+        <time data-testid="message-time" datetime=iso_utc(ts) title=iso_utc(ts)>
+            {text}
+        </time>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_utc() {
+        // 2023-11-14T22:13:20Z
+        assert_eq!(utc_hhmm(1_700_000_000_000), "22:13");
+        assert_eq!(iso_utc(1_700_000_000_000), "2023-11-14T22:13:20.000Z");
+    }
+}

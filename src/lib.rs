@@ -1,0 +1,37 @@
+//! Chat room: one crate compiled twice, as the axum server (`ssr`) and as the WASM front end (`hydrate`).
+//!
+//! Data flow, as laid out in the tree:
+//! browser `components/` → `client::socket` → server `server::ws` → `server::hub` / `server::room`
+//! → fan-out → every `server::ws` connection → browser `client::socket` → `components/`.
+//! `protocol`, `rules` and `avatars` are the shared definitions both sides compile.
+
+#![recursion_limit = "256"]
+
+pub mod api;
+pub mod app;
+pub mod avatars;
+pub mod components;
+pub mod model;
+pub mod protocol;
+pub mod rules;
+
+#[cfg(feature = "hydrate")]
+pub mod client;
+
+#[cfg(feature = "ssr")]
+pub mod server;
+
+/// Browser entry point: hydrates the server-rendered page.
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(app::App);
+    if let Some(root) = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.document_element())
+    {
+        // Lets tests (and people debugging) see that the WASM took over the page.
+        let _ = root.set_attribute("data-hydrated", "true");
+    }
+}

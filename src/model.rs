@@ -1,0 +1,364 @@
+//! The browser's model of a room: applies server frames to members, messages and pending sends. Pure, so it is tested natively.
+
+use crate::api::RoomSnapshot;
+use crate::protocol::{ChatMessage, ErrorCode, Member, MessageId, ServerFrame};
+use crate::rules::name_key;
+
+/// Most entries kept on screen; older ones are dropped.
+pub const MAX_ENTRIES: usize = 1000;
+
+/// Delay before reconnect attempt `attempt` (1-based), given `jitter` in 0..=1: the first
+/// within 0.5–1 s, then doubling, never more than 30 s; the jitter spreads a crowd of
+/// clients that lost the same server.
+pub fn reconnect_delay_ms(attempt: u32, jitter: f64) -> u32 {
+    let base = 1000u64
+        .saturating_mul(1 << attempt.saturating_sub(1).min(5))
+        .min(30_000);
+    (base as f64 * (0.5 + 0.5 * jitter.clamp(0.0, 1.0))) as u32
+}
+
+/// State of the live connection, as the status badge shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnState {
+    Connecting,
+    Online,
+    Reconnecting,
+    Offline,
+}
+
+impl ConnState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnState::Connecting => "connecting",
+            ConnState::Online => "online",
+            ConnState::Reconnecting => "reconnecting",
+            ConnState::Offline => "offline",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            ConnState::Connecting => "Connecting…",
+            ConnState::Online => "Online",
+            ConnState::Reconnecting => "Reconnecting…",
+            ConnState::Offline => "Offline",
+        }
+    }
+}
+
+/// One line of the conversation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Entry {
+    Message(ChatMessage),
+    Notice { seq: u64, text: String },
+}
+
+/// Stable key of an entry for list rendering.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EntryKey {
+    Message(MessageId),
+    Notice(u64),
+}
+
+impl Entry {
+    pub fn key(&self) -> EntryKey {
+        match self {
+            Entry::Message(m) => EntryKey::Message(m.id),
+            Entry::Notice { seq, .. } => EntryKey::Notice(*seq),
+        }
+    }
+}
+
+/// A message typed here and not yet confirmed by the server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pending {
+    pub client_id: String,
+    pub text: String,
+}
+
+/// Everything the room view shows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoomModel {
+    pub room: String,
+    pub me: Option<Member>,
+    pub members: Vec<Member>,
+    pub entries: Vec<Entry>,
+    pub pending: Vec<Pending>,
+    /// Newest message id seen: the resume point.
+    pub last_id: Option<MessageId>,
+    pub conn: ConnState,
+    /// Last error to show above the composer.
+    pub error: Option<String>,
+    /// Why this browser was sent back to the join form.
+    pub join_error: Option<String>,
+    pub max_message_chars: usize,
+    next_notice: u64,
+}
+
+impl RoomModel {
+    pub fn from_snapshot(snap: RoomSnapshot) -> Self {
+        let mut model = RoomModel {
+            room: snap.room,
+            me: snap.me,
+            members: snap.members,
+            entries: Vec::new(),
+            pending: Vec::new(),
+            last_id: None,
+            conn: ConnState::Connecting,
+            error: None,
+            join_error: None,
+            max_message_chars: snap.max_message_chars,
+            next_notice: 0,
+        };
+        for m in snap.recent {
+            model.insert_message(m);
+        }
+        model
+    }
+
+    /// Adds a message once, in id order.
+    pub fn insert_message(&mut self, message: ChatMessage) {
+        if let Some(client_id) = &message.client_id {
+            self.pending.retain(|p| &p.client_id != client_id);
+        }
+        let id = message.id;
+        let exists = self
+            .entries
+            .iter()
+            .any(|e| matches!(e, Entry::Message(m) if m.id == id));
+        if exists {
+            return;
+        }
+        // Usually the newest: search from the end for the first older message.
+        let pos = self
+            .entries
+            .iter()
+            .rposition(|e| matches!(e, Entry::Message(m) if m.id < id))
+            .map_or_else(
+                || {
+                    if self.last_id.is_some_and(|last| last > id) {
+                        0
+                    } else {
+                        self.entries.len()
+                    }
+                },
+                |p| p + 1,
+            );
+        self.entries.insert(pos, Entry::Message(message));
+        self.last_id = Some(self.last_id.map_or(id, |last| last.max(id)));
+        if self.entries.len() > MAX_ENTRIES {
+            let excess = self.entries.len() - MAX_ENTRIES;
+            self.entries.drain(..excess);
+        }
+    }
+
+    fn notice(&mut self, text: String) {
+        self.next_notice += 1;
+        self.entries.push(Entry::Notice {
+            seq: self.next_notice,
+            text,
+        });
+    }
+
+    /// Applies one frame from the server.
+    pub fn apply(&mut self, frame: ServerFrame) {
+        match frame {
+            ServerFrame::Welcome {
+                you,
+                members,
+                recent,
+                max_message_chars,
+            } => {
+                self.me = Some(you);
+                self.members = members;
+                self.max_message_chars = max_message_chars;
+                for m in recent {
+                    self.insert_message(m);
+                }
+                self.conn = ConnState::Online;
+                self.error = None;
+            }
+            ServerFrame::Message(m) => self.insert_message(m),
+            ServerFrame::Joined { member } => {
+                let key = name_key(&member.name);
+                if !self.members.iter().any(|m| name_key(&m.name) == key) {
+                    self.notice(format!("{} joined", member.name));
+                    self.members.push(member);
+                }
+            }
+            ServerFrame::Left { member } => {
+                let key = name_key(&member.name);
+                let before = self.members.len();
+                self.members.retain(|m| name_key(&m.name) != key);
+                if self.members.len() != before {
+                    self.notice(format!("{} left", member.name));
+                }
+            }
+            ServerFrame::Error {
+                code,
+                message,
+                client_id,
+            } => match code {
+                ErrorCode::NameTaken | ErrorCode::SessionInvalid | ErrorCode::RoomFull => {
+                    self.me = None;
+                    self.conn = ConnState::Offline;
+                    self.join_error = Some(message);
+                }
+                _ => {
+                    if let Some(id) = client_id {
+                        self.pending.retain(|p| p.client_id != id);
+                        self.error = Some(format!("Not sent: {message}"));
+                    } else {
+                        self.error = Some(message);
+                    }
+                }
+            },
+        }
+    }
+
+    /// Records a message typed here, shown as pending until the server confirms it.
+    pub fn add_pending(&mut self, client_id: String, text: String) {
+        self.error = None;
+        self.pending.push(Pending { client_id, text });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(name: &str) -> Member {
+        Member {
+            name: name.into(),
+            avatar: "fox".into(),
+        }
+    }
+
+    fn msg(id: u64, client_id: Option<&str>) -> ChatMessage {
+        ChatMessage {
+            id,
+            ts: 0,
+            name: "Ada".into(),
+            avatar: "fox".into(),
+            text: format!("m{id}"),
+            client_id: client_id.map(Into::into),
+        }
+    }
+
+    fn model() -> RoomModel {
+        RoomModel::from_snapshot(RoomSnapshot {
+            room: "lobby".into(),
+            members: vec![member("Ada")],
+            recent: vec![msg(1, None), msg(2, None)],
+            me: Some(member("Ada")),
+            max_message_chars: 2000,
+        })
+    }
+
+    fn ids(m: &RoomModel) -> Vec<u64> {
+        m.entries
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Message(m) => Some(m.id),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn reconnect_delay_starts_within_a_second_and_caps_at_thirty() {
+        assert!(reconnect_delay_ms(1, 1.0) <= 1000);
+        assert!(reconnect_delay_ms(1, 0.0) >= 500);
+        assert!(reconnect_delay_ms(3, 1.0) > reconnect_delay_ms(2, 1.0));
+        assert_eq!(reconnect_delay_ms(20, 1.0), 30_000);
+        assert_eq!(reconnect_delay_ms(u32::MAX, 1.0), 30_000);
+    }
+
+    #[test]
+    fn messages_show_once_in_id_order() {
+        let mut m = model();
+        m.apply(ServerFrame::Message(msg(4, None)));
+        m.apply(ServerFrame::Message(msg(3, None)));
+        m.apply(ServerFrame::Message(msg(4, None)));
+        assert_eq!(ids(&m), [1, 2, 3, 4]);
+        assert_eq!(m.last_id, Some(4));
+    }
+
+    #[test]
+    fn confirmation_replaces_the_pending_copy() {
+        let mut m = model();
+        m.add_pending("c1".into(), "hello".into());
+        assert_eq!(m.pending.len(), 1);
+        m.apply(ServerFrame::Message(msg(3, Some("c1"))));
+        assert!(m.pending.is_empty());
+        assert_eq!(ids(&m), [1, 2, 3]);
+    }
+
+    #[test]
+    fn presence_updates_members_and_notices() {
+        let mut m = model();
+        m.apply(ServerFrame::Joined {
+            member: member("Bob"),
+        });
+        m.apply(ServerFrame::Joined {
+            member: member("bob"),
+        });
+        assert_eq!(m.members.len(), 2);
+        m.apply(ServerFrame::Left {
+            member: member("Bob"),
+        });
+        assert_eq!(m.members, [member("Ada")]);
+        let notices: Vec<_> = m
+            .entries
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Notice { text, .. } => Some(text.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(notices, ["Bob joined", "Bob left"]);
+    }
+
+    #[test]
+    fn welcome_after_reconnect_merges_without_duplicates() {
+        let mut m = model();
+        m.conn = ConnState::Reconnecting;
+        m.apply(ServerFrame::Welcome {
+            you: member("Ada"),
+            members: vec![member("Ada"), member("Cy")],
+            recent: vec![msg(2, None), msg(3, None)],
+            max_message_chars: 100,
+        });
+        assert_eq!(ids(&m), [1, 2, 3]);
+        assert_eq!(m.conn, ConnState::Online);
+        assert_eq!(m.members.len(), 2);
+        assert_eq!(m.max_message_chars, 100);
+    }
+
+    #[test]
+    fn refused_sends_and_lost_names_are_reported() {
+        let mut m = model();
+        m.add_pending("c1".into(), " ".into());
+        m.apply(ServerFrame::Error {
+            code: ErrorCode::EmptyMessage,
+            message: "Message is empty".into(),
+            client_id: Some("c1".into()),
+        });
+        assert!(m.pending.is_empty());
+        assert_eq!(m.error.as_deref(), Some("Not sent: Message is empty"));
+
+        m.apply(ServerFrame::error(ErrorCode::NameTaken, "taken"));
+        assert_eq!(m.me, None);
+        assert_eq!(m.join_error.as_deref(), Some("taken"));
+    }
+
+    #[test]
+    fn old_entries_are_dropped_past_the_cap() {
+        let mut m = model();
+        for id in 3..(MAX_ENTRIES as u64 + 10) {
+            m.apply(ServerFrame::Message(msg(id, None)));
+        }
+        assert_eq!(m.entries.len(), MAX_ENTRIES);
+        assert_eq!(m.last_id, Some(MAX_ENTRIES as u64 + 9));
+    }
+}

@@ -1,0 +1,299 @@
+//! The WebSocket protocol on `/ws/<room>`: every frame both ways is one of these types, as a JSON text frame tagged by `type`.
+//!
+//! A session starts with the browser's `join` (after the HttpOnly session cookie was set by
+//! the `join_room` server function); the server answers `welcome` with the member list and
+//! recent messages, then streams `message`, `joined` and `left` events. Anything the server
+//! refuses is answered with an `error` event carrying an [`ErrorCode`]; the connection goes on.
+//! Only the [`close`] codes end it. See `PROTOCOL.md` for examples.
+//!
+//! Compatibility: fields are only ever added, optional ones with `#[serde(default)]`, and
+//! unknown fields are ignored, so that older clients keep working.
+
+use serde::{Deserialize, Serialize};
+
+/// Server-assigned message id: increases by one per message within a room.
+pub type MessageId = u64;
+
+/// Milliseconds since the Unix epoch, UTC.
+pub type Timestamp = i64;
+
+/// A member of a room as everyone sees them. Identity is stamped by the server from the session.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Member {
+    pub name: String,
+    /// Avatar id from the catalogue (`avatars::AVATARS`).
+    pub avatar: String,
+}
+
+/// A chat message as stored and broadcast.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    pub id: MessageId,
+    /// When the server accepted it.
+    pub ts: Timestamp,
+    pub name: String,
+    pub avatar: String,
+    pub text: String,
+    /// The sender's own id for this message, so that the sender can match it to what it typed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+}
+
+/// Frames the browser sends.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientFrame {
+    /// Enter the room as the session's member. `after` is the last message id the client has
+    /// seen (its resume point); the welcome then carries only newer recent messages.
+    Join {
+        #[serde(default)]
+        after: Option<MessageId>,
+    },
+    /// Post a message. `client_id` (1–64 of `A-Z a-z 0-9 - _`) makes re-sending safe: the
+    /// server accepts each client id of a member at most once.
+    Send { client_id: String, text: String },
+}
+
+/// Frames the server sends.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    /// Answer to `join`: who you are, who is online, and the recent messages (oldest first).
+    Welcome {
+        you: Member,
+        members: Vec<Member>,
+        recent: Vec<ChatMessage>,
+        /// Longest message the server accepts, in characters.
+        max_message_chars: usize,
+    },
+    /// A message was posted (also sent back to its sender, as the confirmation).
+    Message(ChatMessage),
+    /// A member came online (first tab).
+    Joined { member: Member },
+    /// A member went offline (last tab closed).
+    Left { member: Member },
+    /// A frame was refused; `client_id` names the refused message where there is one.
+    Error {
+        code: ErrorCode,
+        message: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_id: Option<String>,
+    },
+}
+
+/// Why a frame was refused. The connection stays open after every one of these.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The frame is not JSON.
+    BadJson,
+    /// The frame is JSON but its `type` is missing or unknown.
+    UnknownType,
+    /// The `type` is known but a field is missing or has the wrong type.
+    BadFrame,
+    /// Binary frames are not part of the protocol.
+    BinaryFrame,
+    /// `send` before `join`.
+    NotJoined,
+    /// A second `join` on the same connection.
+    AlreadyJoined,
+    /// The session does not let this connection join (no or expired session: join again).
+    SessionInvalid,
+    /// The session's name is now held by someone else in the room.
+    NameTaken,
+    /// The room has reached its member limit.
+    RoomFull,
+    /// The message is empty or whitespace only.
+    EmptyMessage,
+    /// The message is longer than the limit.
+    MessageTooLong,
+    /// The message contains control characters.
+    InvalidText,
+    /// The client id is missing or malformed.
+    InvalidClientId,
+}
+
+/// WebSocket close codes the server uses, besides the standard 1000 (normal) and 1001 (going away).
+pub mod close {
+    /// The server is restarting: reconnect after a short, jittered delay.
+    pub const SERVICE_RESTART: u16 = 1012;
+    /// A frame exceeded the size limit.
+    pub const TOO_BIG: u16 = 1009;
+    /// The connection cannot join: no valid session, or its name was taken (an `error` event precedes it).
+    pub const SESSION_REFUSED: u16 = 4001;
+    /// The connection could not keep up with the room's traffic; reconnect and resume.
+    pub const SLOW_CONSUMER: u16 = 4008;
+}
+
+/// Why a text frame could not be decoded into a [`ClientFrame`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("frame is not valid JSON")]
+    BadJson,
+    #[error("frame has no known `type`")]
+    UnknownType,
+    #[error("frame is malformed: {0}")]
+    BadFrame(String),
+}
+
+impl DecodeError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            DecodeError::BadJson => ErrorCode::BadJson,
+            DecodeError::UnknownType => ErrorCode::UnknownType,
+            DecodeError::BadFrame(_) => ErrorCode::BadFrame,
+        }
+    }
+}
+
+impl ClientFrame {
+    /// Decodes one text frame. Never panics, whatever the input.
+    pub fn decode(text: &str) -> Result<Self, DecodeError> {
+        match serde_json::from_str::<ClientFrame>(text) {
+            Ok(frame) => Ok(frame),
+            // Only on the error path: look again to tell the client which kind of wrong it was.
+            Err(err) => match serde_json::from_str::<serde_json::Value>(text) {
+                Err(_) => Err(DecodeError::BadJson),
+                Ok(value) => match value.get("type").and_then(|t| t.as_str()) {
+                    Some("join" | "send") => Err(DecodeError::BadFrame(err.to_string())),
+                    _ => Err(DecodeError::UnknownType),
+                },
+            },
+        }
+    }
+
+    pub fn encode(&self) -> String {
+        // Serialising these plain types cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+impl ServerFrame {
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    pub fn decode(text: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
+        ServerFrame::Error {
+            code,
+            message: message.into(),
+            client_id: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn member(name: &str) -> Member {
+        Member {
+            name: name.into(),
+            avatar: "owl".into(),
+        }
+    }
+
+    #[test]
+    fn client_frames_round_trip() {
+        for frame in [
+            ClientFrame::Join { after: None },
+            ClientFrame::Join { after: Some(41) },
+            ClientFrame::Send {
+                client_id: "c1".into(),
+                text: "héllo <b>\n".into(),
+            },
+        ] {
+            assert_eq!(ClientFrame::decode(&frame.encode()), Ok(frame));
+        }
+    }
+
+    #[test]
+    fn server_frames_round_trip() {
+        let msg = ChatMessage {
+            id: 7,
+            ts: 1_700_000_000_000,
+            name: "Ada".into(),
+            avatar: "fox".into(),
+            text: "hi".into(),
+            client_id: Some("c9".into()),
+        };
+        for frame in [
+            ServerFrame::Welcome {
+                you: member("Ada"),
+                members: vec![member("Ada"), member("Bob")],
+                recent: vec![msg.clone()],
+                max_message_chars: 2000,
+            },
+            ServerFrame::Message(msg),
+            ServerFrame::Joined {
+                member: member("Bob"),
+            },
+            ServerFrame::Left {
+                member: member("Bob"),
+            },
+            ServerFrame::error(ErrorCode::EmptyMessage, "Message is empty"),
+        ] {
+            assert_eq!(ServerFrame::decode(&frame.encode()).ok(), Some(frame));
+        }
+    }
+
+    #[test]
+    fn wire_shape_is_tagged_by_type() {
+        let v: serde_json::Value = serde_json::from_str(
+            &ServerFrame::Joined {
+                member: member("Bob"),
+            }
+            .encode(),
+        )
+        .unwrap();
+        assert_eq!(
+            v,
+            json!({"type": "joined", "member": {"name": "Bob", "avatar": "owl"}})
+        );
+        let v: serde_json::Value =
+            serde_json::from_str(&ServerFrame::error(ErrorCode::NotJoined, "x").encode()).unwrap();
+        assert_eq!(v["type"], "error");
+        assert_eq!(v["code"], "not_joined");
+        assert!(v.get("client_id").is_none());
+    }
+
+    #[test]
+    fn decode_names_what_is_wrong() {
+        assert_eq!(ClientFrame::decode("not json"), Err(DecodeError::BadJson));
+        assert_eq!(ClientFrame::decode(""), Err(DecodeError::BadJson));
+        assert_eq!(ClientFrame::decode("{}"), Err(DecodeError::UnknownType));
+        assert_eq!(ClientFrame::decode("[1,2]"), Err(DecodeError::UnknownType));
+        assert_eq!(
+            ClientFrame::decode(r#"{"type":"shout","text":"x"}"#),
+            Err(DecodeError::UnknownType)
+        );
+        assert!(matches!(
+            ClientFrame::decode(r#"{"type":"send","text":"x"}"#),
+            Err(DecodeError::BadFrame(_))
+        ));
+        assert!(matches!(
+            ClientFrame::decode(r#"{"type":"send","client_id":5,"text":"x"}"#),
+            Err(DecodeError::BadFrame(_))
+        ));
+    }
+
+    #[test]
+    fn claimed_identity_fields_are_not_part_of_a_send() {
+        // A client may add `name`/`avatar`; they are ignored, never used.
+        let f = ClientFrame::decode(
+            r#"{"type":"send","client_id":"a","text":"x","name":"Mallory","avatar":"owl"}"#,
+        );
+        assert_eq!(
+            f,
+            Ok(ClientFrame::Send {
+                client_id: "a".into(),
+                text: "x".into()
+            })
+        );
+    }
+}

@@ -1,0 +1,174 @@
+//! Validation rules for names, rooms and message text: one definition, enforced by the server and checked early by the browser.
+
+use thiserror::Error;
+
+/// Longest display name, in characters, after trimming.
+pub const MAX_NAME_CHARS: usize = 32;
+/// Longest room name, in characters.
+pub const MAX_ROOM_CHARS: usize = 32;
+/// The room served at `/`.
+pub const DEFAULT_ROOM: &str = "lobby";
+/// Default longest message, in characters (the server's limit is configurable and sent to the browser).
+pub const DEFAULT_MAX_MESSAGE_CHARS: usize = 2000;
+/// Longest client-generated message id, in bytes.
+pub const MAX_CLIENT_ID_LEN: usize = 64;
+
+/// Why a display name was refused.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum NameError {
+    #[error("Name must be 1–{MAX_NAME_CHARS} characters")]
+    Length,
+    #[error("Name must not contain control or invisible characters")]
+    Characters,
+}
+
+/// Why a room name was refused.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum RoomError {
+    #[error("Room names are 1–{MAX_ROOM_CHARS} characters of a–z, 0–9 and -")]
+    Invalid,
+}
+
+/// Why a message text was refused.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum TextError {
+    #[error("Message is empty")]
+    Empty,
+    #[error("Message is longer than {max} characters")]
+    TooLong { max: usize },
+    #[error("Message contains control characters")]
+    Characters,
+}
+
+/// Characters that render as nothing or reorder text: allowed nowhere in names, since they let one name pose as another.
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+        | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}'
+        | '\u{FFF0}'..='\u{FFFB}' | '\u{E0000}'..='\u{E007F}')
+}
+
+/// Checks a display name and returns it trimmed.
+pub fn validate_name(raw: &str) -> Result<String, NameError> {
+    let name = raw.trim();
+    let len = name.chars().count();
+    if len == 0 || len > MAX_NAME_CHARS {
+        return Err(NameError::Length);
+    }
+    if name.chars().any(|c| c.is_control() || is_invisible(c)) {
+        return Err(NameError::Characters);
+    }
+    Ok(name.to_string())
+}
+
+/// The key under which a name is unique in a room: names differing only in case collide.
+pub fn name_key(name: &str) -> String {
+    name.trim().to_lowercase()
+}
+
+/// Checks a room name and returns its canonical (lower-case) form.
+pub fn validate_room(raw: &str) -> Result<String, RoomError> {
+    let room = raw.trim().to_ascii_lowercase();
+    let len = room.len();
+    if len == 0
+        || len > MAX_ROOM_CHARS
+        || !room
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Err(RoomError::Invalid);
+    }
+    Ok(room)
+}
+
+/// Checks a message text: not blank, at most `max_chars` characters, no control characters but newline and tab.
+pub fn validate_text(text: &str, max_chars: usize) -> Result<(), TextError> {
+    if text.trim().is_empty() {
+        return Err(TextError::Empty);
+    }
+    if text.chars().count() > max_chars {
+        return Err(TextError::TooLong { max: max_chars });
+    }
+    if text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
+    {
+        return Err(TextError::Characters);
+    }
+    Ok(())
+}
+
+/// A client message id is 1–64 bytes of ASCII letters, digits, `-` and `_`.
+pub fn valid_client_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_CLIENT_ID_LEN
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_trimmed_and_bounded() {
+        assert_eq!(validate_name("  Ada  ").as_deref(), Ok("Ada"));
+        assert_eq!(validate_name(""), Err(NameError::Length));
+        assert_eq!(validate_name("   \t "), Err(NameError::Length));
+        assert!(
+            validate_name(&"é".repeat(32)).is_ok(),
+            "32 characters, not bytes"
+        );
+        assert_eq!(validate_name(&"a".repeat(33)), Err(NameError::Length));
+    }
+
+    #[test]
+    fn names_refuse_control_and_invisible_characters() {
+        assert_eq!(validate_name("a\u{0007}b"), Err(NameError::Characters));
+        assert_eq!(validate_name("a\nb"), Err(NameError::Characters));
+        assert_eq!(validate_name("ad\u{200B}a"), Err(NameError::Characters));
+        assert_eq!(validate_name("\u{202E}ada"), Err(NameError::Characters));
+        assert!(
+            validate_name("<b>bold</b>").is_ok(),
+            "markup is text, shown literally"
+        );
+        assert!(validate_name("Zoë 🦊").is_ok());
+    }
+
+    #[test]
+    fn name_keys_ignore_case() {
+        assert_eq!(name_key("Alice"), name_key("aLICE"));
+        assert_ne!(name_key("Alice"), name_key("Alicia"));
+    }
+
+    #[test]
+    fn rooms_are_canonical_lower_case() {
+        assert_eq!(validate_room("Lobby").as_deref(), Ok("lobby"));
+        assert_eq!(validate_room("team-42").as_deref(), Ok("team-42"));
+        for bad in ["", "a b", "a/b", "ä", "x_y", &"r".repeat(33)] {
+            assert_eq!(validate_room(bad), Err(RoomError::Invalid), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn texts_refuse_blank_long_and_control() {
+        assert!(validate_text("hi\nthere\t!", 2000).is_ok());
+        assert_eq!(validate_text(" \n\t ", 2000), Err(TextError::Empty));
+        assert_eq!(
+            validate_text(&"x".repeat(11), 10),
+            Err(TextError::TooLong { max: 10 })
+        );
+        assert!(validate_text(&"ü".repeat(10), 10).is_ok());
+        assert_eq!(validate_text("a\u{0000}", 10), Err(TextError::Characters));
+    }
+
+    #[test]
+    fn client_ids_are_short_tokens() {
+        assert!(valid_client_id("k3j-x_9"));
+        assert!(!valid_client_id(""));
+        assert!(!valid_client_id("a b"));
+        assert!(!valid_client_id(&"a".repeat(65)));
+    }
+}

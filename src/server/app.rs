@@ -1,0 +1,138 @@
+//! The HTTP application: shared state, the axum router (SSR pages, server functions, `/ws/<room>`, `/healthz`) and serving with a graceful drain.
+
+use axum::extract::FromRef;
+use axum::routing::get;
+use axum::Router;
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower_http::trace::TraceLayer;
+
+use super::config::Config;
+use super::hub::Hub;
+use super::room::RoomLimits;
+use super::session::SessionKeys;
+use super::ws;
+use crate::app::{shell, App};
+
+/// Everything a request handler or server function may need.
+#[derive(Clone)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub config: Arc<Config>,
+    pub hub: Arc<Hub>,
+    pub keys: Arc<SessionKeys>,
+    /// Cancelled when the server starts draining.
+    pub shutdown: CancellationToken,
+    /// Tracks every connection task, so that shutdown can wait for them.
+    pub tracker: TaskTracker,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}
+
+impl AppState {
+    pub fn new(config: Config, leptos_options: LeptosOptions) -> Self {
+        let limits = RoomLimits {
+            max_members: config.max_room_members,
+            recent_messages: config.recent_messages,
+            max_message_chars: config.max_message_chars,
+        };
+        let hub = Hub::new(limits, Duration::from_secs(config.name_reservation_secs));
+        let keys = SessionKeys::new(&config.session_secret, config.session_days * 24 * 3600);
+        AppState {
+            leptos_options,
+            config: Arc::new(config),
+            hub: Arc::new(hub),
+            keys: Arc::new(keys),
+            shutdown: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+        }
+    }
+}
+
+/// The whole app as one router.
+pub fn router(state: AppState) -> Router {
+    let routes = generate_route_list(App);
+    let options = state.leptos_options.clone();
+    Router::new()
+        .route("/ws/{room}", get(ws::ws_route))
+        .route("/healthz", get(|| async { "ok" }))
+        .leptos_routes(&state, routes, move || shell(options.clone()))
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Serves until `stop` resolves, then drains: refuses new sockets, closes open ones with
+/// 1012 "service restart", and waits for them up to the configured deadline.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let sweeper = {
+        let hub = state.hub.clone();
+        let token = state.shutdown.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(15));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => hub.sweep(),
+                    _ = token.cancelled() => return,
+                }
+            }
+        })
+    };
+    let token = state.shutdown.clone();
+    let tracker = state.tracker.clone();
+    let deadline = Duration::from_secs(state.config.shutdown_deadline_secs);
+    let app = router(state);
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            stop.await;
+            tracing::info!("draining connections");
+            token.cancel();
+        })
+        .await;
+    tracker.close();
+    if tokio::time::timeout(deadline, tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            open = tracker.len(),
+            "shutdown deadline passed with connections still open"
+        );
+    }
+    sweeper.abort();
+    result
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn stop_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

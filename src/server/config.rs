@@ -1,0 +1,240 @@
+//! Runtime settings: defaults, overlaid by `Leptos.toml`, then `CHAT_*` environment variables, then command-line flags.
+
+use clap::Parser;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// Declares every setting once: its type, default, environment variable and help text.
+/// Generates [`Settings`] (all optional: one layer as a file, env or flags give it) and
+/// [`Config`] (the resolved values).
+macro_rules! settings {
+    ($( #[doc = $doc:literal] $name:ident : $ty:ty = $default:literal, $env:literal; )*) => {
+        /// One layer of settings; a missing field leaves the layer below in force.
+        #[derive(Debug, Default, Clone, clap::Args, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct Settings {
+            $(
+                #[doc = $doc]
+                #[arg(long, env = $env, help = concat!($doc, " [default: ", $default, "]"))]
+                pub $name: Option<$ty>,
+            )*
+        }
+
+        /// The resolved settings the server runs with.
+        #[derive(Debug, Clone)]
+        pub struct Config {
+            $( #[doc = $doc] pub $name: $ty, )*
+        }
+
+        impl Settings {
+            /// `self` over `lower`: each field set here wins.
+            pub fn over(self, lower: Settings) -> Settings {
+                Settings { $( $name: self.$name.or(lower.$name), )* }
+            }
+        }
+
+        impl Config {
+            /// Fills every unset field with its default.
+            pub fn resolve(s: Settings) -> Config {
+                Config {
+                    $( $name: s.$name.unwrap_or_else(|| {
+                        $default.parse().unwrap_or_else(|_| panic!("default of {} must parse", stringify!($name)))
+                    }), )*
+                }
+            }
+        }
+    };
+}
+
+settings! {
+    /// Address to listen on (HTTP and WebSocket).
+    listen: SocketAddr = "127.0.0.1:3000", "CHAT_LISTEN";
+    /// Longest message accepted, in characters.
+    max_message_chars: usize = "2000", "CHAT_MAX_MESSAGE_CHARS";
+    /// Recent messages kept per room and shown on entry.
+    recent_messages: usize = "50", "CHAT_RECENT_MESSAGES";
+    /// Most members one room admits.
+    max_room_members: usize = "25000", "CHAT_MAX_ROOM_MEMBERS";
+    /// Seconds a name stays reserved between joining and the socket's arrival.
+    name_reservation_secs: u64 = "60", "CHAT_NAME_RESERVATION_SECS";
+    /// Outgoing frames queued per connection before it counts as a slow consumer.
+    outgoing_queue_frames: usize = "1024", "CHAT_OUTGOING_QUEUE_FRAMES";
+    /// Largest WebSocket frame or message accepted, in bytes.
+    max_frame_bytes: usize = "16384", "CHAT_MAX_FRAME_BYTES";
+    /// Days a session cookie lasts.
+    session_days: u64 = "30", "CHAT_SESSION_DAYS";
+    /// Secret that signs session cookies (empty: a random one per start).
+    session_secret: String = "", "CHAT_SESSION_SECRET";
+    /// Seconds to wait for connections to close on shutdown.
+    shutdown_deadline_secs: u64 = "10", "CHAT_SHUTDOWN_DEADLINE_SECS";
+    /// Log format: text or json.
+    log_format: String = "text", "CHAT_LOG_FORMAT";
+}
+
+/// Command line of the server.
+#[derive(Debug, Parser)]
+#[command(version, about = "Real-time chat room server (SSR + WebSocket)")]
+pub struct Cli {
+    /// Settings file (TOML) [default: Leptos.toml, if present]
+    #[arg(long, env = "CHAT_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+    #[error("invalid setting {name}: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+/// Default settings file, read when present.
+pub const DEFAULT_CONFIG_FILE: &str = "Leptos.toml";
+
+/// Reads a settings file. A missing default file is no error; a missing named file is.
+pub fn read_file(path: Option<&Path>) -> Result<Settings, ConfigError> {
+    let (path, explicit) = match path {
+        Some(p) => (p.to_path_buf(), true),
+        None => (PathBuf::from(DEFAULT_CONFIG_FILE), false),
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if !explicit && e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Settings::default())
+        }
+        Err(source) => return Err(ConfigError::Read { path, source }),
+    };
+    toml::from_str(&text).map_err(|source| ConfigError::Parse { path, source })
+}
+
+impl Config {
+    /// Flags and environment over the file over `base` (e.g. cargo-leptos's site address) over defaults.
+    pub fn load(cli: Cli, base: Settings) -> Result<Config, ConfigError> {
+        let file = read_file(cli.config.as_deref())?;
+        let config = Config::resolve(cli.settings.over(file).over(base));
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        let positive = [
+            ("max_message_chars", self.max_message_chars),
+            ("max_room_members", self.max_room_members),
+            ("outgoing_queue_frames", self.outgoing_queue_frames),
+            ("max_frame_bytes", self.max_frame_bytes),
+        ];
+        for (name, value) in positive {
+            if value == 0 {
+                return Err(ConfigError::Invalid {
+                    name,
+                    reason: "must be at least 1".into(),
+                });
+            }
+        }
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            return Err(ConfigError::Invalid {
+                name: "log_format",
+                reason: format!("{:?} is neither text nor json", self.log_format),
+            });
+        }
+        Ok(())
+    }
+
+    /// Defaults only, for tests and embedding.
+    pub fn defaults() -> Config {
+        Config::resolve(Settings::default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_default_parses() {
+        let c = Config::defaults();
+        assert_eq!(c.listen, "127.0.0.1:3000".parse().unwrap());
+        assert_eq!(c.max_message_chars, crate::rules::DEFAULT_MAX_MESSAGE_CHARS);
+        assert_eq!(c.recent_messages, 50);
+    }
+
+    #[test]
+    fn layers_apply_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("chat.toml");
+        std::fs::write(&path, "max_message_chars = 500\nrecent_messages = 10\n").unwrap();
+        let cli = Cli::parse_from([
+            "chatroom",
+            "--config",
+            path.to_str().unwrap(),
+            "--recent-messages",
+            "7",
+        ]);
+        let c = Config::load(cli, Settings::default()).unwrap();
+        assert_eq!(c.max_message_chars, 500, "file over default");
+        assert_eq!(c.recent_messages, 7, "flag over file");
+        assert_eq!(c.max_room_members, 25000, "default where nothing is set");
+    }
+
+    #[test]
+    fn bad_files_are_named_in_the_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, "no_such_setting = 1\n").unwrap();
+        let cli = Cli::parse_from(["chatroom", "--config", path.to_str().unwrap()]);
+        let err = Config::load(cli, Settings::default()).unwrap_err();
+        assert!(err.to_string().contains("bad.toml"), "{err}");
+
+        let missing = dir.path().join("missing.toml");
+        let cli = Cli::parse_from(["chatroom", "--config", missing.to_str().unwrap()]);
+        assert!(matches!(
+            Config::load(cli, Settings::default()),
+            Err(ConfigError::Read { .. })
+        ));
+    }
+
+    #[test]
+    fn the_shipped_leptos_toml_is_valid_and_names_every_setting() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/Leptos.toml");
+        let cli = Cli::parse_from(["chatroom", "--config", path]);
+        assert!(Config::load(cli, Settings::default()).is_ok());
+        let text = std::fs::read_to_string(path).unwrap();
+        let defaults = format!("{:?}", Config::defaults());
+        // Every field of Config is documented in the file.
+        for field in defaults
+            .trim_start_matches("Config {")
+            .split(", ")
+            .filter_map(|kv| kv.trim().split(':').next())
+        {
+            assert!(
+                text.contains(&format!("# {field} =")),
+                "Leptos.toml lacks {field}"
+            );
+        }
+    }
+
+    #[test]
+    fn zero_limits_are_refused() {
+        let cli = Cli::parse_from(["chatroom", "--max-frame-bytes", "0"]);
+        assert!(matches!(
+            Config::load(cli, Settings::default()),
+            Err(ConfigError::Invalid {
+                name: "max_frame_bytes",
+                ..
+            })
+        ));
+    }
+}

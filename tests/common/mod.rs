@@ -1,0 +1,193 @@
+//! Test harness: a real server on 127.0.0.1:0, HTTP for server functions, tokio-tungstenite sockets.
+#![allow(dead_code)]
+
+use chatroom::api::JoinOutcome;
+use chatroom::protocol::{ClientFrame, ServerFrame};
+use chatroom::server::config::{Config, Settings};
+use chatroom::server::{app, AppState};
+use futures::{SinkExt, StreamExt};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub const WAIT: Duration = Duration::from_secs(5);
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        Self::with(Settings::default()).await
+    }
+
+    pub async fn with(settings: Settings) -> TestServer {
+        let config = Config::resolve(settings);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let leptos = leptos::prelude::LeptosOptions::builder()
+            .output_name("chatroom")
+            .site_addr(addr)
+            .build();
+        let state = AppState::new(config, leptos);
+        let (tx, rx) = oneshot::channel();
+        let task = tokio::spawn(app::serve(listener, state, async move {
+            let _ = rx.await;
+        }));
+        TestServer {
+            addr,
+            stop: Some(tx),
+            task,
+        }
+    }
+
+    /// Starts the drain, as SIGTERM does, and waits for the server to finish.
+    pub async fn stop(mut self) -> std::io::Result<()> {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        tokio::time::timeout(Duration::from_secs(15), &mut self.task)
+            .await
+            .expect("server stops in time")
+            .expect("server task ends")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Calls the `join_room` server function; returns its outcome and the session cookie (`name=value`).
+    pub async fn join(
+        &self,
+        room: &str,
+        name: &str,
+        avatar: &str,
+    ) -> (JoinOutcome, Option<String>) {
+        let resp = reqwest::Client::new()
+            .post(self.url("/api/join"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form(&[("room", room), ("name", name), ("avatar", avatar)]))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            resp.status().is_success(),
+            "join answered {}",
+            resp.status()
+        );
+        let cookie = resp
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(str::to_string);
+        let outcome: JoinOutcome = serde_json::from_str(&resp.text().await.unwrap()).unwrap();
+        (outcome, cookie)
+    }
+
+    /// Joins through the server function, opens a socket with the cookie and joins the room on it.
+    pub async fn member(&self, room: &str, name: &str, avatar: &str) -> (Client, String) {
+        let (outcome, cookie) = self.join(room, name, avatar).await;
+        assert!(matches!(outcome, JoinOutcome::Joined(_)), "{outcome:?}");
+        let cookie = cookie.expect("session cookie");
+        let mut c = Client::connect(self.addr, room, Some(&cookie)).await;
+        c.send(&ClientFrame::Join { after: None }).await;
+        match c.recv().await {
+            ServerFrame::Welcome { .. } => {}
+            other => panic!("expected welcome, got {other:?}"),
+        }
+        (c, cookie)
+    }
+}
+
+fn form(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={}", urlencode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+pub struct Client {
+    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl Client {
+    pub async fn connect(addr: SocketAddr, room: &str, cookie: Option<&str>) -> Client {
+        let mut req = format!("ws://{addr}/ws/{room}")
+            .into_client_request()
+            .unwrap();
+        if let Some(c) = cookie {
+            req.headers_mut().insert("cookie", c.parse().unwrap());
+        }
+        let (ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+        Client { ws }
+    }
+
+    pub async fn send(&mut self, frame: &ClientFrame) {
+        self.ws.send(Message::text(frame.encode())).await.unwrap();
+    }
+
+    pub async fn send_raw(&mut self, msg: Message) {
+        self.ws.send(msg).await.unwrap();
+    }
+
+    /// The next server frame (pings and pongs skipped).
+    pub async fn recv(&mut self) -> ServerFrame {
+        loop {
+            let msg = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("a frame in time")
+                .expect("socket open")
+                .expect("no socket error");
+            match msg {
+                Message::Text(t) => {
+                    return ServerFrame::decode(t.as_str()).expect("valid server frame")
+                }
+                Message::Ping(_) | Message::Pong(_) => continue,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+
+    /// Waits for the server's close frame and returns its code.
+    pub async fn closed_with(&mut self) -> u16 {
+        loop {
+            let msg = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("close in time");
+            match msg {
+                Some(Ok(Message::Close(Some(f)))) => return u16::from(f.code),
+                Some(Ok(Message::Close(None))) => return u16::from(CloseCode::Status),
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => panic!("socket error before close frame: {e}"),
+                None => panic!("socket ended without a close frame"),
+            }
+        }
+    }
+
+    /// Asserts that nothing arrives within `d`.
+    pub async fn quiet_for(&mut self, d: Duration) {
+        if let Ok(Some(Ok(Message::Text(t)))) = tokio::time::timeout(d, self.ws.next()).await {
+            panic!("unexpected frame {t}");
+        }
+    }
+}
