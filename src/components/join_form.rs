@@ -56,16 +56,15 @@ pub fn JoinForm(room: String, model: RwSignal<RoomModel>) -> impl IntoView {
         avatar_error.set(None);
         room_error.set(None);
         match validate_name(&name.get_untracked()) {
-            Ok(valid) => join.dispatch(JoinRoom {
-                room: room.clone(),
-                name: valid,
-                avatar: avatar.get_untracked(),
-            }),
-            Err(e) => {
-                name_error.set(Some(e.to_string()));
-                return;
+            Ok(valid) => {
+                join.dispatch(JoinRoom {
+                    room: room.clone(),
+                    name: valid,
+                    avatar: avatar.get_untracked(),
+                });
             }
-        };
+            Err(e) => name_error.set(Some(e.to_string())),
+        }
     };
 
     let preview_members = move || model.with(|m| m.members.clone());
