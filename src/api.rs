@@ -15,6 +15,8 @@ pub struct RoomSnapshot {
     /// This browser's member, if it holds a valid session whose name is still its own.
     pub me: Option<Member>,
     pub max_message_chars: usize,
+    /// Size of a history page: fewer recent messages than this means there is nothing older.
+    pub page_size: usize,
 }
 
 /// Which form field a refused join is about.
@@ -50,14 +52,33 @@ pub async fn load_room(room: String) -> Result<RoomSnapshot, ServerFnError> {
     let me = session::from_headers(&state.keys, &headers, &room)
         .filter(|s| state.hub.name_free_for(&room, &s.name, &s.sid))
         .map(|s| s.member());
-    let (members, recent) = state.hub.snapshot(&room);
+    let members = state.hub.members(&room);
+    let recent = state
+        .store
+        .recent(&room, u64::MAX, state.config.recent_messages)
+        .await
+        .map_err(|e| ServerFnError::new(e.to_string()))?;
     Ok(RoomSnapshot {
         room,
         members,
         recent,
         me,
         max_message_chars: state.config.max_message_chars,
+        page_size: state.config.recent_messages,
     })
+}
+
+/// Up to one page of messages of `room` older than `before`, oldest first (empty: nothing older).
+#[server(prefix = "/api", endpoint = "older")]
+pub async fn load_older(room: String, before: u64) -> Result<Vec<ChatMessage>, ServerFnError> {
+    use crate::server::AppState;
+    let state = use_context::<AppState>().ok_or_else(|| ServerFnError::new("no app state"))?;
+    let room = crate::rules::validate_room(&room).map_err(|e| ServerFnError::new(e.to_string()))?;
+    state
+        .store
+        .before(&room, before, state.config.recent_messages)
+        .await
+        .map_err(|e| ServerFnError::new(e.to_string()))
 }
 
 /// Validates `name` and `avatar`, reserves the name in `room` and sets the session cookie.

@@ -41,7 +41,13 @@ async fn main() -> ExitCode {
         .map(|a| a.to_string())
         .unwrap_or_default();
     tracing::info!("listening on http://{addr}");
-    let state = AppState::new(config, leptos);
+    let state = match AppState::new(config, leptos).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("chatroom: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     match app::serve(listener, state, app::stop_signal()).await {
         Ok(()) => {
             tracing::info!("stopped");

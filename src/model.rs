@@ -92,6 +92,9 @@ pub struct RoomModel {
     /// Why this browser was sent back to the join form.
     pub join_error: Option<String>,
     pub max_message_chars: usize,
+    /// There may be older messages than the first shown.
+    pub has_older: bool,
+    page_size: usize,
     next_notice: u64,
 }
 
@@ -108,6 +111,8 @@ impl RoomModel {
             error: None,
             join_error: None,
             max_message_chars: snap.max_message_chars,
+            has_older: snap.recent.len() >= snap.page_size,
+            page_size: snap.page_size,
             next_notice: 0,
         };
         for m in snap.recent {
@@ -144,9 +149,11 @@ impl RoomModel {
                 },
                 |p| p + 1,
             );
+        let appended = pos == self.entries.len();
         self.entries.insert(pos, Entry::Message(message));
         self.last_id = Some(self.last_id.map_or(id, |last| last.max(id)));
-        if self.entries.len() > MAX_ENTRIES {
+        if appended && self.entries.len() > MAX_ENTRIES {
+            self.has_older = true;
             let excess = self.entries.len() - MAX_ENTRIES;
             self.entries.drain(..excess);
         }
@@ -168,7 +175,15 @@ impl RoomModel {
                 members,
                 recent,
                 max_message_chars,
+                reset,
             } => {
+                if reset {
+                    // Too much was missed to replay: start again from the latest page.
+                    self.entries.clear();
+                    self.last_id = None;
+                    self.has_older = true;
+                    self.notice("You missed many messages while away; showing the latest.".into());
+                }
                 self.me = Some(you);
                 self.members = members;
                 self.max_message_chars = max_message_chars;
@@ -216,6 +231,22 @@ impl RoomModel {
         }
     }
 
+    /// The oldest message shown, where older history would continue.
+    pub fn oldest_id(&self) -> Option<MessageId> {
+        self.entries.iter().find_map(|e| match e {
+            Entry::Message(m) => Some(m.id),
+            Entry::Notice { .. } => None,
+        })
+    }
+
+    /// Adds a page of older history (oldest first) above what is shown.
+    pub fn prepend_older(&mut self, page: Vec<ChatMessage>) {
+        self.has_older = page.len() >= self.page_size;
+        for m in page.into_iter().rev() {
+            self.insert_message(m);
+        }
+    }
+
     /// Records a message typed here, shown as pending until the server confirms it.
     pub fn add_pending(&mut self, client_id: String, text: String) {
         self.error = None;
@@ -252,6 +283,7 @@ mod tests {
             recent: vec![msg(1, None), msg(2, None)],
             me: Some(member("Ada")),
             max_message_chars: 2000,
+            page_size: 2,
         })
     }
 
@@ -328,11 +360,46 @@ mod tests {
             members: vec![member("Ada"), member("Cy")],
             recent: vec![msg(2, None), msg(3, None)],
             max_message_chars: 100,
+            reset: false,
         });
         assert_eq!(ids(&m), [1, 2, 3]);
         assert_eq!(m.conn, ConnState::Online);
         assert_eq!(m.members.len(), 2);
         assert_eq!(m.max_message_chars, 100);
+    }
+
+    #[test]
+    fn a_reset_welcome_replaces_the_history_and_says_so() {
+        let mut m = model();
+        m.apply(ServerFrame::Welcome {
+            you: member("Ada"),
+            members: vec![member("Ada")],
+            recent: vec![msg(2000, None), msg(2001, None)],
+            max_message_chars: 100,
+            reset: true,
+        });
+        assert_eq!(ids(&m), [2000, 2001]);
+        assert!(m
+            .entries
+            .iter()
+            .any(|e| matches!(e, Entry::Notice { text, .. } if text.contains("missed"))));
+        assert!(m.has_older);
+    }
+
+    #[test]
+    fn older_pages_go_above_and_tell_when_history_ends() {
+        let mut m = model();
+        assert!(m.has_older, "a full first page may have more before it");
+        assert_eq!(m.oldest_id(), Some(1));
+        m.apply(ServerFrame::Message(msg(3, None)));
+        let mut older = model();
+        older.entries.clear();
+        m.prepend_older(vec![]);
+        assert!(!m.has_older);
+        older.prepend_older(vec![msg(5, None), msg(6, None)]);
+        older.prepend_older(vec![msg(3, None), msg(4, None)]);
+        assert_eq!(ids(&older), [3, 4, 5, 6]);
+        assert!(older.has_older);
     }
 
     #[test]

@@ -62,9 +62,14 @@ pub enum ServerFrame {
     Welcome {
         you: Member,
         members: Vec<Member>,
+        /// With `join.after`: every message after it, in order. Without: the latest page.
         recent: Vec<ChatMessage>,
         /// Longest message the server accepts, in characters.
         max_message_chars: usize,
+        /// The gap since `after` was too large to replay: `recent` is the latest page instead,
+        /// and the client should drop what it shows and start again from it.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        reset: bool,
     },
     /// A message was posted (also sent back to its sender, as the confirmation).
     Message(ChatMessage),
@@ -109,6 +114,10 @@ pub enum ErrorCode {
     MessageTooLong,
     /// The message contains control characters.
     InvalidText,
+    /// The message could not be stored (e.g. the disk is full); it was not sent.
+    StorageFailed,
+    /// The server is overloaded; the message was not sent. Try again shortly.
+    Busy,
     /// The client id is missing or malformed.
     InvalidClientId,
 }
@@ -228,6 +237,7 @@ mod tests {
                 members: vec![member("Ada"), member("Bob")],
                 recent: vec![msg.clone()],
                 max_message_chars: 2000,
+                reset: true,
             },
             ServerFrame::Message(msg),
             ServerFrame::Joined {

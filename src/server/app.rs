@@ -15,6 +15,7 @@ use super::config::Config;
 use super::hub::Hub;
 use super::room::RoomLimits;
 use super::session::SessionKeys;
+use super::store::{Appender, Store, StoreError};
 use super::ws;
 use crate::app::{shell, App};
 
@@ -24,6 +25,8 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub config: Arc<Config>,
     pub hub: Arc<Hub>,
+    pub store: Arc<Store>,
+    pub appender: Appender,
     pub keys: Arc<SessionKeys>,
     /// Cancelled when the server starts draining.
     pub shutdown: CancellationToken,
@@ -38,22 +41,36 @@ impl FromRef<AppState> for LeptosOptions {
 }
 
 impl AppState {
-    pub fn new(config: Config, leptos_options: LeptosOptions) -> Self {
+    /// Opens the store (failing with a clear error if it is unusable), starts its writer and the hub.
+    pub async fn new(config: Config, leptos_options: LeptosOptions) -> Result<Self, StoreError> {
+        let store = Store::open(&config.data_path, config.max_db_mb)?;
         let limits = RoomLimits {
             max_members: config.max_room_members,
-            recent_messages: config.recent_messages,
             max_message_chars: config.max_message_chars,
+            max_staged: config.outgoing_queue_frames,
         };
-        let hub = Hub::new(limits, Duration::from_secs(config.name_reservation_secs));
-        let keys = SessionKeys::new(&config.session_secret, config.session_days * 24 * 3600);
-        AppState {
+        let hub = Arc::new(Hub::new(
+            limits,
+            Duration::from_secs(config.name_reservation_secs),
+            Duration::from_millis(config.presence_grace_ms),
+        ));
+        let (appender, _writer) = store.start_writer(hub.clone())?;
+        let lifetime = config.session_days * 24 * 3600;
+        let keys = if config.session_secret.is_empty() {
+            SessionKeys::from_key(store.session_secret().await?, lifetime)
+        } else {
+            SessionKeys::new(&config.session_secret, lifetime)
+        };
+        Ok(AppState {
             leptos_options,
             config: Arc::new(config),
-            hub: Arc::new(hub),
+            hub,
+            store: Arc::new(store),
+            appender,
             keys: Arc::new(keys),
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),
-        }
+        })
     }
 }
 
@@ -93,6 +110,7 @@ pub async fn serve(
     let token = state.shutdown.clone();
     let tracker = state.tracker.clone();
     let deadline = Duration::from_secs(state.config.shutdown_deadline_secs);
+    let appender = state.appender.clone();
     let app = router(state);
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
@@ -102,10 +120,14 @@ pub async fn serve(
         })
         .await;
     tracker.close();
-    if tokio::time::timeout(deadline, tracker.wait())
-        .await
-        .is_err()
-    {
+    let drained = tokio::time::timeout(deadline, async {
+        tracker.wait().await;
+        // Let the writer commit what is queued (unconfirmed, so clients would re-send it anyway).
+        while !appender.is_idle() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    if drained.await.is_err() {
         tracing::warn!(
             open = tracker.len(),
             "shutdown deadline passed with connections still open"

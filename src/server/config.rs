@@ -52,8 +52,16 @@ settings! {
     listen: SocketAddr = "127.0.0.1:3000", "CHAT_LISTEN";
     /// Longest message accepted, in characters.
     max_message_chars: usize = "2000", "CHAT_MAX_MESSAGE_CHARS";
-    /// Recent messages kept per room and shown on entry.
+    /// Messages shown on entering a room, and per page of older history.
     recent_messages: usize = "50", "CHAT_RECENT_MESSAGES";
+    /// SQLite database holding the message log (created with its folder on first start).
+    data_path: PathBuf = "data/chat.db", "CHAT_DATA_PATH";
+    /// Largest size of the database in MiB, after which new messages are refused (0: no limit).
+    max_db_mb: u64 = "0", "CHAT_MAX_DB_MB";
+    /// Most missed messages replayed on reconnect; beyond it the client reloads the latest page.
+    max_resume_gap: usize = "1000", "CHAT_MAX_RESUME_GAP";
+    /// Milliseconds a member whose connection dropped stays listed, so that a quick reconnect shows no leave/join.
+    presence_grace_ms: u64 = "10000", "CHAT_PRESENCE_GRACE_MS";
     /// Most members one room admits.
     max_room_members: usize = "25000", "CHAT_MAX_ROOM_MEMBERS";
     /// Seconds a name stays reserved between joining and the socket's arrival.
@@ -64,7 +72,7 @@ settings! {
     max_frame_bytes: usize = "16384", "CHAT_MAX_FRAME_BYTES";
     /// Days a session cookie lasts.
     session_days: u64 = "30", "CHAT_SESSION_DAYS";
-    /// Secret that signs session cookies (empty: a random one per start).
+    /// Secret that signs session cookies (empty: one kept in the database).
     session_secret: String = "", "CHAT_SESSION_SECRET";
     /// Seconds to wait for connections to close on shutdown.
     shutdown_deadline_secs: u64 = "10", "CHAT_SHUTDOWN_DEADLINE_SECS";
@@ -135,6 +143,8 @@ impl Config {
             ("max_room_members", self.max_room_members),
             ("outgoing_queue_frames", self.outgoing_queue_frames),
             ("max_frame_bytes", self.max_frame_bytes),
+            ("recent_messages", self.recent_messages),
+            ("max_resume_gap", self.max_resume_gap),
         ];
         for (name, value) in positive {
             if value == 0 {

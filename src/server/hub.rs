@@ -1,7 +1,8 @@
-//! The hub: every live room by name, created on first use and dropped when its last member leaves.
+//! The hub: every live room by name, created on first use and dropped when its last member leaves; delivers what the store committed.
 //!
 //! Joins and leaves take the hub lock and then the room's, so a room is never dropped while
-//! someone is joining it. Posting takes only the room's lock: rooms never wait on each other.
+//! someone is joining it. Posting and delivery take only the room's lock: rooms never wait
+//! on each other.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,22 +12,36 @@ use std::time::{Duration, Instant};
 use super::outbox::Outbox;
 use super::room::{ConnId, JoinError, Room, RoomLimits};
 use super::session::{Session, SessionId};
-use crate::protocol::{ChatMessage, Member, MessageId};
+use super::store::{Append, Delivery, Outcome, StoreError};
+use crate::protocol::{ErrorCode, Member, MessageId, ServerFrame};
 
 /// All rooms of this process.
 pub struct Hub {
     rooms: Mutex<HashMap<String, Arc<Room>>>,
     limits: RoomLimits,
     reservation: Duration,
+    grace: Duration,
     next_conn: AtomicU64,
 }
 
+impl StoreError {
+    /// How a failed store write is reported to the sender.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            StoreError::Busy => ErrorCode::Busy,
+            _ => ErrorCode::StorageFailed,
+        }
+    }
+}
+
 impl Hub {
-    pub fn new(limits: RoomLimits, reservation: Duration) -> Self {
+    /// `grace`: how long a member whose last connection dropped stays listed (0: leaves at once).
+    pub fn new(limits: RoomLimits, reservation: Duration, grace: Duration) -> Self {
         Hub {
             rooms: Mutex::new(HashMap::new()),
             limits,
             reservation,
+            grace,
             next_conn: AtomicU64::new(1),
         }
     }
@@ -44,12 +59,17 @@ impl Hub {
         self.next_conn.fetch_add(1, Ordering::Relaxed)
     }
 
+    /// The live room `name`, if any.
+    pub fn room(&self, name: &str) -> Option<Arc<Room>> {
+        self.rooms().get(name).cloned()
+    }
+
     /// Reserves `name` in `room` for session `sid`, for the configured reservation time.
     pub fn reserve(&self, room: &str, name: &str, sid: &SessionId) -> Result<(), JoinError> {
         let mut rooms = self.rooms();
         let r = rooms
             .entry(room.to_string())
-            .or_insert_with(|| Arc::new(Room::new(room, self.limits.clone())));
+            .or_insert_with(|| Arc::new(Room::new(room, self.limits.clone(), 0)));
         r.reserve(name, sid, Instant::now() + self.reservation)
     }
 
@@ -60,22 +80,25 @@ impl Hub {
             .is_none_or(|r| r.name_free_for(name, sid))
     }
 
-    /// Joins connection `conn` to `room` as the session's member; the welcome goes to `outbox`.
+    /// Registers connection `conn` in `room` as the session's member, staged (see
+    /// [`Room::join`]). `stored_last` is the store's newest id for the room, used if the
+    /// room has to be created. Returns the room and the id up to which history is the
+    /// caller's to send.
     pub fn join(
         &self,
         room: &str,
         conn: ConnId,
         session: &Session,
         outbox: Outbox,
-        after: Option<MessageId>,
-    ) -> Result<Arc<Room>, JoinError> {
+        stored_last: MessageId,
+    ) -> Result<(Arc<Room>, MessageId), JoinError> {
         let mut rooms = self.rooms();
         let r = rooms
             .entry(room.to_string())
-            .or_insert_with(|| Arc::new(Room::new(room, self.limits.clone())))
+            .or_insert_with(|| Arc::new(Room::new(room, self.limits.clone(), stored_last)))
             .clone();
-        match r.join(conn, session, outbox, after) {
-            Ok(()) => Ok(r),
+        match r.join(conn, session, outbox) {
+            Ok(upto) => Ok((r, upto.max(stored_last))),
             Err(e) => {
                 if r.prune(Instant::now()) {
                     rooms.remove(room);
@@ -85,22 +108,45 @@ impl Hub {
         }
     }
 
-    /// Takes connection `conn` out of `room`, dropping the room if nobody is left.
-    pub fn leave(&self, room: &Arc<Room>, conn: ConnId) {
-        let mut rooms = self.rooms();
-        room.leave(conn);
-        if room.prune(Instant::now()) {
-            // Only drop the registered room, not a newer one of the same name.
-            if rooms.get(room.name()).is_some_and(|r| Arc::ptr_eq(r, room)) {
-                rooms.remove(room.name());
+    /// Takes connection `conn` out of `room`; its member leaves now or after the grace
+    /// period; the room is dropped when nobody is left.
+    pub fn leave(self: &Arc<Self>, room: &Arc<Room>, conn: ConnId) {
+        let linger = {
+            let _rooms = self.rooms();
+            room.leave(conn, !self.grace.is_zero())
+        };
+        match (linger, tokio::runtime::Handle::try_current()) {
+            (Some((key, token)), Ok(rt)) => {
+                let hub = self.clone();
+                let room = room.clone();
+                let grace = self.grace;
+                rt.spawn(async move {
+                    tokio::time::sleep(grace).await;
+                    room.expire(&key, token);
+                    hub.drop_if_idle(&room);
+                });
             }
+            (Some((key, token)), Err(_)) => {
+                room.expire(&key, token);
+                self.drop_if_idle(room);
+            }
+            (None, _) => self.drop_if_idle(room),
         }
     }
 
-    /// Members and recent messages of `room` (empty if it does not exist).
-    pub fn snapshot(&self, room: &str) -> (Vec<Member>, Vec<ChatMessage>) {
-        let r = self.rooms().get(room).cloned();
-        r.map(|r| r.snapshot()).unwrap_or_default()
+    fn drop_if_idle(&self, room: &Arc<Room>) {
+        let mut rooms = self.rooms();
+        // Only drop the registered room, not a newer one of the same name.
+        if room.prune(Instant::now())
+            && rooms.get(room.name()).is_some_and(|r| Arc::ptr_eq(r, room))
+        {
+            rooms.remove(room.name());
+        }
+    }
+
+    /// Members of `room`, in join order (empty if it does not exist).
+    pub fn members(&self, room: &str) -> Vec<Member> {
+        self.room(room).map(|r| r.members()).unwrap_or_default()
     }
 
     /// Drops expired reservations and rooms with nobody in them.
@@ -122,22 +168,44 @@ impl Hub {
     }
 }
 
+impl Delivery for Hub {
+    fn deliver(&self, append: Append, outcome: Outcome) {
+        let Some(room) = self.room(&append.room) else {
+            return;
+        };
+        match outcome {
+            Outcome::Stored(m) => room.deliver(m),
+            Outcome::Duplicate(m) => room.send_to(append.conn, &ServerFrame::Message(m)),
+            Outcome::Failed(e) => room.send_to(
+                append.conn,
+                &ServerFrame::Error {
+                    code: e.code(),
+                    message: format!("Not stored: {e}"),
+                    client_id: Some(append.client_id),
+                },
+            ),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::outbox::{outbox, Next, OutboxReceiver};
+    use super::super::room::check_post;
     use super::super::session::SessionKeys;
     use super::*;
-    use crate::protocol::{ErrorCode, ServerFrame};
+    use crate::protocol::{ChatMessage, ErrorCode};
 
-    fn hub() -> Hub {
-        Hub::new(
+    fn hub(grace_ms: u64) -> Arc<Hub> {
+        Arc::new(Hub::new(
             RoomLimits {
                 max_members: 3,
-                recent_messages: 5,
                 max_message_chars: 100,
+                max_staged: 4,
             },
             Duration::from_secs(60),
-        )
+            Duration::from_millis(grace_ms),
+        ))
     }
 
     fn session(name: &str, avatar: &str) -> Session {
@@ -160,8 +228,20 @@ mod tests {
     fn connect(hub: &Hub, s: &Session) -> Client {
         let (tx, rx) = outbox(64);
         let id = hub.next_conn_id();
-        let room = hub.join("lobby", id, s, tx, None).expect("joins");
+        let (room, _) = hub.join("lobby", id, s, tx, 0).expect("joins");
+        room.activate(id, s.member(), vec![], None, false);
         Client { id, rx, room }
+    }
+
+    fn message(id: u64, text: &str) -> ChatMessage {
+        ChatMessage {
+            id,
+            ts: 0,
+            name: "Ada".into(),
+            avatar: "fox".into(),
+            text: text.into(),
+            client_id: None,
+        }
     }
 
     /// Every frame queued for `c` so far.
@@ -179,7 +259,7 @@ mod tests {
 
     #[test]
     fn join_welcomes_with_members_and_announces_to_others() {
-        let hub = hub();
+        let hub = hub(0);
         let mut ada = connect(&hub, &session("Ada", "fox"));
         let mut bob = connect(&hub, &session("Bob", "owl"));
 
@@ -205,58 +285,91 @@ mod tests {
     }
 
     #[test]
-    fn broadcast_reaches_everyone_once_in_order_with_server_identity() {
-        let hub = hub();
+    fn delivered_messages_reach_everyone_once_in_order() {
+        let hub = hub(0);
         let mut ada = connect(&hub, &session("Ada", "fox"));
         let mut bob = connect(&hub, &session("Bob", "owl"));
         frames(&mut ada);
         frames(&mut bob);
-
-        ada.room.post(ada.id, "c1".into(), "one".into()).unwrap();
-        bob.room.post(bob.id, "c1".into(), "two".into()).unwrap();
+        ada.room.deliver(message(1, "one"));
+        ada.room.deliver(message(2, "two"));
         for c in [&mut ada, &mut bob] {
-            let got: Vec<(u64, String, String)> = frames(c)
+            let ids: Vec<u64> = frames(c)
                 .into_iter()
                 .map(|f| match f {
-                    ServerFrame::Message(m) => (m.id, m.name, m.text),
+                    ServerFrame::Message(m) => m.id,
                     other => panic!("unexpected {other:?}"),
                 })
                 .collect();
-            assert_eq!(
-                got,
-                [
-                    (1, "Ada".to_string(), "one".to_string()),
-                    (2, "Bob".to_string(), "two".to_string())
-                ]
-            );
+            assert_eq!(ids, [1, 2]);
         }
+        assert_eq!(ada.room.last_delivered(), 2);
     }
 
     #[test]
-    fn resent_client_id_is_confirmed_not_posted_twice() {
-        let hub = hub();
-        let mut ada = connect(&hub, &session("Ada", "fox"));
-        let mut bob = connect(&hub, &session("Bob", "owl"));
-        frames(&mut ada);
-        frames(&mut bob);
-        ada.room.post(ada.id, "x1".into(), "hi".into()).unwrap();
-        ada.room.post(ada.id, "x1".into(), "hi".into()).unwrap();
-        assert_eq!(frames(&mut bob).len(), 1, "others see it once");
-        let mine = frames(&mut ada);
-        assert_eq!(mine.len(), 2, "the sender is confirmed again");
-        assert_eq!(mine[0], mine[1]);
-        assert_eq!(hub.snapshot("lobby").1.len(), 1);
+    fn a_staged_connection_gets_history_then_held_live_events_without_overlap() {
+        let hub = hub(0);
+        let ada = session("Ada", "fox");
+        let (tx, rx) = outbox(64);
+        let id = hub.next_conn_id();
+        let (room, upto) = hub.join("lobby", id, &ada, tx, 5).unwrap();
+        assert_eq!(upto, 5, "the store's last id counts for a new room");
+        // While its history is being read, two messages arrive, one of which the read saw.
+        room.deliver(message(6, "six"));
+        room.deliver(message(7, "seven"));
+        room.activate(
+            id,
+            ada.member(),
+            vec![message(5, "five"), message(6, "six")],
+            Some(4),
+            false,
+        );
+        let mut c = Client { id, rx, room };
+        let got: Vec<String> = frames(&mut c)
+            .into_iter()
+            .map(|f| match f {
+                ServerFrame::Welcome { recent, .. } => {
+                    format!(
+                        "welcome {:?}",
+                        recent.iter().map(|m| m.id).collect::<Vec<_>>()
+                    )
+                }
+                ServerFrame::Message(m) => format!("message {}", m.id),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(got, ["welcome [5, 6]", "message 7"]);
+    }
+
+    #[test]
+    fn posts_are_checked_before_the_store() {
+        assert_eq!(
+            check_post("a", " \n ", 100).unwrap_err().code(),
+            ErrorCode::EmptyMessage
+        );
+        assert_eq!(
+            check_post("a", &"x".repeat(101), 100).unwrap_err().code(),
+            ErrorCode::MessageTooLong
+        );
+        assert_eq!(
+            check_post("bad id!", "x", 100).unwrap_err().code(),
+            ErrorCode::InvalidClientId
+        );
+        assert!(check_post("a", "fine", 100).is_ok());
+        let hub = hub(0);
+        let ada = connect(&hub, &session("Ada", "fox"));
+        assert_eq!(ada.room.author(ada.id).unwrap().0.name, "Ada");
+        assert!(ada.room.author(999).is_err());
     }
 
     #[test]
     fn duplicate_names_are_refused_case_insensitively() {
-        let hub = hub();
+        let hub = hub(0);
         let _ada = connect(&hub, &session("Ada", "fox"));
         let (tx, _rx) = outbox(8);
         let other = session("ADA", "owl");
         assert_eq!(
-            hub.join("lobby", hub.next_conn_id(), &other, tx, None)
-                .err(),
+            hub.join("lobby", hub.next_conn_id(), &other, tx, 0).err(),
             Some(JoinError::NameTaken)
         );
         assert_eq!(
@@ -268,7 +381,7 @@ mod tests {
 
     #[test]
     fn a_reserved_name_is_held_for_its_session_only() {
-        let hub = hub();
+        let hub = hub(0);
         let ada = session("Ada", "fox");
         hub.reserve("lobby", "Ada", &ada.sid).unwrap();
         let impostor = session("ada", "owl");
@@ -276,107 +389,91 @@ mod tests {
         assert!(hub.name_free_for("lobby", "Ada", &ada.sid));
         let (tx, _rx) = outbox(8);
         assert!(hub
-            .join("lobby", hub.next_conn_id(), &impostor, tx, None)
+            .join("lobby", hub.next_conn_id(), &impostor, tx, 0)
             .is_err());
         let _c = connect(&hub, &ada);
     }
 
     #[test]
     fn two_tabs_are_one_member_who_leaves_with_the_last_tab() {
-        let hub = hub();
+        let hub = hub(0);
         let ada = session("Ada", "fox");
         let tab1 = connect(&hub, &ada);
         let tab2 = connect(&hub, &ada);
         let mut bob = connect(&hub, &session("Bob", "owl"));
-        assert_eq!(names(&hub.snapshot("lobby").0), ["Ada", "Bob"]);
+        assert_eq!(names(&hub.members("lobby")), ["Ada", "Bob"]);
         frames(&mut bob);
 
         hub.leave(&tab1.room, tab1.id);
         assert!(frames(&mut bob).is_empty(), "no leave while a tab is open");
-        assert_eq!(names(&hub.snapshot("lobby").0), ["Ada", "Bob"]);
-
         hub.leave(&tab2.room, tab2.id);
         assert!(
             matches!(&frames(&mut bob)[..], [ServerFrame::Left { member }] if member.name == "Ada")
         );
-        assert_eq!(names(&hub.snapshot("lobby").0), ["Bob"]);
+        assert_eq!(names(&hub.members("lobby")), ["Bob"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_member_back_within_the_grace_period_does_not_flicker() {
+        let hub = hub(10_000);
+        let ada = session("Ada", "fox");
+        let mut bob = connect(&hub, &session("Bob", "owl"));
+        let first = connect(&hub, &ada);
+        frames(&mut bob);
+
+        hub.leave(&first.room, first.id);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let _back = connect(&hub, &ada);
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        assert!(frames(&mut bob).is_empty(), "no leave, no join");
+
+        let gone = connect(&hub, &session("Cy", "cat"));
+        frames(&mut bob);
+        hub.leave(&gone.room, gone.id);
+        tokio::time::sleep(Duration::from_secs(9)).await;
+        assert!(frames(&mut bob).is_empty(), "still within grace");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert!(
+            matches!(&frames(&mut bob)[..], [ServerFrame::Left { member }] if member.name == "Cy")
+        );
     }
 
     #[test]
     fn room_disappears_with_its_last_member() {
-        let hub = hub();
+        let hub = hub(0);
         let ada = connect(&hub, &session("Ada", "fox"));
-        ada.room.post(ada.id, "a".into(), "hello".into()).unwrap();
         assert_eq!(hub.room_count(), 1);
         hub.leave(&ada.room, ada.id);
         assert_eq!(hub.room_count(), 0);
-        assert_eq!(hub.snapshot("lobby"), (vec![], vec![]));
+        assert!(hub.members("lobby").is_empty());
     }
 
     #[test]
-    fn bad_posts_are_refused_and_nothing_is_broadcast() {
-        let hub = hub();
-        let mut ada = connect(&hub, &session("Ada", "fox"));
-        frames(&mut ada);
-        let r = &ada.room;
-        assert_eq!(
-            r.post(ada.id, "a".into(), "  \n ".into())
-                .unwrap_err()
-                .code(),
-            ErrorCode::EmptyMessage
-        );
-        assert_eq!(
-            r.post(ada.id, "a".into(), "x".repeat(101))
-                .unwrap_err()
-                .code(),
-            ErrorCode::MessageTooLong
-        );
-        assert_eq!(
-            r.post(ada.id, "bad id!".into(), "x".into())
-                .unwrap_err()
-                .code(),
-            ErrorCode::InvalidClientId
-        );
-        assert_eq!(
-            r.post(999, "a".into(), "x".into()).unwrap_err(),
-            super::super::room::PostError::NotJoined
-        );
-        assert!(frames(&mut ada).is_empty());
-    }
-
-    #[test]
-    fn room_limit_and_recent_window_hold() {
-        let hub = hub();
-        let a = connect(&hub, &session("A", "fox"));
+    fn room_limit_holds() {
+        let hub = hub(0);
+        let _a = connect(&hub, &session("A", "fox"));
         let _b = connect(&hub, &session("B", "fox"));
         let _c = connect(&hub, &session("C", "fox"));
         let (tx, _rx) = outbox(8);
         assert_eq!(
-            hub.join("lobby", hub.next_conn_id(), &session("D", "fox"), tx, None)
+            hub.join("lobby", hub.next_conn_id(), &session("D", "fox"), tx, 0)
                 .err(),
             Some(JoinError::RoomFull)
-        );
-        for i in 0..8 {
-            a.room.post(a.id, format!("m{i}"), format!("{i}")).unwrap();
-        }
-        let recent = hub.snapshot("lobby").1;
-        assert_eq!(
-            recent.iter().map(|m| m.id).collect::<Vec<_>>(),
-            [4, 5, 6, 7, 8]
         );
     }
 
     #[tokio::test]
     async fn a_consumer_that_falls_behind_is_closed_and_others_go_on() {
-        let hub = hub();
+        let hub = hub(0);
         let ada = session("Ada", "fox");
         let (slow_tx, mut slow_rx) = outbox(3);
         let slow_id = hub.next_conn_id();
-        let room = hub.join("lobby", slow_id, &ada, slow_tx, None).unwrap();
+        let (room, _) = hub.join("lobby", slow_id, &ada, slow_tx, 0).unwrap();
+        room.activate(slow_id, ada.member(), vec![], None, false);
         let mut bob = connect(&hub, &session("Bob", "owl"));
         frames(&mut bob);
-        for i in 0..10 {
-            room.post(bob.id, format!("m{i}"), "x".into()).unwrap();
+        for i in 1..=10 {
+            room.deliver(message(i, "x"));
         }
         assert_eq!(frames(&mut bob).len(), 10, "the fast one got everything");
         assert_eq!(
@@ -386,5 +483,40 @@ mod tests {
                 "slow consumer".into()
             )
         );
+    }
+
+    #[test]
+    fn store_outcomes_are_delivered_to_the_right_connections() {
+        let hub = hub(0);
+        let mut ada = connect(&hub, &session("Ada", "fox"));
+        let mut bob = connect(&hub, &session("Bob", "owl"));
+        frames(&mut ada);
+        frames(&mut bob);
+        let append = Append {
+            room: "lobby".into(),
+            conn: ada.id,
+            session: "s".into(),
+            client_id: "c1".into(),
+            author: Member {
+                name: "Ada".into(),
+                avatar: "fox".into(),
+            },
+            text: "hi".into(),
+        };
+        hub.deliver(append.clone(), Outcome::Stored(message(1, "hi")));
+        assert_eq!(frames(&mut bob).len(), 1);
+        assert_eq!(frames(&mut ada).len(), 1);
+        hub.deliver(append.clone(), Outcome::Duplicate(message(1, "hi")));
+        assert!(
+            frames(&mut bob).is_empty(),
+            "a re-send is confirmed to its sender only"
+        );
+        assert_eq!(frames(&mut ada).len(), 1);
+        hub.deliver(append, Outcome::Failed(StoreError::Full));
+        assert!(frames(&mut bob).is_empty());
+        assert!(matches!(
+            &frames(&mut ada)[..],
+            [ServerFrame::Error { code: ErrorCode::StorageFailed, client_id: Some(c), .. }] if c == "c1"
+        ));
     }
 }

@@ -6,6 +6,7 @@ pub mod hub;
 pub mod outbox;
 pub mod room;
 pub mod session;
+pub mod store;
 pub mod ws;
 
 pub use app::AppState;

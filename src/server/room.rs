@@ -1,14 +1,18 @@
-//! One room: its members, their connections and recent messages, and the fan-out of every event to every connection.
+//! One room: its members, their connections, and the fan-out of every event to every connection.
 //!
 //! All state sits behind one mutex per room. Every event is serialised once and pushed to
 //! each connection's [`Outbox`] without waiting while the lock is held, so all members see
 //! events in the same order and one slow socket never holds up the others: a full outbox
 //! gets its connection closed as a slow consumer instead.
+//!
+//! A joining connection is *staged* until its history has been read from the store: live
+//! events meanwhile are held for it and follow the history, so that nothing is missed or
+//! shown twice. Messages are delivered here only after the store committed them.
 
 use axum::extract::ws::Utf8Bytes;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 use thiserror::Error;
 
 use super::outbox::Outbox;
@@ -23,16 +27,17 @@ pub type ConnId = u64;
 #[derive(Clone, Debug)]
 pub struct RoomLimits {
     pub max_members: usize,
-    pub recent_messages: usize,
     pub max_message_chars: usize,
+    /// Live events held for a staged connection before it counts as a slow consumer.
+    pub max_staged: usize,
 }
 
 impl Default for RoomLimits {
     fn default() -> Self {
         RoomLimits {
             max_members: 25_000,
-            recent_messages: 50,
             max_message_chars: rules::DEFAULT_MAX_MESSAGE_CHARS,
+            max_staged: 1024,
         }
     }
 }
@@ -55,7 +60,7 @@ impl JoinError {
     }
 }
 
-/// Why a posted message was refused.
+/// Why a posted message was refused before reaching the store.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum PostError {
     #[error("Join the room before sending")]
@@ -78,6 +83,15 @@ impl PostError {
     }
 }
 
+/// Checks a message before it is queued for the store.
+pub fn check_post(client_id: &str, text: &str, max_chars: usize) -> Result<(), PostError> {
+    if !rules::valid_client_id(client_id) {
+        return Err(PostError::InvalidClientId);
+    }
+    rules::validate_text(text, max_chars)?;
+    Ok(())
+}
+
 struct MemberEntry {
     member: Member,
     sid: SessionId,
@@ -85,11 +99,21 @@ struct MemberEntry {
     conns: usize,
     /// Join order, for the member list.
     seq: u64,
+    /// Set while the member has no connection but is kept for the presence grace period.
+    lingering: Option<u64>,
+}
+
+/// A live event held for a staged connection.
+struct Staged {
+    message_id: Option<MessageId>,
+    frame: Utf8Bytes,
 }
 
 struct ConnEntry {
     key: String,
     outbox: Outbox,
+    /// `Some` until the connection's history has been sent.
+    staged: Option<Vec<Staged>>,
 }
 
 #[derive(Default)]
@@ -97,9 +121,10 @@ struct RoomState {
     members: HashMap<String, MemberEntry>,
     reservations: HashMap<String, (SessionId, Instant)>,
     conns: HashMap<ConnId, ConnEntry>,
-    recent: VecDeque<ChatMessage>,
-    last_id: MessageId,
+    /// Newest message delivered here.
+    last_delivered: MessageId,
     next_seq: u64,
+    next_linger: u64,
 }
 
 /// A chat room.
@@ -109,20 +134,22 @@ pub struct Room {
     state: Mutex<RoomState>,
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 impl RoomState {
-    /// Sends `frame` to every connection but `except`; closes those that cannot keep up.
-    fn fan_out(&self, frame: &ServerFrame, except: Option<ConnId>) {
+    /// Sends `frame` to every connection; closes those that cannot keep up.
+    fn fan_out(&mut self, frame: &ServerFrame, message_id: Option<MessageId>, max_staged: usize) {
         let bytes = Utf8Bytes::from(frame.encode());
-        for (id, conn) in &self.conns {
-            if Some(*id) != except && conn.outbox.push(bytes.clone()).is_err() {
-                conn.outbox.close_now(close::SLOW_CONSUMER, "slow consumer");
+        for conn in self.conns.values_mut() {
+            match &mut conn.staged {
+                Some(held) if held.len() < max_staged => held.push(Staged {
+                    message_id,
+                    frame: bytes.clone(),
+                }),
+                Some(_) => conn.outbox.close_now(close::SLOW_CONSUMER, "slow consumer"),
+                None => {
+                    if conn.outbox.push(bytes.clone()).is_err() {
+                        conn.outbox.close_now(close::SLOW_CONSUMER, "slow consumer");
+                    }
+                }
             }
         }
     }
@@ -145,11 +172,15 @@ impl RoomState {
 }
 
 impl Room {
-    pub fn new(name: impl Into<String>, limits: RoomLimits) -> Self {
+    /// A room whose store already holds messages up to `last_id`.
+    pub fn new(name: impl Into<String>, limits: RoomLimits, last_id: MessageId) -> Self {
         Room {
             name: name.into(),
             limits,
-            state: Mutex::new(RoomState::default()),
+            state: Mutex::new(RoomState {
+                last_delivered: last_id,
+                ..RoomState::default()
+            }),
         }
     }
 
@@ -185,15 +216,16 @@ impl Room {
         self.state().free_for(&name_key(name), sid, Instant::now())
     }
 
-    /// Adds connection `conn` for the session's member and sends it the welcome.
-    /// The member's first connection announces them to everyone else.
+    /// Registers connection `conn` for the session's member, staged until [`Room::activate`].
+    /// The member's first connection announces them; a member back within the grace period
+    /// is not announced again. Returns the newest message delivered so far: the history up
+    /// to it is the caller's to send, everything after arrives live.
     pub fn join(
         &self,
         conn: ConnId,
         session: &Session,
         outbox: Outbox,
-        after: Option<MessageId>,
-    ) -> Result<(), JoinError> {
+    ) -> Result<MessageId, JoinError> {
         let key = name_key(&session.name);
         let mut st = self.state();
         if !st.free_for(&key, &session.sid, Instant::now()) {
@@ -212,6 +244,7 @@ impl Room {
                     member: member.clone(),
                 },
                 None,
+                self.limits.max_staged,
             );
             st.members.insert(
                 key.clone(),
@@ -220,102 +253,166 @@ impl Room {
                     sid: session.sid.clone(),
                     conns: 0,
                     seq,
+                    lingering: None,
                 },
             );
         }
         if let Some(entry) = st.members.get_mut(&key) {
             entry.conns += 1;
+            entry.lingering = None;
         }
-        let welcome = ServerFrame::Welcome {
-            you: session.member(),
-            members: st.members_in_order(),
-            recent: st
-                .recent
-                .iter()
-                .filter(|m| after.is_none_or(|a| m.id > a))
-                .cloned()
-                .collect(),
-            max_message_chars: self.limits.max_message_chars,
-        };
-        // A fresh outbox has room for the welcome.
-        let _ = outbox.push(welcome.encode().into());
-        st.conns.insert(conn, ConnEntry { key, outbox });
-        Ok(())
+        st.conns.insert(
+            conn,
+            ConnEntry {
+                key,
+                outbox,
+                staged: Some(Vec::new()),
+            },
+        );
+        Ok(st.last_delivered)
     }
 
-    /// Removes connection `conn`; the member's last connection announces their leaving.
-    pub fn leave(&self, conn: ConnId) {
+    /// Sends a staged connection its welcome with `history`, then the live events held for it.
+    pub fn activate(
+        &self,
+        conn: ConnId,
+        you: Member,
+        history: Vec<ChatMessage>,
+        after: Option<MessageId>,
+        reset: bool,
+    ) {
         let mut st = self.state();
-        let Some(entry) = st.conns.remove(&conn) else {
+        let members = st.members_in_order();
+        let Some(entry) = st.conns.get_mut(&conn) else {
             return;
         };
-        let gone = match st.members.get_mut(&entry.key) {
+        let Some(held) = entry.staged.take() else {
+            return;
+        };
+        // Live messages the history already holds are not sent twice.
+        let floor = history.last().map(|m| m.id).max(after).unwrap_or(0);
+        let welcome = ServerFrame::Welcome {
+            you,
+            members,
+            recent: history,
+            max_message_chars: self.limits.max_message_chars,
+            reset,
+        };
+        let mut ok = entry.outbox.push(welcome.encode().into()).is_ok();
+        for s in held {
+            if ok && s.message_id.is_none_or(|id| id > floor) {
+                ok = entry.outbox.push(s.frame).is_ok();
+            }
+        }
+        if !ok {
+            entry
+                .outbox
+                .close_now(close::SLOW_CONSUMER, "slow consumer");
+        }
+    }
+
+    /// Removes connection `conn`. When it was its member's last, the member leaves at once
+    /// (`grace` false) or is kept for the grace period: then the returned token is what
+    /// [`Room::expire`] needs to end it.
+    pub fn leave(&self, conn: ConnId, grace: bool) -> Option<(String, u64)> {
+        let mut st = self.state();
+        let entry = st.conns.remove(&conn)?;
+        let last = match st.members.get_mut(&entry.key) {
             Some(m) => {
                 m.conns = m.conns.saturating_sub(1);
                 m.conns == 0
             }
             None => false,
         };
-        if gone {
-            if let Some(m) = st.members.remove(&entry.key) {
-                st.fan_out(&ServerFrame::Left { member: m.member }, None);
-            }
+        if !last {
+            return None;
         }
+        if grace {
+            st.next_linger += 1;
+            let token = st.next_linger;
+            if let Some(m) = st.members.get_mut(&entry.key) {
+                m.lingering = Some(token);
+            }
+            return Some((entry.key, token));
+        }
+        self.remove_member(&mut st, &entry.key);
+        None
     }
 
-    /// Posts a message from connection `conn`; on success everyone, the sender included, gets it.
-    /// A client id already seen from this member is confirmed to the sender again, not re-posted.
-    pub fn post(&self, conn: ConnId, client_id: String, text: String) -> Result<(), PostError> {
-        if !rules::valid_client_id(&client_id) {
-            return Err(PostError::InvalidClientId);
-        }
-        rules::validate_text(&text, self.limits.max_message_chars)?;
+    /// Ends a lingering member whose grace period is over, unless they came back.
+    pub fn expire(&self, key: &str, token: u64) {
         let mut st = self.state();
-        let Some(key) = st.conns.get(&conn).map(|c| c.key.clone()) else {
-            return Err(PostError::NotJoined);
-        };
-        let Some(member) = st.members.get(&key).map(|m| m.member.clone()) else {
-            return Err(PostError::NotJoined);
-        };
-        if let Some(earlier) = st.recent.iter().find(|m| {
-            m.client_id.as_deref() == Some(client_id.as_str()) && name_key(&m.name) == key
-        }) {
-            let again = ServerFrame::Message(earlier.clone()).encode();
-            if let Some(c) = st.conns.get(&conn) {
-                let _ = c.outbox.push(again.into());
-            }
-            return Ok(());
-        }
-        st.last_id += 1;
-        let message = ChatMessage {
-            id: st.last_id,
-            ts: now_ms(),
-            name: member.name,
-            avatar: member.avatar,
-            text,
-            client_id: Some(client_id),
-        };
-        st.fan_out(&ServerFrame::Message(message.clone()), None);
-        st.recent.push_back(message);
-        while st.recent.len() > self.limits.recent_messages {
-            st.recent.pop_front();
-        }
-        Ok(())
-    }
-
-    /// Sends `frame` to one connection only (errors for its sender).
-    pub fn send_to(&self, conn: ConnId, frame: &ServerFrame) {
-        if let Some(c) = self.state().conns.get(&conn) {
-            if c.outbox.push(frame.encode().into()).is_err() {
-                c.outbox.close_now(close::SLOW_CONSUMER, "slow consumer");
-            }
+        if st
+            .members
+            .get(key)
+            .is_some_and(|m| m.conns == 0 && m.lingering == Some(token))
+        {
+            self.remove_member(&mut st, key);
         }
     }
 
-    /// Members online, in join order, and the recent messages, oldest first.
-    pub fn snapshot(&self) -> (Vec<Member>, Vec<ChatMessage>) {
+    fn remove_member(&self, st: &mut RoomState, key: &str) {
+        if let Some(m) = st.members.remove(key) {
+            st.fan_out(
+                &ServerFrame::Left { member: m.member },
+                None,
+                self.limits.max_staged,
+            );
+        }
+    }
+
+    /// The author of a message from connection `conn`: its member and session.
+    pub fn author(&self, conn: ConnId) -> Result<(Member, SessionId), PostError> {
         let st = self.state();
-        (st.members_in_order(), st.recent.iter().cloned().collect())
+        let key = st
+            .conns
+            .get(&conn)
+            .map(|c| &c.key)
+            .ok_or(PostError::NotJoined)?;
+        let m = st.members.get(key).ok_or(PostError::NotJoined)?;
+        Ok((m.member.clone(), m.sid.clone()))
+    }
+
+    /// Broadcasts a stored message to everyone, its sender included (its confirmation).
+    pub fn deliver(&self, message: ChatMessage) {
+        let mut st = self.state();
+        st.last_delivered = st.last_delivered.max(message.id);
+        let id = message.id;
+        st.fan_out(
+            &ServerFrame::Message(message),
+            Some(id),
+            self.limits.max_staged,
+        );
+    }
+
+    /// Sends `frame` to one connection only (confirmations of re-sends, errors).
+    pub fn send_to(&self, conn: ConnId, frame: &ServerFrame) {
+        let mut st = self.state();
+        let max = self.limits.max_staged;
+        if let Some(c) = st.conns.get_mut(&conn) {
+            let bytes = Utf8Bytes::from(frame.encode());
+            match &mut c.staged {
+                Some(held) if held.len() < max => held.push(Staged {
+                    message_id: None,
+                    frame: bytes,
+                }),
+                _ => {
+                    if c.staged.is_some() || c.outbox.push(bytes).is_err() {
+                        c.outbox.close_now(close::SLOW_CONSUMER, "slow consumer");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Members online (and those within their grace period), in join order.
+    pub fn members(&self) -> Vec<Member> {
+        self.state().members_in_order()
+    }
+
+    /// The newest message delivered here.
+    pub fn last_delivered(&self) -> MessageId {
+        self.state().last_delivered
     }
 
     /// No members and no live reservations: the room may be dropped. Prunes expired reservations.

@@ -67,6 +67,11 @@ impl SessionKeys {
         SessionKeys { key, lifetime_secs }
     }
 
+    /// Keys from raw key bytes (e.g. the secret kept in the database).
+    pub fn from_key(key: Vec<u8>, lifetime_secs: u64) -> Self {
+        SessionKeys { key, lifetime_secs }
+    }
+
     fn mac(&self) -> HmacSha256 {
         // HMAC accepts keys of any length.
         HmacSha256::new_from_slice(&self.key).expect("HMAC takes any key length")

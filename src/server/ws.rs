@@ -17,8 +17,9 @@ use std::time::Duration;
 use super::app::AppState;
 use super::hub::Hub;
 use super::outbox::{outbox, Next, Outbox, OutboxReceiver};
-use super::room::{ConnId, Room};
+use super::room::{check_post, ConnId, Room};
 use super::session::{self, Session};
+use super::store::Append;
 use crate::protocol::{close, ClientFrame, ErrorCode, ServerFrame};
 use crate::rules::validate_room;
 
@@ -121,7 +122,7 @@ async fn run(socket: WebSocket, state: AppState, room: String, session: Option<S
 async fn read_loop(mut stream: SplitStream<WebSocket>, conn: &mut Connection) {
     while let Some(msg) = stream.next().await {
         match msg {
-            Ok(Message::Text(text)) => conn.on_text(text.as_str()),
+            Ok(Message::Text(text)) => conn.on_text(text.as_str()).await,
             Ok(Message::Binary(_)) => conn.reply(ServerFrame::error(
                 ErrorCode::BinaryFrame,
                 "Binary frames are not supported; send JSON text",
@@ -155,59 +156,122 @@ impl Connection {
         }
     }
 
-    fn on_text(&mut self, text: &str) {
+    async fn on_text(&mut self, text: &str) {
         let frame = match ClientFrame::decode(text) {
             Ok(f) => f,
             Err(e) => return self.reply(ServerFrame::error(e.code(), e.to_string())),
         };
         match frame {
-            ClientFrame::Join { after } => self.join(after),
-            ClientFrame::Send { client_id, text } => {
-                let Some(m) = &self.membership else {
-                    return self.reply(ServerFrame::error(
-                        ErrorCode::NotJoined,
-                        "Join the room before sending",
-                    ));
-                };
-                if let Err(e) = m.room.post(self.id, client_id.clone(), text) {
-                    self.reply(ServerFrame::Error {
-                        code: e.code(),
-                        message: e.to_string(),
-                        client_id: Some(client_id),
-                    });
-                }
-            }
+            ClientFrame::Join { after } => self.join(after).await,
+            ClientFrame::Send { client_id, text } => self.send(client_id, text),
         }
     }
 
-    fn join(&mut self, after: Option<u64>) {
+    fn send(&mut self, client_id: String, text: String) {
+        let refuse = |code: ErrorCode, message: String, client_id: String| ServerFrame::Error {
+            code,
+            message,
+            client_id: Some(client_id),
+        };
+        let Some(m) = &self.membership else {
+            return self.reply(ServerFrame::error(
+                ErrorCode::NotJoined,
+                "Join the room before sending",
+            ));
+        };
+        let checked = check_post(&client_id, &text, self.state.config.max_message_chars)
+            .and_then(|()| m.room.author(self.id));
+        let (author, sid) = match checked {
+            Ok(a) => a,
+            Err(e) => return self.reply(refuse(e.code(), e.to_string(), client_id)),
+        };
+        let append = Append {
+            room: m.room.name().into(),
+            conn: self.id,
+            session: sid.0.into(),
+            client_id: client_id.clone(),
+            author,
+            text,
+        };
+        // The confirmation (or error) comes from the hub once the writer is done.
+        if let Err(e) = self.state.appender.append(append) {
+            self.reply(refuse(e.code(), e.to_string(), client_id));
+        }
+    }
+
+    async fn join(&mut self, after: Option<u64>) {
         if self.membership.is_some() {
             return self.reply(ServerFrame::error(
                 ErrorCode::AlreadyJoined,
                 "Already joined on this connection",
             ));
         }
-        let Some(session) = &self.session else {
+        let Some(session) = self.session.clone() else {
             self.reply(ServerFrame::error(
                 ErrorCode::SessionInvalid,
                 "No valid session for this room: join again",
             ));
             return self.outbox.close(close::SESSION_REFUSED, "no session");
         };
+        let store = self.state.store.clone();
+        let stored_last = match store.last_id(&self.room).await {
+            Ok(id) => id,
+            Err(e) => return self.storage_failed(e),
+        };
         let hub = self.state.hub.clone();
-        match hub.join(&self.room, self.id, session, self.outbox.clone(), after) {
-            Ok(room) => {
-                self.membership = Some(Membership {
-                    hub,
-                    room,
-                    conn: self.id,
-                })
-            }
+        let (room, upto) = match hub.join(
+            &self.room,
+            self.id,
+            &session,
+            self.outbox.clone(),
+            stored_last,
+        ) {
+            Ok(joined) => joined,
             Err(e) => {
                 self.reply(ServerFrame::error(e.code(), e.to_string()));
-                self.outbox.close(close::SESSION_REFUSED, "cannot join");
+                return self.outbox.close(close::SESSION_REFUSED, "cannot join");
             }
-        }
+        };
+        self.membership = Some(Membership {
+            hub,
+            room: room.clone(),
+            conn: self.id,
+        });
+        // History up to `upto` comes from the store; anything later is held by the room.
+        let config = &self.state.config;
+        let page = config.recent_messages;
+        let history = match after {
+            Some(after) if after >= upto => Ok((Vec::new(), false)),
+            Some(after) => store
+                .between(&self.room, after, upto, config.max_resume_gap + 1)
+                .await
+                .map(|gap| (gap, false)),
+            None => store
+                .recent(&self.room, upto, page)
+                .await
+                .map(|r| (r, false)),
+        };
+        let (history, reset) = match history {
+            Ok((gap, _)) if gap.len() > config.max_resume_gap => {
+                match store.recent(&self.room, upto, page).await {
+                    Ok(r) => (r, true),
+                    Err(e) => return self.storage_failed(e),
+                }
+            }
+            Ok(h) => h,
+            Err(e) => return self.storage_failed(e),
+        };
+        let after = if reset { None } else { after };
+        room.activate(self.id, session.member(), history, after, reset);
+    }
+
+    fn storage_failed(&self, e: super::store::StoreError) {
+        tracing::error!(conn = self.id, error = %e, "history read failed");
+        self.reply(ServerFrame::error(
+            ErrorCode::StorageFailed,
+            "Could not read the room's history; try again",
+        ));
+        self.outbox.close(1011, "storage error");
     }
 }
 

@@ -1,6 +1,8 @@
 //! Test harness: a real server on 127.0.0.1:0, HTTP for server functions, tokio-tungstenite sockets.
 #![allow(dead_code)]
 
+pub mod process;
+
 use chatroom::api::JoinOutcome;
 use chatroom::protocol::{ClientFrame, ServerFrame};
 use chatroom::server::config::{Config, Settings};
@@ -19,6 +21,8 @@ pub const WAIT: Duration = Duration::from_secs(5);
 
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// Holds the database folder for as long as the server lives.
+    pub dir: Option<tempfile::TempDir>,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -28,7 +32,18 @@ impl TestServer {
         Self::with(Settings::default()).await
     }
 
-    pub async fn with(settings: Settings) -> TestServer {
+    /// A server on `settings`, with its database in a fresh temporary folder unless one is set.
+    pub async fn with(mut settings: Settings) -> TestServer {
+        let dir = if settings.data_path.is_none() {
+            let dir = tempfile::tempdir().unwrap();
+            settings.data_path = Some(dir.path().join("chat.db"));
+            Some(dir)
+        } else {
+            None
+        };
+        if settings.presence_grace_ms.is_none() {
+            settings.presence_grace_ms = Some(0);
+        }
         let config = Config::resolve(settings);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -36,13 +51,14 @@ impl TestServer {
             .output_name("chatroom")
             .site_addr(addr)
             .build();
-        let state = AppState::new(config, leptos);
+        let state = AppState::new(config, leptos).await.expect("store opens");
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(app::serve(listener, state, async move {
             let _ = rx.await;
         }));
         TestServer {
             addr,
+            dir,
             stop: Some(tx),
             task,
         }
@@ -97,12 +113,7 @@ impl TestServer {
         let (outcome, cookie) = self.join(room, name, avatar).await;
         assert!(matches!(outcome, JoinOutcome::Joined(_)), "{outcome:?}");
         let cookie = cookie.expect("session cookie");
-        let mut c = Client::connect(self.addr, room, Some(&cookie)).await;
-        c.send(&ClientFrame::Join { after: None }).await;
-        match c.recv().await {
-            ServerFrame::Welcome { .. } => {}
-            other => panic!("expected welcome, got {other:?}"),
-        }
+        let c = Client::joined(self.addr, room, &cookie, None).await;
         (c, cookie)
     }
 }
@@ -140,6 +151,26 @@ impl Client {
         }
         let (ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
         Client { ws }
+    }
+
+    /// Connects with `cookie` and joins with resume point `after`; returns once welcomed.
+    pub async fn joined(addr: SocketAddr, room: &str, cookie: &str, after: Option<u64>) -> Client {
+        Self::joined_with_history(addr, room, cookie, after).await.0
+    }
+
+    /// Like [`Client::joined`], also returning the welcome's history and reset flag.
+    pub async fn joined_with_history(
+        addr: SocketAddr,
+        room: &str,
+        cookie: &str,
+        after: Option<u64>,
+    ) -> (Client, Vec<chatroom::protocol::ChatMessage>, bool) {
+        let mut c = Client::connect(addr, room, Some(cookie)).await;
+        c.send(&ClientFrame::Join { after }).await;
+        match c.recv().await {
+            ServerFrame::Welcome { recent, reset, .. } => (c, recent, reset),
+            other => panic!("expected welcome, got {other:?}"),
+        }
     }
 
     pub async fn send(&mut self, frame: &ClientFrame) {

@@ -1,0 +1,719 @@
+//! The message log: an embedded SQLite database (WAL) with one writer thread that group-commits, and reads for history and resume.
+//!
+//! Every message is committed before anyone sees it: the writer takes whatever is queued
+//! (up to [`MAX_BATCH`]), assigns each room's next ids, writes them in one transaction and
+//! only then hands each outcome to the [`Delivery`] (the hub), which broadcasts and so
+//! acknowledges. A message whose commit failed is reported to its sender as not stored.
+//! `synchronous=NORMAL` in WAL mode keeps every committed message across a crash of the
+//! process (kill -9); only a crash of the whole machine may lose the last commits.
+//!
+//! A client id is stored once per room and session (a unique index), so a re-sent message
+//! is confirmed again instead of stored twice.
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+use thiserror::Error;
+use tokio::sync::mpsc;
+
+use crate::protocol::{ChatMessage, Member, MessageId};
+
+/// Most messages committed in one transaction.
+pub const MAX_BATCH: usize = 4096;
+/// Appends queued for the writer before senders are told the server is busy.
+pub const QUEUE: usize = 65_536;
+
+/// Why the store could not do something.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("cannot open the message database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("cannot create the folder for the message database {path}: {source}")]
+    Folder {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "the message database {path} is unusable ({source}); move it away or restore a backup"
+    )]
+    Corrupt {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("the message store is full")]
+    Full,
+    #[error("the message store is busy; try again")]
+    Busy,
+    #[error("the message store is closed")]
+    Closed,
+    #[error("message store error: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("message store task failed: {0}")]
+    Task(String),
+}
+
+impl StoreError {
+    fn from_write(e: rusqlite::Error) -> StoreError {
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DiskFull) => StoreError::Full,
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+                StoreError::Busy
+            }
+            _ => StoreError::Sql(e),
+        }
+    }
+}
+
+/// A message to store.
+#[derive(Clone, Debug)]
+pub struct Append {
+    pub room: Arc<str>,
+    /// The sending connection, for the confirmation or the error.
+    pub conn: u64,
+    /// Scopes `client_id`: the sender's session.
+    pub session: Arc<str>,
+    pub client_id: String,
+    pub author: Member,
+    pub text: String,
+}
+
+/// What became of an append.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Newly stored: broadcast it.
+    Stored(ChatMessage),
+    /// This client id was stored before, as this message: confirm it to the sender only.
+    Duplicate(ChatMessage),
+    /// Not stored.
+    Failed(StoreError),
+}
+
+/// Receives the writer's outcomes, in commit order.
+pub trait Delivery: Send + Sync + 'static {
+    fn deliver(&self, append: Append, outcome: Outcome);
+}
+
+/// Queues appends for the writer. Cheap to clone.
+#[derive(Clone)]
+pub struct Appender {
+    tx: mpsc::Sender<Append>,
+}
+
+impl Appender {
+    /// Queues `append` without waiting; fails when the writer is overwhelmed or gone.
+    pub fn append(&self, append: Append) -> Result<(), StoreError> {
+        self.tx.try_send(append).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => StoreError::Busy,
+            mpsc::error::TrySendError::Closed(_) => StoreError::Closed,
+        })
+    }
+
+    /// True when nothing is waiting for the writer.
+    pub fn is_idle(&self) -> bool {
+        self.tx.capacity() == self.tx.max_capacity()
+    }
+}
+
+/// The database, for reads; [`Store::start_writer`] starts the one writer.
+pub struct Store {
+    path: PathBuf,
+    max_pages: Option<u64>,
+    read: Arc<Mutex<Connection>>,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS rooms (
+    id      INTEGER PRIMARY KEY,
+    name    TEXT NOT NULL UNIQUE,
+    last_id INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS messages (
+    room_id    INTEGER NOT NULL REFERENCES rooms(id),
+    id         INTEGER NOT NULL,
+    ts         INTEGER NOT NULL,
+    name       TEXT NOT NULL,
+    avatar     TEXT NOT NULL,
+    text       TEXT NOT NULL,
+    session    TEXT,
+    client_id  TEXT,
+    PRIMARY KEY (room_id, id)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS messages_client
+    ON messages (room_id, session, client_id) WHERE client_id IS NOT NULL;
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+);
+";
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn configure(conn: &Connection, max_pages: Option<u64>) -> rusqlite::Result<()> {
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    if let Some(pages) = max_pages {
+        conn.pragma_update(None, "max_page_count", pages)?;
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`. `max_mb` caps its size (0: no cap).
+    /// A file that is not a usable database is an error that names it, never an empty history.
+    pub fn open(path: &Path, max_mb: u64) -> Result<Store, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Folder {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let conn = Connection::open(path).map_err(|source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let corrupt = |source| StoreError::Corrupt {
+            path: path.to_path_buf(),
+            source,
+        };
+        // Reading the schema is the first touch of the file: a non-database fails here.
+        conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .map_err(corrupt)?;
+        let page_size: u64 = conn
+            .pragma_query_value(None, "page_size", |r| r.get(0))
+            .map_err(corrupt)?;
+        let max_pages = (max_mb > 0).then(|| (max_mb * 1024 * 1024 / page_size.max(512)).max(16));
+        configure(&conn, max_pages).map_err(|source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        conn.execute_batch(SCHEMA)
+            .map_err(|source| StoreError::Open {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        let check: String = conn
+            .query_row("PRAGMA quick_check(1)", [], |r| r.get(0))
+            .map_err(corrupt)?;
+        if check != "ok" {
+            return Err(StoreError::Corrupt {
+                path: path.to_path_buf(),
+                source: rusqlite::Error::InvalidParameterName(check),
+            });
+        }
+        Ok(Store {
+            path: path.to_path_buf(),
+            max_pages,
+            read: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Starts the writer thread; it runs until every [`Appender`] is dropped and the queue is empty.
+    pub fn start_writer(
+        &self,
+        delivery: Arc<dyn Delivery>,
+    ) -> Result<(Appender, std::thread::JoinHandle<()>), StoreError> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|source| StoreError::Open {
+            path: self.path.clone(),
+            source,
+        })?;
+        configure(&conn, self.max_pages)?;
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let handle = std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || Writer::new(conn).run(rx, delivery))
+            .map_err(|e| StoreError::Task(e.to_string()))?;
+        Ok((Appender { tx }, handle))
+    }
+
+    /// Runs `f` on the read connection off the async threads.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let read = self.read.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = read.lock().unwrap_or_else(|e| e.into_inner());
+            f(&conn).map_err(StoreError::Sql)
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
+    /// The newest message id of `room` (0 if none).
+    pub async fn last_id(&self, room: &str) -> Result<MessageId, StoreError> {
+        let room = room.to_string();
+        self.read(move |c| {
+            c.query_row("SELECT last_id FROM rooms WHERE name = ?1", [room], |r| {
+                r.get::<_, i64>(0)
+            })
+            .optional()
+            .map(|v| v.unwrap_or(0) as MessageId)
+        })
+        .await
+    }
+
+    /// The `limit` newest messages of `room` with ids up to `upto`, oldest first.
+    pub async fn recent(
+        &self,
+        room: &str,
+        upto: MessageId,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, StoreError> {
+        self.page(
+            room,
+            "m.id <= ?2 ORDER BY m.id DESC",
+            upto,
+            None,
+            limit,
+            true,
+        )
+        .await
+    }
+
+    /// Up to `limit` messages of `room` older than `before`, oldest first.
+    pub async fn before(
+        &self,
+        room: &str,
+        before: MessageId,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, StoreError> {
+        self.page(
+            room,
+            "m.id < ?2 ORDER BY m.id DESC",
+            before,
+            None,
+            limit,
+            true,
+        )
+        .await
+    }
+
+    /// Up to `limit` messages of `room` with `after < id <= upto`, oldest first.
+    pub async fn between(
+        &self,
+        room: &str,
+        after: MessageId,
+        upto: MessageId,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, StoreError> {
+        self.page(
+            room,
+            "m.id > ?2 AND m.id <= ?3 ORDER BY m.id ASC",
+            after,
+            Some(upto),
+            limit,
+            false,
+        )
+        .await
+    }
+
+    async fn page(
+        &self,
+        room: &str,
+        condition: &'static str,
+        a: MessageId,
+        b: Option<MessageId>,
+        limit: usize,
+        reverse: bool,
+    ) -> Result<Vec<ChatMessage>, StoreError> {
+        let room = room.to_string();
+        self.read(move |c| {
+            let sql = format!(
+                "SELECT m.id, m.ts, m.name, m.avatar, m.text, m.client_id
+                 FROM messages m JOIN rooms r ON r.id = m.room_id
+                 WHERE r.name = ?1 AND {condition} LIMIT ?4"
+            );
+            let mut stmt = c.prepare_cached(&sql)?;
+            let rows = stmt.query_map(
+                params![room, sql_id(a), sql_id(b.unwrap_or(0)), limit as i64],
+                row_to_message,
+            )?;
+            let mut out = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+            if reverse {
+                out.reverse();
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// The secret that signs sessions, created on first use, so that sessions outlive restarts.
+    pub async fn session_secret(&self) -> Result<Vec<u8>, StoreError> {
+        self.read(|c| {
+            if let Some(v) = c
+                .query_row(
+                    "SELECT value FROM meta WHERE key = 'session_secret'",
+                    [],
+                    |r| r.get::<_, Vec<u8>>(0),
+                )
+                .optional()?
+            {
+                return Ok(v);
+            }
+            let mut secret = vec![0u8; 32];
+            rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut secret);
+            c.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('session_secret', ?1)",
+                [&secret],
+            )?;
+            c.query_row(
+                "SELECT value FROM meta WHERE key = 'session_secret'",
+                [],
+                |r| r.get(0),
+            )
+        })
+        .await
+    }
+}
+
+/// SQLite integers are signed: clamp ids (e.g. `u64::MAX` for "no bound").
+fn sql_id(id: MessageId) -> i64 {
+    id.min(i64::MAX as u64) as i64
+}
+
+fn row_to_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChatMessage> {
+    Ok(ChatMessage {
+        id: r.get::<_, i64>(0)? as MessageId,
+        ts: r.get(1)?,
+        name: r.get(2)?,
+        avatar: r.get(3)?,
+        text: r.get(4)?,
+        client_id: r.get(5)?,
+    })
+}
+
+/// The writer thread's state.
+struct Writer {
+    conn: Connection,
+    /// Room name → (row id, last message id), as committed.
+    rooms: HashMap<Arc<str>, (i64, MessageId)>,
+}
+
+impl Writer {
+    fn new(conn: Connection) -> Self {
+        Writer {
+            conn,
+            rooms: HashMap::new(),
+        }
+    }
+
+    fn run(mut self, mut rx: mpsc::Receiver<Append>, delivery: Arc<dyn Delivery>) {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        while let Some(first) = rx.blocking_recv() {
+            batch.push(first);
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(a) => batch.push(a),
+                    Err(_) => break,
+                }
+            }
+            match self.commit(&batch) {
+                Ok(outcomes) => {
+                    for (append, outcome) in batch.drain(..).zip(outcomes) {
+                        delivery.deliver(append, outcome);
+                    }
+                }
+                Err(e) => {
+                    // Nothing of the batch is stored; forget cached ids, which may have moved.
+                    self.rooms.clear();
+                    let error = StoreError::from_write(e);
+                    tracing::error!(%error, messages = batch.len(), "commit failed");
+                    for append in batch.drain(..) {
+                        let outcome = Outcome::Failed(match &error {
+                            StoreError::Full => StoreError::Full,
+                            StoreError::Busy => StoreError::Busy,
+                            other => StoreError::Task(other.to_string()),
+                        });
+                        delivery.deliver(append, outcome);
+                    }
+                }
+            }
+        }
+    }
+
+    fn room(&mut self, name: &Arc<str>) -> rusqlite::Result<(i64, MessageId)> {
+        if let Some(r) = self.rooms.get(name) {
+            return Ok(*r);
+        }
+        self.conn
+            .execute("INSERT OR IGNORE INTO rooms (name) VALUES (?1)", [&**name])?;
+        let r = self.conn.query_row(
+            "SELECT id, last_id FROM rooms WHERE name = ?1",
+            [&**name],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)? as MessageId)),
+        )?;
+        self.rooms.insert(name.clone(), r);
+        Ok(r)
+    }
+
+    /// Writes a batch in one transaction; on error nothing of it is stored.
+    fn commit(&mut self, batch: &[Append]) -> rusqlite::Result<Vec<Outcome>> {
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        match self.write(batch) {
+            Ok(outcomes) => match self.conn.execute_batch("COMMIT") {
+                Ok(()) => Ok(outcomes),
+                Err(e) => {
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                    Err(e)
+                }
+            },
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
+    fn write(&mut self, batch: &[Append]) -> rusqlite::Result<Vec<Outcome>> {
+        let ts = now_ms();
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let mut touched: HashMap<Arc<str>, (i64, MessageId)> = HashMap::new();
+        for a in batch {
+            let (room_id, last) = match touched.get(&a.room) {
+                Some(r) => *r,
+                None => self.room(&a.room)?,
+            };
+            let earlier = self
+                .conn
+                .prepare_cached(
+                    "SELECT id, ts, name, avatar, text, client_id FROM messages
+                     WHERE room_id = ?1 AND session = ?2 AND client_id = ?3",
+                )?
+                .query_row(params![room_id, &*a.session, a.client_id], row_to_message)
+                .optional()?;
+            if let Some(m) = earlier {
+                outcomes.push(Outcome::Duplicate(m));
+                continue;
+            }
+            let id = last + 1;
+            self.conn
+                .prepare_cached(
+                    "INSERT INTO messages (room_id, id, ts, name, avatar, text, session, client_id)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )?
+                .execute(params![
+                    room_id,
+                    id as i64,
+                    ts,
+                    a.author.name,
+                    a.author.avatar,
+                    a.text,
+                    &*a.session,
+                    a.client_id
+                ])?;
+            touched.insert(a.room.clone(), (room_id, id));
+            outcomes.push(Outcome::Stored(ChatMessage {
+                id,
+                ts,
+                name: a.author.name.clone(),
+                avatar: a.author.avatar.clone(),
+                text: a.text.clone(),
+                client_id: Some(a.client_id.clone()),
+            }));
+        }
+        for (name, (room_id, last)) in &touched {
+            self.conn
+                .prepare_cached("UPDATE rooms SET last_id = ?2 WHERE id = ?1")?
+                .execute(params![room_id, *last as i64])?;
+            let _ = name;
+        }
+        // Only now, with every statement done, update the cache (the commit may still fail:
+        // then `run` clears it).
+        self.rooms.extend(touched);
+        Ok(outcomes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc as std_mpsc;
+
+    struct Collect(Mutex<std_mpsc::Sender<(Append, Outcome)>>);
+
+    impl Delivery for Collect {
+        fn deliver(&self, append: Append, outcome: Outcome) {
+            let _ = self.0.lock().unwrap().send((append, outcome));
+        }
+    }
+
+    fn append(room: &str, session: &str, client_id: &str, text: &str) -> Append {
+        Append {
+            room: room.into(),
+            conn: 1,
+            session: session.into(),
+            client_id: client_id.into(),
+            author: Member {
+                name: "Ada".into(),
+                avatar: "fox".into(),
+            },
+            text: text.into(),
+        }
+    }
+
+    fn writer(
+        store: &Store,
+    ) -> (
+        Appender,
+        std::thread::JoinHandle<()>,
+        std_mpsc::Receiver<(Append, Outcome)>,
+    ) {
+        let (tx, rx) = std_mpsc::channel();
+        let (appender, handle) = store
+            .start_writer(Arc::new(Collect(Mutex::new(tx))))
+            .unwrap();
+        (appender, handle, rx)
+    }
+
+    #[tokio::test]
+    async fn messages_get_increasing_ids_per_room_and_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/chat.db");
+        {
+            let store = Store::open(&path, 0).unwrap();
+            let (appender, handle, rx) = writer(&store);
+            for (i, room) in ["a", "a", "b", "a"].iter().enumerate() {
+                appender
+                    .append(append(room, "s", &format!("c{i}"), "hi"))
+                    .unwrap();
+            }
+            let ids: Vec<(String, u64)> = (0..4)
+                .map(|_| match rx.recv().unwrap() {
+                    (a, Outcome::Stored(m)) => (a.room.to_string(), m.id),
+                    (_, other) => panic!("{other:?}"),
+                })
+                .collect();
+            assert_eq!(
+                ids,
+                [
+                    ("a".into(), 1),
+                    ("a".into(), 2),
+                    ("b".into(), 1),
+                    ("a".into(), 3)
+                ]
+            );
+            drop(appender);
+            handle.join().unwrap();
+        }
+        let store = Store::open(&path, 0).unwrap();
+        assert_eq!(store.last_id("a").await.unwrap(), 3);
+        assert_eq!(store.last_id("nowhere").await.unwrap(), 0);
+        let (appender, _handle, rx) = writer(&store);
+        appender.append(append("a", "s", "c9", "again")).unwrap();
+        assert!(matches!(rx.recv().unwrap().1, Outcome::Stored(m) if m.id == 4));
+    }
+
+    #[tokio::test]
+    async fn a_client_id_is_stored_once_per_session() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("chat.db"), 0).unwrap();
+        let (appender, _h, rx) = writer(&store);
+        appender.append(append("a", "s1", "x", "one")).unwrap();
+        appender
+            .append(append("a", "s1", "x", "one again"))
+            .unwrap();
+        appender
+            .append(append("a", "s2", "x", "other session"))
+            .unwrap();
+        let outcomes: Vec<Outcome> = (0..3).map(|_| rx.recv().unwrap().1).collect();
+        assert!(matches!(&outcomes[0], Outcome::Stored(m) if m.id == 1));
+        assert!(matches!(&outcomes[1], Outcome::Duplicate(m) if m.id == 1 && m.text == "one"));
+        assert!(matches!(&outcomes[2], Outcome::Stored(m) if m.id == 2));
+        assert_eq!(store.recent("a", u64::MAX, 10).await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn pages_are_by_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("chat.db"), 0).unwrap();
+        let (appender, _h, rx) = writer(&store);
+        for i in 0..10 {
+            appender
+                .append(append("a", "s", &format!("c{i}"), "m"))
+                .unwrap();
+        }
+        for _ in 0..10 {
+            rx.recv().unwrap();
+        }
+        let ids = |v: Vec<ChatMessage>| v.into_iter().map(|m| m.id).collect::<Vec<_>>();
+        assert_eq!(ids(store.recent("a", 10, 3).await.unwrap()), [8, 9, 10]);
+        assert_eq!(ids(store.recent("a", 6, 3).await.unwrap()), [4, 5, 6]);
+        assert_eq!(ids(store.before("a", 4, 10).await.unwrap()), [1, 2, 3]);
+        assert_eq!(ids(store.between("a", 7, 9, 10).await.unwrap()), [8, 9]);
+        assert_eq!(ids(store.between("a", 2, 10, 3).await.unwrap()), [3, 4, 5]);
+    }
+
+    #[tokio::test]
+    async fn a_full_store_refuses_and_stores_nothing_of_the_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("chat.db"), 1).unwrap();
+        let (appender, _h, rx) = writer(&store);
+        let big = "x".repeat(1900);
+        let mut stored = 0;
+        let mut full = 0;
+        for i in 0..1200 {
+            appender
+                .append(append("a", "s", &format!("c{i}"), &big))
+                .unwrap();
+            match rx.recv().unwrap().1 {
+                Outcome::Stored(_) => stored += 1,
+                Outcome::Failed(StoreError::Full) => full += 1,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(stored > 0 && full > 0, "stored {stored}, full {full}");
+        // Exactly what was reported stored is there.
+        let all = store.between("a", 0, u64::MAX, 10_000).await.unwrap();
+        assert_eq!(all.len(), stored);
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_database_is_named_in_the_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("chat.db");
+        std::fs::write(&path, vec![0x42u8; 8192]).unwrap();
+        let err = Store::open(&path, 0).err().expect("refused");
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+        assert!(err.to_string().contains("chat.db"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn the_session_secret_is_made_once_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("chat.db");
+        let first = Store::open(&path, 0)
+            .unwrap()
+            .session_secret()
+            .await
+            .unwrap();
+        let again = Store::open(&path, 0)
+            .unwrap()
+            .session_secret()
+            .await
+            .unwrap();
+        assert_eq!(first.len(), 32);
+        assert_eq!(first, again);
+    }
+}
