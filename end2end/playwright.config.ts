@@ -46,7 +46,10 @@ export default defineConfig({
     },
   ],
   webServer: {
-    command: '../target/release/chatroom --listen 127.0.0.1:' + PORT,
+    // A fresh database per run; a short presence grace so that closed tabs leave quickly.
+    command:
+      '../target/release/chatroom --listen 127.0.0.1:' + PORT +
+      ' --data-path ../target/e2e-data/chat-' + Date.now() + '.db --presence-grace-ms 1000',
     cwd: __dirname,
     env: {
       LEPTOS_SITE_ROOT: '../target/site',

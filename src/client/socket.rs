@@ -1,23 +1,31 @@
 //! The browser's live connection to `/ws/<room>` (gloo-net): joins, feeds server frames to the room model, and reconnects with backoff.
 //!
 //! After a drop it retries with exponential backoff and jitter (first try within 1 s, at most
-//! 30 s apart), joins again with its resume point, and re-sends every message still pending,
-//! under the same client ids, so that the server confirms each exactly once.
+//! 30 s apart; at once when the browser comes back online), joins again with its resume point
+//! (the last message id seen), and once the welcome has replayed what it missed, re-sends
+//! every message still pending under the same client ids, so that each is stored once.
 
 use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
 use futures::{FutureExt, SinkExt, StreamExt};
 use gloo_net::websocket::{futures::WebSocket, Message, WebSocketError};
 use leptos::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::model::{reconnect_delay_ms, ConnState, RoomModel};
 use crate::protocol::{close, ClientFrame, ServerFrame};
+
+/// Network changes the browser reports.
+enum Wake {
+    Offline,
+    Online,
+}
 
 /// Controls one room's connection.
 pub struct SocketHandle {
     tx: UnboundedSender<ClientFrame>,
     stopped: Arc<AtomicBool>,
+    listeners: Arc<Mutex<Vec<WindowListenerHandle>>>,
 }
 
 impl SocketHandle {
@@ -30,6 +38,11 @@ impl SocketHandle {
     pub fn close(&self) {
         self.stopped.store(true, Ordering::Relaxed);
         self.tx.close_channel();
+        if let Ok(mut l) = self.listeners.lock() {
+            for handle in l.drain(..) {
+                handle.remove();
+            }
+        }
     }
 }
 
@@ -46,13 +59,25 @@ fn socket_url(room: &str) -> Option<String> {
 /// Opens the connection for `room` and keeps it open until the handle is closed.
 pub fn connect(room: String, model: RwSignal<RoomModel>) -> SocketHandle {
     let (tx, rx) = unbounded();
+    let (wake_tx, wake_rx) = unbounded();
     let stopped = Arc::new(AtomicBool::new(false));
-    let handle = SocketHandle {
+    let listeners = vec![
+        {
+            let wake = wake_tx.clone();
+            window_event_listener_untyped("offline", move |_| {
+                let _ = wake.unbounded_send(Wake::Offline);
+            })
+        },
+        window_event_listener_untyped("online", move |_| {
+            let _ = wake_tx.unbounded_send(Wake::Online);
+        }),
+    ];
+    leptos::task::spawn_local(run(room, model, rx, wake_rx, stopped.clone()));
+    SocketHandle {
         tx,
-        stopped: stopped.clone(),
-    };
-    leptos::task::spawn_local(run(room, model, rx, stopped));
-    handle
+        stopped,
+        listeners: Arc::new(Mutex::new(listeners)),
+    }
 }
 
 /// Why one connection ended.
@@ -69,6 +94,7 @@ async fn run(
     room: String,
     model: RwSignal<RoomModel>,
     mut rx: UnboundedReceiver<ClientFrame>,
+    mut wake: UnboundedReceiver<Wake>,
     stopped: Arc<AtomicBool>,
 ) {
     let mut attempt: u32 = 0;
@@ -76,15 +102,14 @@ async fn run(
         if stopped.load(Ordering::Relaxed) {
             return;
         }
-        let _ = model.try_update(|m| {
-            m.conn = if attempt == 0 {
-                ConnState::Connecting
-            } else {
-                ConnState::Reconnecting
-            }
-        });
+        let state = if attempt == 0 {
+            ConnState::Connecting
+        } else {
+            ConnState::Reconnecting
+        };
+        let _ = model.try_update(|m| m.conn = state);
         let ended = match socket_url(&room).and_then(|url| WebSocket::open(&url).ok()) {
-            Some(ws) => session(ws, model, &mut rx, &mut attempt).await,
+            Some(ws) => session(ws, model, &mut rx, &mut wake, &mut attempt).await,
             None => Ended::Retry,
         };
         match ended {
@@ -101,8 +126,26 @@ async fn run(
         attempt += 1;
         let _ = model.try_update(|m| m.conn = ConnState::Reconnecting);
         let delay = reconnect_delay_ms(attempt, js_sys::Math::random());
-        gloo_timers::future::TimeoutFuture::new(delay).await;
+        let mut timer = gloo_timers::future::TimeoutFuture::new(delay).fuse();
+        // Wait out the delay, unless the browser says it is back online.
+        loop {
+            futures::select! {
+                _ = timer => break,
+                w = wake.next() => match w {
+                    Some(Wake::Online) => break,
+                    Some(Wake::Offline) => continue,
+                    None => return,
+                },
+            }
+        }
     }
+}
+
+async fn send(
+    write: &mut futures::stream::SplitSink<WebSocket, Message>,
+    frame: &ClientFrame,
+) -> bool {
+    write.send(Message::Text(frame.encode())).await.is_ok()
 }
 
 /// Runs one socket from join to close.
@@ -110,58 +153,66 @@ async fn session(
     ws: WebSocket,
     model: RwSignal<RoomModel>,
     rx: &mut UnboundedReceiver<ClientFrame>,
+    wake: &mut UnboundedReceiver<Wake>,
     attempt: &mut u32,
 ) -> Ended {
     let (mut write, mut read) = ws.split();
     let after = model.with_untracked(|m| m.last_id);
-    if write
-        .send(Message::Text(ClientFrame::Join { after }.encode()))
-        .await
-        .is_err()
-    {
+    if !send(&mut write, &ClientFrame::Join { after }).await {
         return Ended::Retry;
     }
-    // Frames queued while offline are covered by the pending list, re-sent below.
-    while rx.try_recv().is_ok() {}
-    let pending = model.with_untracked(|m| m.pending.clone());
-    for p in pending {
-        let frame = ClientFrame::Send {
-            client_id: p.client_id,
-            text: p.text,
-        };
-        if write.send(Message::Text(frame.encode())).await.is_err() {
-            return Ended::Retry;
-        }
-    }
+    // Until the welcome, sends wait in `rx`; pending ones are re-sent after it anyway.
+    let mut welcomed = false;
     loop {
         futures::select! {
             incoming = read.next().fuse() => match incoming {
                 Some(Ok(Message::Text(text))) => {
-                    if let Ok(frame) = ServerFrame::decode(&text) {
-                        if matches!(frame, ServerFrame::Welcome { .. }) {
-                            *attempt = 0;
-                        }
-                        if model.try_update(|m| m.apply(frame)).is_none() {
-                            return Ended::Stopped;
+                    let Ok(frame) = ServerFrame::decode(&text) else { continue };
+                    let welcome = matches!(frame, ServerFrame::Welcome { .. });
+                    if model.try_update(|m| m.apply(frame)).is_none() {
+                        return Ended::Stopped;
+                    }
+                    if welcome {
+                        *attempt = 0;
+                        welcomed = true;
+                        // Drop queued sends: what is still pending after the replay goes now.
+                        while rx.try_recv().is_ok() {}
+                        let pending = model.with_untracked(|m| m.pending.clone());
+                        for p in pending {
+                            let frame = ClientFrame::Send { client_id: p.client_id, text: p.text };
+                            if !send(&mut write, &frame).await {
+                                return Ended::Retry;
+                            }
                         }
                     }
                 }
                 Some(Ok(Message::Bytes(_))) => {}
                 Some(Err(WebSocketError::ConnectionClose(ev))) => {
-                    return if ev.code == close::SESSION_REFUSED { Ended::Refused } else { Ended::Retry };
+                    return if ev.code == close::SESSION_REFUSED {
+                        Ended::Refused
+                    } else {
+                        Ended::Retry
+                    };
                 }
                 Some(Err(_)) | None => return Ended::Retry,
             },
             outgoing = rx.next() => match outgoing {
-                Some(frame) => {
-                    if write.send(Message::Text(frame.encode())).await.is_err() {
+                Some(frame) if welcomed => {
+                    if !send(&mut write, &frame).await {
                         return Ended::Retry;
                     }
                 }
+                // Before the welcome: it stays pending and is sent after it.
+                Some(_) => {}
                 None => {
                     let _ = write.close().await;
                     return Ended::Stopped;
                 }
+            },
+            w = wake.next() => match w {
+                Some(Wake::Offline) => return Ended::Retry,
+                Some(Wake::Online) => {}
+                None => return Ended::Stopped,
             },
         }
     }

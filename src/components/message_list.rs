@@ -3,6 +3,7 @@
 use leptos::prelude::*;
 
 use super::time::MessageTime;
+use crate::api::LoadOlder;
 use crate::avatars::{avatar_label, avatar_url};
 use crate::model::{Entry, RoomModel};
 
@@ -13,9 +14,34 @@ const STICK_PX: i32 = 48;
 pub fn MessageList(model: RwSignal<RoomModel>) -> impl IntoView {
     let list = NodeRef::<leptos::html::Ol>::new();
     let stick = StoredValue::new(true);
+    let older = ServerAction::<LoadOlder>::new();
+    let load_older = move || {
+        if older.pending().get_untracked() || !model.with_untracked(|m| m.has_older) {
+            return;
+        }
+        if let Some(before) = model.with_untracked(|m| m.oldest_id()) {
+            older.dispatch(LoadOlder {
+                room: model.with_untracked(|m| m.room.clone()),
+                before,
+            });
+        }
+    };
+    Effect::new(move |_| {
+        if let Some(Ok(page)) = older.value().get() {
+            // Keep the reader's place: the list grows above what they look at.
+            let before = list.get_untracked().map(|el| el.scroll_height());
+            model.update(|m| m.prepend_older(page));
+            if let (Some(el), Some(h)) = (list.get_untracked(), before) {
+                el.set_scroll_top(el.scroll_top() + el.scroll_height() - h);
+            }
+        }
+    });
     let on_scroll = move |_| {
         if let Some(el) = list.get_untracked() {
             stick.set_value(el.scroll_top() + el.client_height() >= el.scroll_height() - STICK_PX);
+            if el.scroll_top() < STICK_PX {
+                load_older();
+            }
         }
     };
     Effect::new(move |_| {
@@ -30,6 +56,18 @@ pub fn MessageList(model: RwSignal<RoomModel>) -> impl IntoView {
 
     view! {
         <ol class="messages" data-testid="messages" node_ref=list on:scroll=on_scroll aria-live="polite">
+            <Show when=move || model.with(|m| m.has_older)>
+                <li class="older">
+                    <button
+                        class="link"
+                        data-testid="load-older"
+                        disabled=move || older.pending().get()
+                        on:click=move |_| load_older()
+                    >
+                        {move || if older.pending().get() { "Loading…" } else { "Load older messages" }}
+                    </button>
+                </li>
+            </Show>
             <For
                 each=move || model.with(|m| m.entries.clone())
                 key=|e| e.key()
