@@ -29,6 +29,13 @@ async fn main() -> ExitCode {
     };
     init_logging(&config.log_format);
 
+    let state = match AppState::new(config, leptos).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("chatroom: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let listener = match tokio::net::TcpListener::bind(config.listen).await {
         Ok(l) => l,
         Err(e) => {
@@ -41,13 +48,6 @@ async fn main() -> ExitCode {
         .map(|a| a.to_string())
         .unwrap_or_default();
     tracing::info!("listening on http://{addr}");
-    let state = match AppState::new(config, leptos).await {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("chatroom: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
     match app::serve(listener, state, app::stop_signal()).await {
         Ok(()) => {
             tracing::info!("stopped");

@@ -239,10 +239,28 @@ impl Store {
             source,
         })?;
         configure(&conn, self.max_pages)?;
+        // Checkpoints run on their own thread (below), never inside a commit: an automatic
+        // checkpoint in the writer would stall every message waiting behind it.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        conn.pragma_update(None, "cache_size", -65_536)?;
+        let checkpointer = Connection::open(&self.path).map_err(|source| StoreError::Open {
+            path: self.path.clone(),
+            source,
+        })?;
+        checkpointer.busy_timeout(std::time::Duration::from_secs(5))?;
+        let running = Arc::new(std::sync::atomic::AtomicBool::new(true));
         let (tx, rx) = mpsc::channel(QUEUE);
+        let writer_running = running.clone();
         let handle = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || Writer::new(conn).run(rx, delivery))
+            .spawn(move || {
+                Writer::new(conn).run(rx, delivery);
+                writer_running.store(false, std::sync::atomic::Ordering::Relaxed);
+            })
+            .map_err(|e| StoreError::Task(e.to_string()))?;
+        std::thread::Builder::new()
+            .name("store-checkpoint".into())
+            .spawn(move || checkpoint_loop(checkpointer, running))
             .map_err(|e| StoreError::Task(e.to_string()))?;
         Ok((Appender { tx }, handle))
     }
@@ -402,6 +420,17 @@ fn row_to_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChatMessage> {
         text: r.get(4)?,
         client_id: r.get(5)?,
     })
+}
+
+/// Copies the WAL into the database now and then, beside the writer (PASSIVE: never blocks it).
+fn checkpoint_loop(conn: Connection, running: Arc<std::sync::atomic::AtomicBool>) {
+    while running.load(std::sync::atomic::Ordering::Relaxed) {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "checkpoint failed");
+        }
+    }
+    let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
 }
 
 /// The writer thread's state.
