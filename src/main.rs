@@ -36,10 +36,11 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let listener = match tokio::net::TcpListener::bind(config.listen).await {
+    let listen = state.config.listen;
+    let listener = match tokio::net::TcpListener::bind(listen).await {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("chatroom: cannot listen on {}: {e}", config.listen);
+            eprintln!("chatroom: cannot listen on {listen}: {e}");
             return ExitCode::FAILURE;
         }
     };
