@@ -5,7 +5,7 @@ mod common;
 use chatroom::protocol::{ChatMessage, ClientFrame, ErrorCode, ServerFrame};
 use chatroom::server::config::Settings;
 use common::process::{start_failure, ServerProcess};
-use common::{Client, TestServer};
+use common::{join_http, Client, TestServer};
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
@@ -16,9 +16,9 @@ fn send(client_id: &str, text: &str) -> ClientFrame {
     }
 }
 
-/// A `TestServer`-like handle on a server process, for joining through the real HTTP API.
+/// Joins `room` on the server at `addr` through the real HTTP API and socket.
 async fn member_of(addr: std::net::SocketAddr, room: &str, name: &str) -> (Client, String) {
-    let (outcome, cookie) = join_http(addr, room, name).await;
+    let (outcome, cookie) = join_http(addr, room, name, "fox").await;
     assert!(
         matches!(outcome, chatroom::api::JoinOutcome::Joined(_)),
         "{outcome:?}"
@@ -27,28 +27,15 @@ async fn member_of(addr: std::net::SocketAddr, room: &str, name: &str) -> (Clien
     (Client::joined(addr, room, &cookie, None).await, cookie)
 }
 
-async fn join_http(
-    addr: std::net::SocketAddr,
-    room: &str,
-    name: &str,
-) -> (chatroom::api::JoinOutcome, Option<String>) {
-    let resp = reqwest::Client::new()
-        .post(format!("http://{addr}/api/join"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("room={room}&name={name}&avatar=fox"))
-        .send()
-        .await
-        .unwrap();
-    let cookie = resp
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(str::to_string);
-    (
-        serde_json::from_str(&resp.text().await.unwrap()).unwrap(),
-        cookie,
-    )
+/// Sends `n` messages one after the other, each once confirmed, and returns their ids.
+async fn post_confirmed(c: &mut Client, prefix: &str, n: usize) -> Vec<u64> {
+    let mut ids = Vec::with_capacity(n);
+    for i in 0..n {
+        let id = format!("{prefix}{i}");
+        c.send(&send(&id, &format!("{prefix} {i}"))).await;
+        ids.push(ack(c, &id).await.id);
+    }
+    ids
 }
 
 /// Waits for the confirmation of `client_id`, skipping other frames.
@@ -75,11 +62,10 @@ async fn history_survives_a_restart_and_ids_continue() {
     let db = dir.path().join("chat.db");
     let server = ServerProcess::start(&db, &[]);
     let (mut ada, cookie) = member_of(server.addr, "lobby", "Ada").await;
-    for i in 1..=5 {
-        let id = format!("m{i}");
-        ada.send(&send(&id, &format!("message {i}"))).await;
-        assert_eq!(ack(&mut ada, &id).await.id, i);
-    }
+    assert_eq!(
+        post_confirmed(&mut ada, "message", 5).await,
+        [1, 2, 3, 4, 5]
+    );
     server.signal("-TERM");
     assert!(
         server.wait(Duration::from_secs(15)).success(),
@@ -93,11 +79,11 @@ async fn history_survives_a_restart_and_ids_continue() {
     assert_eq!(
         recent.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(),
         [
+            "message 0",
             "message 1",
             "message 2",
             "message 3",
-            "message 4",
-            "message 5"
+            "message 4"
         ]
     );
     ada.send(&send("m6", "after restart")).await;
@@ -240,12 +226,7 @@ async fn a_reconnecting_client_gets_exactly_what_it_missed_then_live_traffic() {
     drop(bob);
     ada.recv().await; // first, confirmed to Ada
 
-    let mut missed = Vec::new();
-    for i in 0..100 {
-        let id = format!("gap{i}");
-        ada.send(&send(&id, &format!("missed {i}"))).await;
-        missed.push(ack(&mut ada, &id).await.id);
-    }
+    let missed = post_confirmed(&mut ada, "missed", 100).await;
     let (mut bob, replay, reset) =
         Client::joined_with_history(server.addr, "lobby", &bob_cookie, Some(last_seen)).await;
     assert!(!reset);
@@ -267,11 +248,7 @@ async fn too_large_a_gap_sends_the_latest_page_and_says_so() {
     })
     .await;
     let (mut ada, cookie) = server.member("lobby", "Ada", "fox").await;
-    for i in 0..20 {
-        let id = format!("m{i}");
-        ada.send(&send(&id, "x")).await;
-        ack(&mut ada, &id).await;
-    }
+    post_confirmed(&mut ada, "m", 20).await;
     let (_c, recent, reset) =
         Client::joined_with_history(server.addr, "lobby", &cookie, Some(2)).await;
     assert!(reset);
@@ -345,11 +322,7 @@ async fn older_history_comes_in_pages_by_id() {
     })
     .await;
     let (mut ada, _) = server.member("lobby", "Ada", "fox").await;
-    for i in 0..7 {
-        let id = format!("m{i}");
-        ada.send(&send(&id, "x")).await;
-        ack(&mut ada, &id).await;
-    }
+    post_confirmed(&mut ada, "m", 7).await;
     let older = |before: u64| {
         let url = server.url("/api/older");
         async move {

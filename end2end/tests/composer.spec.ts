@@ -1,5 +1,5 @@
 import { expect, test } from '@playwright/test';
-import { closeAllContexts, join, messageWithText, messages, uniqueRoom } from './helpers';
+import { closeAllContexts, join, messageWithText, messages, uniqueRoom, twoUsers } from './helpers';
 
 test.afterEach(async ({ browser }) => {
   await closeAllContexts(browser);
@@ -7,13 +7,7 @@ test.afterEach(async ({ browser }) => {
 
 test('composer: Shift+Enter adds a line, Enter sends, blank messages are not sent', async ({ browser }) => {
   const room = uniqueRoom('compose');
-  const ctxA = await browser.newContext();
-  const ctxB = await browser.newContext();
-  const pageA = await ctxA.newPage();
-  const pageB = await ctxB.newPage();
-
-  await join(pageA, room, 'Alice', 'fox');
-  await join(pageB, room, 'Bob', 'owl');
+  const { ctxA, ctxB, pageA, pageB } = await twoUsers(browser, room);
 
   const composer = pageA.getByTestId('composer');
   await expect(composer).toHaveJSProperty('tagName', 'TEXTAREA');

@@ -1,4 +1,4 @@
-import { expect, type Browser, type Locator, type Page } from '@playwright/test';
+import { expect, type Browser, type BrowserContext, type Locator, type Page } from '@playwright/test';
 
 /** Room names the app accepts: 1–32 characters of `a-z 0-9 -`. */
 export const ROOM_NAME_RE = /^[a-z0-9-]{1,32}$/;
@@ -122,4 +122,22 @@ export async function closeAllContexts(browser: Browser): Promise<void> {
   for (const context of browser.contexts()) {
     await context.close().catch(() => undefined);
   }
+}
+
+/** Two users, each in a browser context of their own, joined to `room`: Alice (fox) and Bob (owl) unless named. */
+export async function twoUsers(
+  browser: Browser,
+  room: string,
+  options: { a?: [string, string]; b?: [string, string]; baseURL?: string } = {},
+): Promise<{ ctxA: BrowserContext; ctxB: BrowserContext; pageA: Page; pageB: Page }> {
+  const contextOptions = options.baseURL ? { baseURL: options.baseURL } : {};
+  const ctxA = await browser.newContext(contextOptions);
+  const ctxB = await browser.newContext(contextOptions);
+  const pageA = await ctxA.newPage();
+  const pageB = await ctxB.newPage();
+  const [nameA, avatarA] = options.a ?? ['Alice', 'fox'];
+  const [nameB, avatarB] = options.b ?? ['Bob', 'owl'];
+  await join(pageA, room, nameA, avatarA);
+  await join(pageB, room, nameB, avatarB);
+  return { ctxA, ctxB, pageA, pageB };
 }

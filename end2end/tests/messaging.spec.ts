@@ -9,6 +9,7 @@ import {
   messages,
   sendMessage,
   uniqueRoom,
+  twoUsers,
 } from './helpers';
 
 test.afterEach(async ({ browser }) => {
@@ -37,13 +38,7 @@ async function expectMessageTime(message: Locator): Promise<void> {
 
 test('two users in a room see each other and exchange messages', async ({ browser }) => {
   const room = uniqueRoom('two');
-  const ctxA = await browser.newContext();
-  const ctxB = await browser.newContext();
-  const pageA = await ctxA.newPage();
-  const pageB = await ctxB.newPage();
-
-  await join(pageA, room, 'Alice', 'fox');
-  await join(pageB, room, 'Bob', 'owl');
+  const { ctxA, ctxB, pageA, pageB } = await twoUsers(browser, room);
 
   // Both members are listed at both sides, each with the right avatar.
   for (const page of [pageA, pageB]) {

@@ -10,6 +10,7 @@ import {
   sendMessage,
   uniqueRoom,
   waitForChatOnline,
+  twoUsers,
 } from './helpers';
 
 test.afterEach(async ({ browser }) => {
@@ -18,13 +19,7 @@ test.afterEach(async ({ browser }) => {
 
 test('closing a user\'s context removes them and shows a leave notice', async ({ browser }) => {
   const room = uniqueRoom('leave');
-  const ctxA = await browser.newContext();
-  const ctxB = await browser.newContext();
-  const pageA = await ctxA.newPage();
-  const pageB = await ctxB.newPage();
-
-  await join(pageA, room, 'Alice', 'fox');
-  await join(pageB, room, 'Bob', 'owl');
+  const { ctxA, ctxB, pageA, pageB } = await twoUsers(browser, room);
 
   await expect(members(pageA)).toHaveCount(2);
   await expect(member(pageA, 'Bob')).toHaveCount(1);

@@ -1,5 +1,5 @@
 import { test, expect } from '@playwright/test';
-import { join, messages, messageWithText, sendMessage, uniqueRoom, closeAllContexts } from './helpers';
+import { join, messages, messageWithText, sendMessage, twoUsers, uniqueRoom, closeAllContexts } from './helpers';
 import { OwnServer } from './server';
 
 test.afterEach(async ({ browser }) => closeAllContexts(browser));
@@ -10,12 +10,7 @@ async function texts(page: import('@playwright/test').Page): Promise<string[]> {
 
 test('a client that goes offline shows reconnecting, then gets what it missed in order, once', async ({ browser }) => {
   const room = uniqueRoom('off');
-  const ctxA = await browser.newContext();
-  const ctxB = await browser.newContext();
-  const a = await ctxA.newPage();
-  const b = await ctxB.newPage();
-  await join(a, room, 'Ann', 'fox');
-  await join(b, room, 'Ben', 'owl');
+  const { ctxB, pageA: a, pageB: b } = await twoUsers(browser, room, { a: ['Ann', 'fox'], b: ['Ben', 'owl'] });
   await sendMessage(a, 'before');
   await expect(messageWithText(b, 'before')).toHaveCount(1);
 
@@ -33,12 +28,7 @@ test('a client that goes offline shows reconnecting, then gets what it missed in
 
 test('a message typed while offline is pending, then delivered exactly once', async ({ browser }) => {
   const room = uniqueRoom('pend');
-  const ctxA = await browser.newContext();
-  const ctxB = await browser.newContext();
-  const a = await ctxA.newPage();
-  const b = await ctxB.newPage();
-  await join(a, room, 'Ann', 'fox');
-  await join(b, room, 'Ben', 'owl');
+  const { ctxB, pageA: a, pageB: b } = await twoUsers(browser, room, { a: ['Ann', 'fox'], b: ['Ben', 'owl'] });
 
   await ctxB.setOffline(true);
   await expect(b.getByTestId('connection-status')).toHaveAttribute('data-state', 'reconnecting');
@@ -62,12 +52,11 @@ test('a server restart leaves the page working without a reload', async ({ brows
   await server.start();
   try {
     const room = uniqueRoom('rst');
-    const ctxA = await browser.newContext({ baseURL: server.url });
-    const ctxB = await browser.newContext({ baseURL: server.url });
-    const a = await ctxA.newPage();
-    const b = await ctxB.newPage();
-    await join(a, room, 'Ann', 'fox');
-    await join(b, room, 'Ben', 'owl');
+    const { pageA: a, pageB: b } = await twoUsers(browser, room, {
+      a: ['Ann', 'fox'],
+      b: ['Ben', 'owl'],
+      baseURL: server.url,
+    });
     await sendMessage(a, 'before restart');
     await expect(messageWithText(b, 'before restart')).toHaveCount(1);
 

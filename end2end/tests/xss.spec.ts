@@ -8,6 +8,7 @@ import {
   messages,
   sendMessage,
   uniqueRoom,
+  twoUsers,
 } from './helpers';
 
 test.afterEach(async ({ browser }) => {
@@ -40,13 +41,7 @@ async function expectLiteralMessage(page: Page, text: string): Promise<void> {
 
 test('message text and names are shown literally, never as HTML', async ({ browser }) => {
   const room = uniqueRoom('xss');
-  const ctxA = await browser.newContext();
-  const ctxB = await browser.newContext();
-  const pageA = await ctxA.newPage();
-  const pageB = await ctxB.newPage();
-
-  await join(pageA, room, 'Alice', 'fox');
-  await join(pageB, room, 'Bob', 'owl');
+  const { ctxA, ctxB, pageA, pageB } = await twoUsers(browser, room);
   await expect(members(pageA)).toHaveCount(2);
 
   await sendMessage(pageA, IMG_PAYLOAD);

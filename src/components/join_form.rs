@@ -69,91 +69,84 @@ pub fn JoinForm(room: String, model: RwSignal<RoomModel>) -> impl IntoView {
 
     let preview_members = move || model.with(|m| m.members.clone());
     view! {
-        <main class="join">
-            <form class="join-form card" data-testid="join-form" on:submit=submit novalidate>
-                <h2>"Join the room"</h2>
-                <div class="field">
-                    <label for="name">"Display name"</label>
-                    <input
-                        id="name"
-                        name="name"
-                        data-testid="name-input"
-                        autocomplete="nickname"
-                        placeholder="Your name"
-                        prop:value=name
-                        on:input=move |ev| {
-                            name.set(event_target_value(&ev));
-                            name_error.set(None);
-                        }
-                        aria-invalid=move || name_error.with(|e| e.is_some()).to_string()
-                        aria-describedby="name-error"
-                    />
-                    <p
-                        id="name-error"
-                        class="field-error"
-                        data-testid="name-error"
-                        role="alert"
-                        hidden=move || name_error.with(|e| e.is_none())
+            <main class="join">
+                <form class="join-form card" data-testid="join-form" on:submit=submit novalidate>
+                    <h2>"Join the room"</h2>
+                    <div class="field">
+                        <label for="name">"Display name"</label>
+                        <input
+                            id="name"
+                            name="name"
+                            data-testid="name-input"
+                            autocomplete="nickname"
+                            placeholder="Your name"
+                            prop:value=name
+                            on:input=move |ev| {
+                                name.set(event_target_value(&ev));
+                                name_error.set(None);
+                            }
+                            aria-invalid=move || name_error.with(|e| e.is_some()).to_string()
+                            aria-describedby="name-error"
+                        />
+    <FieldError id="name-error" error=name_error />
+                    </div>
+                    <fieldset class="field">
+                        <legend>"Avatar"</legend>
+                        <AvatarPicker
+                            selected=avatar
+                            invalid=Signal::derive(move || avatar_error.with(|e| e.is_some()))
+                        />
+    <FieldError id="avatar-error" error=avatar_error />
+                    </fieldset>
+    <FieldError id="room-error" error=room_error />
+                    <button
+                        type="submit"
+                        class="primary"
+                        data-testid="join-button"
+                        disabled=move || join.pending().get()
                     >
-                        {move || name_error.get().unwrap_or_default()}
-                    </p>
-                </div>
-                <fieldset class="field">
-                    <legend>"Avatar"</legend>
-                    <AvatarPicker
-                        selected=avatar
-                        invalid=Signal::derive(move || avatar_error.with(|e| e.is_some()))
-                    />
-                    <p
-                        id="avatar-error"
-                        class="field-error"
-                        data-testid="avatar-error"
-                        role="alert"
-                        hidden=move || avatar_error.with(|e| e.is_none())
+                        "Join"
+                    </button>
+                </form>
+                <aside class="card who">
+                    <h2>"Online now"</h2>
+                    <Show
+                        when=move || !preview_members().is_empty()
+                        fallback=|| view! { <p class="muted">"Nobody yet: be the first."</p> }
                     >
-                        {move || avatar_error.get().unwrap_or_default()}
-                    </p>
-                </fieldset>
-                <p
-                    class="field-error"
-                    data-testid="room-error"
-                    role="alert"
-                    hidden=move || room_error.with(|e| e.is_none())
-                >
-                    {move || room_error.get().unwrap_or_default()}
-                </p>
-                <button
-                    type="submit"
-                    class="primary"
-                    data-testid="join-button"
-                    disabled=move || join.pending().get()
-                >
-                    "Join"
-                </button>
-            </form>
-            <aside class="card who">
-                <h2>"Online now"</h2>
-                <Show
-                    when=move || !preview_members().is_empty()
-                    fallback=|| view! { <p class="muted">"Nobody yet: be the first."</p> }
-                >
-                    <ul class="preview-members">
-                        {move || {
-                            preview_members()
-                                .into_iter()
-                                .map(|m| {
-                                    view! {
-                                        <li>
-                                            <img src=avatar_url(&m.avatar) alt="" width="24" height="24" />
-                                            <span>{m.name}</span>
-                                        </li>
-                                    }
-                                })
-                                .collect_view()
-                        }}
-                    </ul>
-                </Show>
-            </aside>
-        </main>
+                        <ul class="preview-members">
+                            {move || {
+                                preview_members()
+                                    .into_iter()
+                                    .map(|m| {
+                                        view! {
+                                            <li>
+                                                <img src=avatar_url(&m.avatar) alt="" width="24" height="24" />
+                                                <span>{m.name}</span>
+                                            </li>
+                                        }
+                                    })
+                                    .collect_view()
+                            }}
+                        </ul>
+                    </Show>
+                </aside>
+            </main>
+        }
+}
+
+/// An error shown next to a form field (hidden when there is none); `id` is also its test id.
+#[component]
+fn FieldError(id: &'static str, error: RwSignal<Option<String>>) -> impl IntoView {
+    view! {
+        <p
+            id=id
+            class="field-error"
+            data-testid=id
+            role="alert"
+            hidden=move || error.with(|e| e.is_none())
+        >
+            {move || error.get().unwrap_or_default()}
+        </p>
     }
 }

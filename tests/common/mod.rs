@@ -86,26 +86,7 @@ impl TestServer {
         name: &str,
         avatar: &str,
     ) -> (JoinOutcome, Option<String>) {
-        let resp = reqwest::Client::new()
-            .post(self.url("/api/join"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(form(&[("room", room), ("name", name), ("avatar", avatar)]))
-            .send()
-            .await
-            .unwrap();
-        assert!(
-            resp.status().is_success(),
-            "join answered {}",
-            resp.status()
-        );
-        let cookie = resp
-            .headers()
-            .get("set-cookie")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .map(str::to_string);
-        let outcome: JoinOutcome = serde_json::from_str(&resp.text().await.unwrap()).unwrap();
-        (outcome, cookie)
+        join_http(self.addr, room, name, avatar).await
     }
 
     /// Joins through the server function, opens a socket with the cookie and joins the room on it.
@@ -116,6 +97,35 @@ impl TestServer {
         let c = Client::joined(self.addr, room, &cookie, None).await;
         (c, cookie)
     }
+}
+
+/// Calls the `join_room` server function of the server at `addr`; returns its outcome and the session cookie (`name=value`).
+pub async fn join_http(
+    addr: SocketAddr,
+    room: &str,
+    name: &str,
+    avatar: &str,
+) -> (JoinOutcome, Option<String>) {
+    let resp = reqwest::Client::new()
+        .post(format!("http://{addr}/api/join"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[("room", room), ("name", name), ("avatar", avatar)]))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        resp.status().is_success(),
+        "join answered {}",
+        resp.status()
+    );
+    let cookie = resp
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(str::to_string);
+    let outcome: JoinOutcome = serde_json::from_str(&resp.text().await.unwrap()).unwrap();
+    (outcome, cookie)
 }
 
 fn form(pairs: &[(&str, &str)]) -> String {
