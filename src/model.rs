@@ -94,6 +94,8 @@ pub struct RoomModel {
     pub max_message_chars: usize,
     /// There may be older messages than the first shown.
     pub has_older: bool,
+    /// Silence after which the connection counts as dead (from the server's welcome).
+    pub silence_ms: u64,
     page_size: usize,
     next_notice: u64,
 }
@@ -112,6 +114,7 @@ impl RoomModel {
             join_error: None,
             max_message_chars: snap.max_message_chars,
             has_older: snap.recent.len() >= snap.page_size,
+            silence_ms: 40_000,
             page_size: snap.page_size,
             next_notice: 0,
         };
@@ -176,7 +179,11 @@ impl RoomModel {
                 recent,
                 max_message_chars,
                 reset,
+                silence_ms,
             } => {
+                if silence_ms > 0 {
+                    self.silence_ms = silence_ms;
+                }
                 if reset {
                     // Too much was missed to replay: start again from the latest page.
                     self.entries.clear();
@@ -194,6 +201,7 @@ impl RoomModel {
                 self.error = None;
             }
             ServerFrame::Message(m) => self.insert_message(m),
+            ServerFrame::Heartbeat => {}
             ServerFrame::Joined { member } => {
                 let key = name_key(&member.name);
                 if !self.members.iter().any(|m| name_key(&m.name) == key) {
@@ -361,7 +369,9 @@ mod tests {
             recent: vec![msg(2, None), msg(3, None)],
             max_message_chars: 100,
             reset: false,
+            silence_ms: 5_000,
         });
+        assert_eq!(m.silence_ms, 5_000);
         assert_eq!(ids(&m), [1, 2, 3]);
         assert_eq!(m.conn, ConnState::Online);
         assert_eq!(m.members.len(), 2);
@@ -377,6 +387,7 @@ mod tests {
             recent: vec![msg(2000, None), msg(2001, None)],
             max_message_chars: 100,
             reset: true,
+            silence_ms: 0,
         });
         assert_eq!(ids(&m), [2000, 2001]);
         assert!(m

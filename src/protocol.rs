@@ -70,7 +70,13 @@ pub enum ServerFrame {
         /// and the client should drop what it shows and start again from it.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         reset: bool,
+        /// Milliseconds of silence after which the client should treat the server as gone and
+        /// reconnect (the server sends at least a `heartbeat` well within it).
+        #[serde(default)]
+        silence_ms: u64,
     },
+    /// Sent every heartbeat interval, so that a browser (which cannot see WebSocket pings) notices a silent server.
+    Heartbeat,
     /// A message was posted (also sent back to its sender, as the confirmation).
     Message(ChatMessage),
     /// A member came online (first tab).
@@ -118,6 +124,8 @@ pub enum ErrorCode {
     StorageFailed,
     /// The server is overloaded; the message was not sent. Try again shortly.
     Busy,
+    /// Too many messages too fast: this one was not sent. Slow down.
+    RateLimited,
     /// The client id is missing or malformed.
     InvalidClientId,
 }
@@ -132,6 +140,18 @@ pub mod close {
     pub const SESSION_REFUSED: u16 = 4001;
     /// The connection could not keep up with the room's traffic; reconnect and resume.
     pub const SLOW_CONSUMER: u16 = 4008;
+    /// The connection kept sending faster than the rate limit after being told to slow down.
+    pub const FLOODING: u16 = 4029;
+    /// The connection sent nothing, not even a pong, within the heartbeat timeout.
+    pub const HEARTBEAT_TIMEOUT: u16 = 4000;
+}
+
+/// The reconnect delay a 1012 close reason suggests (`"service restart; retry_ms=1234"`).
+pub fn restart_delay_ms(reason: &str) -> Option<u32> {
+    reason
+        .split(';')
+        .find_map(|part| part.trim().strip_prefix("retry_ms="))
+        .and_then(|ms| ms.parse().ok())
 }
 
 /// Why a text frame could not be decoded into a [`ClientFrame`].
@@ -238,7 +258,9 @@ mod tests {
                 recent: vec![msg.clone()],
                 max_message_chars: 2000,
                 reset: true,
+                silence_ms: 40_000,
             },
+            ServerFrame::Heartbeat,
             ServerFrame::Message(msg),
             ServerFrame::Joined {
                 member: member("Bob"),
@@ -270,6 +292,16 @@ mod tests {
         assert_eq!(v["type"], "error");
         assert_eq!(v["code"], "not_joined");
         assert!(v.get("client_id").is_none());
+    }
+
+    #[test]
+    fn restart_hints_are_read_from_the_close_reason() {
+        assert_eq!(
+            restart_delay_ms("service restart; retry_ms=1234"),
+            Some(1234)
+        );
+        assert_eq!(restart_delay_ms("service restart"), None);
+        assert_eq!(restart_delay_ms("retry_ms=x"), None);
     }
 
     #[test]

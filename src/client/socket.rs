@@ -84,6 +84,8 @@ pub fn connect(room: String, model: RwSignal<RoomModel>) -> SocketHandle {
 enum Ended {
     /// Dropped or closed by the server: try again.
     Retry,
+    /// The server is restarting and asked for this delay (ms) before reconnecting.
+    RetryAfter(u32),
     /// The server refused this session: back to the join form.
     Refused,
     /// The view went away.
@@ -118,14 +120,17 @@ async fn run(
                 let _ = model.try_update(|m| m.conn = ConnState::Offline);
                 return;
             }
-            Ended::Retry => {}
+            Ended::Retry | Ended::RetryAfter(_) => {}
         }
         if stopped.load(Ordering::Relaxed) {
             return;
         }
         attempt += 1;
         let _ = model.try_update(|m| m.conn = ConnState::Reconnecting);
-        let delay = reconnect_delay_ms(attempt, js_sys::Math::random());
+        let delay = match ended {
+            Ended::RetryAfter(ms) => ms,
+            _ => reconnect_delay_ms(attempt, js_sys::Math::random()),
+        };
         let mut timer = gloo_timers::future::TimeoutFuture::new(delay).fuse();
         // Wait out the delay, unless the browser says it is back online.
         loop {
@@ -163,10 +168,17 @@ async fn session(
     }
     // Until the welcome, sends wait in `rx`; pending ones are re-sent after it anyway.
     let mut welcomed = false;
+    let mut last_heard = js_sys::Date::now();
     loop {
+        // A server that says nothing for this long (not even a heartbeat) is gone.
+        let silence = model.with_untracked(|m| m.silence_ms) as f64;
+        let left = (silence - (js_sys::Date::now() - last_heard)).max(0.0) as u32;
+        let mut silent = gloo_timers::future::TimeoutFuture::new(left).fuse();
         futures::select! {
+            _ = silent => return Ended::Retry,
             incoming = read.next().fuse() => match incoming {
                 Some(Ok(Message::Text(text))) => {
+                    last_heard = js_sys::Date::now();
                     let Ok(frame) = ServerFrame::decode(&text) else { continue };
                     let welcome = matches!(frame, ServerFrame::Welcome { .. });
                     if model.try_update(|m| m.apply(frame)).is_none() {
@@ -188,10 +200,12 @@ async fn session(
                 }
                 Some(Ok(Message::Bytes(_))) => {}
                 Some(Err(WebSocketError::ConnectionClose(ev))) => {
-                    return if ev.code == close::SESSION_REFUSED {
-                        Ended::Refused
-                    } else {
-                        Ended::Retry
+                    return match ev.code {
+                        close::SESSION_REFUSED => Ended::Refused,
+                        close::SERVICE_RESTART => Ended::RetryAfter(
+                            crate::protocol::restart_delay_ms(&ev.reason).unwrap_or(1000),
+                        ),
+                        _ => Ended::Retry,
                     };
                 }
                 Some(Err(_)) | None => return Ended::Retry,

@@ -2,6 +2,7 @@
 
 use axum::extract::FromRef;
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use axum::Router;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
@@ -13,9 +14,11 @@ use tower_http::trace::TraceLayer;
 
 use super::config::Config;
 use super::hub::Hub;
+use super::limits::{connections_from_file_limit, ConnectionLimits};
 use super::room::RoomLimits;
 use super::session::SessionKeys;
 use super::store::{Appender, Store, StoreError};
+use super::tcp::{self, Keepalive};
 use super::ws;
 use crate::app::{shell, App};
 
@@ -28,6 +31,7 @@ pub struct AppState {
     pub store: Arc<Store>,
     pub appender: Appender,
     pub keys: Arc<SessionKeys>,
+    pub limits: Arc<ConnectionLimits>,
     /// Cancelled when the server starts draining.
     pub shutdown: CancellationToken,
     /// Tracks every connection task, so that shutdown can wait for them.
@@ -48,7 +52,16 @@ impl AppState {
             max_members: config.max_room_members,
             max_message_chars: config.max_message_chars,
             max_staged: config.outgoing_queue_frames,
+            silence_ms: (config.ping_interval_secs + config.pong_timeout_secs + 5) * 1000,
         };
+        let max_total = match config.max_connections {
+            0 => connections_from_file_limit(),
+            n => n,
+        };
+        let conn_limits = Arc::new(ConnectionLimits::new(
+            config.max_connections_per_ip,
+            max_total,
+        ));
         let hub = Arc::new(Hub::new(
             limits,
             Duration::from_secs(config.name_reservation_secs),
@@ -68,6 +81,7 @@ impl AppState {
             store: Arc::new(store),
             appender,
             keys: Arc::new(keys),
+            limits: conn_limits,
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),
         })
@@ -111,7 +125,13 @@ pub async fn serve(
     let tracker = state.tracker.clone();
     let deadline = Duration::from_secs(state.config.shutdown_deadline_secs);
     let appender = state.appender.clone();
-    let app = router(state);
+    let keepalive = Keepalive {
+        idle: Duration::from_secs(state.config.tcp_keepalive_idle_secs),
+        interval: Duration::from_secs(state.config.tcp_keepalive_interval_secs),
+        probes: state.config.tcp_keepalive_probes,
+    };
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let listener = listener.tap_io(move |stream| tcp::tune(stream, keepalive));
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             stop.await;

@@ -68,6 +68,32 @@ settings! {
     name_reservation_secs: u64 = "60", "CHAT_NAME_RESERVATION_SECS";
     /// Outgoing frames queued per connection before it counts as a slow consumer.
     outgoing_queue_frames: usize = "1024", "CHAT_OUTGOING_QUEUE_FRAMES";
+    /// Outgoing bytes queued per connection before it counts as a slow consumer.
+    outgoing_queue_bytes: usize = "1048576", "CHAT_OUTGOING_QUEUE_BYTES";
+    /// Seconds between heartbeats (a WebSocket ping and a heartbeat event) on every connection.
+    ping_interval_secs: u64 = "25", "CHAT_PING_INTERVAL_SECS";
+    /// Seconds after a heartbeat within which a connection must send something (a pong will do), or be closed.
+    pong_timeout_secs: u64 = "10", "CHAT_PONG_TIMEOUT_SECS";
+    /// TCP keepalive: idle seconds before the first probe.
+    tcp_keepalive_idle_secs: u64 = "60", "CHAT_TCP_KEEPALIVE_IDLE_SECS";
+    /// TCP keepalive: seconds between probes.
+    tcp_keepalive_interval_secs: u64 = "30", "CHAT_TCP_KEEPALIVE_INTERVAL_SECS";
+    /// TCP keepalive: unanswered probes before the connection is dropped.
+    tcp_keepalive_probes: u32 = "3", "CHAT_TCP_KEEPALIVE_PROBES";
+    /// Messages a connection may send per second, on average.
+    rate_per_sec: u32 = "10", "CHAT_RATE_PER_SEC";
+    /// Messages a connection may send in a burst.
+    rate_burst: u32 = "20", "CHAT_RATE_BURST";
+    /// Messages refused for rate in a row after which the connection is closed (4029).
+    flood_limit: u32 = "50", "CHAT_FLOOD_LIMIT";
+    /// Most open WebSocket connections from one IP address.
+    max_connections_per_ip: usize = "64", "CHAT_MAX_CONNECTIONS_PER_IP";
+    /// Most open WebSocket connections in all (0: from the open-file limit, leaving headroom).
+    max_connections: usize = "0", "CHAT_MAX_CONNECTIONS";
+    /// Origins allowed to open sockets, comma-separated, e.g. "https://chat.example.com" (empty: the server's own host only).
+    allowed_origins: String = "", "CHAT_ALLOWED_ORIGINS";
+    /// On shutdown, clients are told to reconnect after a random delay up to this many milliseconds.
+    restart_spread_ms: u64 = "5000", "CHAT_RESTART_SPREAD_MS";
     /// Largest WebSocket frame or message accepted, in bytes.
     max_frame_bytes: usize = "16384", "CHAT_MAX_FRAME_BYTES";
     /// Days a session cookie lasts.
@@ -143,6 +169,11 @@ impl Config {
             ("max_room_members", self.max_room_members),
             ("outgoing_queue_frames", self.outgoing_queue_frames),
             ("max_frame_bytes", self.max_frame_bytes),
+            ("outgoing_queue_bytes", self.outgoing_queue_bytes),
+            ("max_connections_per_ip", self.max_connections_per_ip),
+            ("ping_interval_secs", self.ping_interval_secs as usize),
+            ("rate_per_sec", self.rate_per_sec as usize),
+            ("rate_burst", self.rate_burst as usize),
             ("recent_messages", self.recent_messages),
             ("max_resume_gap", self.max_resume_gap),
         ];

@@ -202,6 +202,7 @@ mod tests {
                 max_members: 3,
                 max_message_chars: 100,
                 max_staged: 4,
+                silence_ms: 40_000,
             },
             Duration::from_secs(60),
             Duration::from_millis(grace_ms),
@@ -226,7 +227,7 @@ mod tests {
     }
 
     fn connect(hub: &Hub, s: &Session) -> Client {
-        let (tx, rx) = outbox(64);
+        let (tx, rx) = outbox(64, 1 << 20);
         let id = hub.next_conn_id();
         let (room, _) = hub.join("lobby", id, s, tx, 0).expect("joins");
         room.activate(id, s.member(), vec![], None, false);
@@ -310,7 +311,7 @@ mod tests {
     fn a_staged_connection_gets_history_then_held_live_events_without_overlap() {
         let hub = hub(0);
         let ada = session("Ada", "fox");
-        let (tx, rx) = outbox(64);
+        let (tx, rx) = outbox(64, 1 << 20);
         let id = hub.next_conn_id();
         let (room, upto) = hub.join("lobby", id, &ada, tx, 5).unwrap();
         assert_eq!(upto, 5, "the store's last id counts for a new room");
@@ -366,7 +367,7 @@ mod tests {
     fn duplicate_names_are_refused_case_insensitively() {
         let hub = hub(0);
         let _ada = connect(&hub, &session("Ada", "fox"));
-        let (tx, _rx) = outbox(8);
+        let (tx, _rx) = outbox(8, 1 << 20);
         let other = session("ADA", "owl");
         assert_eq!(
             hub.join("lobby", hub.next_conn_id(), &other, tx, 0).err(),
@@ -387,7 +388,7 @@ mod tests {
         let impostor = session("ada", "owl");
         assert!(!hub.name_free_for("lobby", "ada", &impostor.sid));
         assert!(hub.name_free_for("lobby", "Ada", &ada.sid));
-        let (tx, _rx) = outbox(8);
+        let (tx, _rx) = outbox(8, 1 << 20);
         assert!(hub
             .join("lobby", hub.next_conn_id(), &impostor, tx, 0)
             .is_err());
@@ -454,7 +455,7 @@ mod tests {
         let _a = connect(&hub, &session("A", "fox"));
         let _b = connect(&hub, &session("B", "fox"));
         let _c = connect(&hub, &session("C", "fox"));
-        let (tx, _rx) = outbox(8);
+        let (tx, _rx) = outbox(8, 1 << 20);
         assert_eq!(
             hub.join("lobby", hub.next_conn_id(), &session("D", "fox"), tx, 0)
                 .err(),
@@ -466,7 +467,7 @@ mod tests {
     async fn a_consumer_that_falls_behind_is_closed_and_others_go_on() {
         let hub = hub(0);
         let ada = session("Ada", "fox");
-        let (slow_tx, mut slow_rx) = outbox(3);
+        let (slow_tx, mut slow_rx) = outbox(3, 1 << 20);
         let slow_id = hub.next_conn_id();
         let (room, _) = hub.join("lobby", slow_id, &ada, slow_tx, 0).unwrap();
         room.activate(slow_id, ada.member(), vec![], None, false);

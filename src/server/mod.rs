@@ -3,10 +3,12 @@
 pub mod app;
 pub mod config;
 pub mod hub;
+pub mod limits;
 pub mod outbox;
 pub mod room;
 pub mod session;
 pub mod store;
+pub mod tcp;
 pub mod ws;
 
 pub use app::AppState;

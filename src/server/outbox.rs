@@ -6,6 +6,7 @@
 //! first); `close_now` overtakes the queue, so a stuck consumer is cut off without draining.
 
 use axum::extract::ws::Utf8Bytes;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, Notify};
 
@@ -14,6 +15,8 @@ use tokio::sync::{mpsc, Notify};
 pub struct Outbox {
     tx: mpsc::Sender<Item>,
     close: Arc<CloseSignal>,
+    bytes: Arc<AtomicUsize>,
+    max_bytes: usize,
 }
 
 /// The receiving side, held by the connection's writer.
@@ -21,12 +24,14 @@ pub struct Outbox {
 pub struct OutboxReceiver {
     rx: mpsc::Receiver<Item>,
     close: Arc<CloseSignal>,
+    bytes: Arc<AtomicUsize>,
 }
 
 /// What travels through the queue.
 #[derive(Debug)]
 enum Item {
     Frame(Utf8Bytes),
+    Ping,
     Close(u16, String),
 }
 
@@ -40,6 +45,8 @@ struct CloseSignal {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Next {
     Frame(Utf8Bytes),
+    /// Send a WebSocket ping.
+    Ping,
     Close(u16, String),
     /// Every sender is gone.
     Done,
@@ -49,23 +56,47 @@ pub enum Next {
 #[derive(Debug, PartialEq, Eq)]
 pub struct Full;
 
-/// A new queue of `capacity` frames.
-pub fn outbox(capacity: usize) -> (Outbox, OutboxReceiver) {
+/// A new queue of at most `capacity` frames and `max_bytes` bytes.
+pub fn outbox(capacity: usize, max_bytes: usize) -> (Outbox, OutboxReceiver) {
     let (tx, rx) = mpsc::channel(capacity.max(1));
     let close = Arc::new(CloseSignal::default());
+    let bytes = Arc::new(AtomicUsize::new(0));
     (
         Outbox {
             tx,
             close: close.clone(),
+            bytes: bytes.clone(),
+            max_bytes,
         },
-        OutboxReceiver { rx, close },
+        OutboxReceiver { rx, close, bytes },
     )
 }
 
 impl Outbox {
     /// Queues a frame without waiting.
     pub fn push(&self, frame: Utf8Bytes) -> Result<(), Full> {
-        self.tx.try_send(Item::Frame(frame)).map_err(|_| Full)
+        let len = frame.as_str().len();
+        if self.bytes.fetch_add(len, Ordering::Relaxed) + len > self.max_bytes {
+            self.bytes.fetch_sub(len, Ordering::Relaxed);
+            return Err(Full);
+        }
+        self.tx.try_send(Item::Frame(frame)).map_err(|_| {
+            self.bytes.fetch_sub(len, Ordering::Relaxed);
+            Full
+        })
+    }
+
+    /// Queues a frame only if nothing else is waiting: for events that matter only to an idle
+    /// connection (heartbeats). Dropping one is never a reason to close the connection.
+    pub fn push_volatile(&self, frame: Utf8Bytes) {
+        if self.depth() == 0 {
+            let _ = self.push(frame);
+        }
+    }
+
+    /// Queues a WebSocket ping (dropped if the queue is full: the connection is busy anyway).
+    pub fn ping(&self) {
+        let _ = self.tx.try_send(Item::Ping);
     }
 
     /// Asks the writer to close after the frames already queued (at once if the queue is full).
@@ -110,21 +141,23 @@ impl OutboxReceiver {
                 biased;
                 // Woken by `close`: the loop picks the reason up.
                 _ = self.close.notify.notified() => continue,
-                item = self.rx.recv() => return item.map_or(Next::Done, Item::into_next),
+                item = self.rx.recv() => return item.map_or(Next::Done, |i| self.taken(i)),
             }
         }
     }
 
     /// What is already waiting, if anything (to batch writes).
     pub fn try_next(&mut self) -> Option<Next> {
-        self.rx.try_recv().ok().map(Item::into_next)
+        self.rx.try_recv().ok().map(|item| self.taken(item))
     }
-}
 
-impl Item {
-    fn into_next(self) -> Next {
-        match self {
-            Item::Frame(f) => Next::Frame(f),
+    fn taken(&self, item: Item) -> Next {
+        match item {
+            Item::Frame(f) => {
+                self.bytes.fetch_sub(f.as_str().len(), Ordering::Relaxed);
+                Next::Frame(f)
+            }
+            Item::Ping => Next::Ping,
             Item::Close(code, reason) => Next::Close(code, reason),
         }
     }
@@ -136,7 +169,7 @@ mod tests {
 
     #[tokio::test]
     async fn full_queue_refuses_without_waiting() {
-        let (tx, mut rx) = outbox(2);
+        let (tx, mut rx) = outbox(2, 1024);
         assert_eq!(tx.push("a".into()), Ok(()));
         assert_eq!(tx.push("b".into()), Ok(()));
         assert_eq!(tx.depth(), 2);
@@ -147,8 +180,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_byte_budget_counts_what_waits() {
+        let (tx, mut rx) = outbox(100, 10);
+        assert_eq!(tx.push("123456".into()), Ok(()));
+        assert_eq!(tx.push("12345".into()), Err(Full), "11 bytes > 10");
+        assert_eq!(tx.push("1234".into()), Ok(()));
+        assert_eq!(rx.next().await, Next::Frame("123456".into()));
+        assert_eq!(tx.push("123456".into()), Ok(()), "room again once written");
+    }
+
+    #[tokio::test]
+    async fn volatile_frames_only_go_to_an_idle_queue() {
+        let (tx, mut rx) = outbox(4, 1024);
+        tx.push_volatile("beat".into());
+        assert_eq!(rx.next().await, Next::Frame("beat".into()));
+        tx.push("real".into()).unwrap();
+        tx.push_volatile("beat".into());
+        assert_eq!(rx.next().await, Next::Frame("real".into()));
+        assert_eq!(rx.try_next(), None);
+    }
+
+    #[tokio::test]
     async fn close_now_overtakes_queued_frames() {
-        let (tx, mut rx) = outbox(4);
+        let (tx, mut rx) = outbox(4, 1024);
         tx.push("a".into()).unwrap();
         tx.close_now(4008, "slow consumer");
         tx.close_now(1000, "later requests lose");
@@ -157,7 +211,7 @@ mod tests {
 
     #[tokio::test]
     async fn close_comes_after_what_is_queued() {
-        let (tx, mut rx) = outbox(4);
+        let (tx, mut rx) = outbox(4, 1024);
         tx.push("error event".into()).unwrap();
         tx.close(4001, "refused");
         assert_eq!(rx.next().await, Next::Frame("error event".into()));
@@ -166,7 +220,7 @@ mod tests {
 
     #[tokio::test]
     async fn close_on_a_full_queue_still_closes() {
-        let (tx, mut rx) = outbox(1);
+        let (tx, mut rx) = outbox(1, 1024);
         tx.push("a".into()).unwrap();
         tx.close(1012, "restart");
         assert_eq!(rx.next().await, Next::Close(1012, "restart".into()));
@@ -174,7 +228,7 @@ mod tests {
 
     #[tokio::test]
     async fn dropped_senders_end_the_stream() {
-        let (tx, mut rx) = outbox(1);
+        let (tx, mut rx) = outbox(1, 1024);
         drop(tx);
         assert_eq!(rx.next().await, Next::Done);
     }

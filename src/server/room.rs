@@ -30,6 +30,8 @@ pub struct RoomLimits {
     pub max_message_chars: usize,
     /// Live events held for a staged connection before it counts as a slow consumer.
     pub max_staged: usize,
+    /// Silence after which clients should reconnect (sent in the welcome).
+    pub silence_ms: u64,
 }
 
 impl Default for RoomLimits {
@@ -38,6 +40,7 @@ impl Default for RoomLimits {
             max_members: 25_000,
             max_message_chars: rules::DEFAULT_MAX_MESSAGE_CHARS,
             max_staged: 1024,
+            silence_ms: 40_000,
         }
     }
 }
@@ -297,6 +300,7 @@ impl Room {
             recent: history,
             max_message_chars: self.limits.max_message_chars,
             reset,
+            silence_ms: self.limits.silence_ms,
         };
         let mut ok = entry.outbox.push(welcome.encode().into()).is_ok();
         for s in held {

@@ -44,6 +44,9 @@ impl TestServer {
         if settings.presence_grace_ms.is_none() {
             settings.presence_grace_ms = Some(0);
         }
+        // Tests that send fast are not about the rate limit; those that are set it.
+        settings.rate_per_sec.get_or_insert(1_000_000);
+        settings.rate_burst.get_or_insert(1_000_000);
         let config = Config::resolve(settings);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

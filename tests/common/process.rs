@@ -17,6 +17,7 @@ impl ServerProcess {
     pub fn start(db: &Path, flags: &[&str]) -> ServerProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_chatroom"))
             .args(["--listen", "127.0.0.1:0", "--presence-grace-ms", "0"])
+            .args(["--rate-per-sec", "1000000", "--rate-burst", "1000000"])
             .arg("--data-path")
             .arg(db)
             .args(flags)
