@@ -53,7 +53,7 @@ export default defineConfig({
     cwd: __dirname,
     env: {
       LEPTOS_SITE_ROOT: '../target/site',
-      RUST_LOG: 'info',
+      RUST_LOG: 'warn',
     },
     url: `http://127.0.0.1:${PORT}/healthz`,
     reuseExistingServer: false,

@@ -338,4 +338,48 @@ mod tests {
             })
         );
     }
+
+    mod fuzz {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+
+            #[test]
+            fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..4096)) {
+                let _ = ClientFrame::decode(&String::from_utf8_lossy(&bytes));
+            }
+
+            #[test]
+            fn json_shaped_noise_never_panics(s in r#"[{}\[\]":,0-9a-z_ .\\-]{0,300}"#) {
+                let _ = ClientFrame::decode(&s);
+                let _ = restart_delay_ms(&s);
+            }
+
+            #[test]
+            fn every_valid_send_round_trips(
+                client_id in "[A-Za-z0-9_-]{1,64}",
+                text in any::<String>(),
+                after in proptest::option::of(any::<u64>()),
+            ) {
+                let send = ClientFrame::Send { client_id, text };
+                prop_assert_eq!(ClientFrame::decode(&send.encode()), Ok(send));
+                let join = ClientFrame::Join { after };
+                prop_assert_eq!(ClientFrame::decode(&join.encode()), Ok(join));
+            }
+        }
+
+        #[test]
+        fn deep_nesting_is_an_error_not_a_crash() {
+            let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+            assert_eq!(ClientFrame::decode(&deep), Err(DecodeError::BadJson));
+            let deep_obj = format!(
+                r#"{{"type":"send","x":{}1{}}}"#,
+                "[".repeat(50_000),
+                "]".repeat(50_000)
+            );
+            assert!(ClientFrame::decode(&deep_obj).is_err());
+        }
+    }
 }

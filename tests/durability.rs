@@ -5,7 +5,7 @@ mod common;
 use chatroom::protocol::{ChatMessage, ClientFrame, ErrorCode, ServerFrame};
 use chatroom::server::config::Settings;
 use common::process::{start_failure, ServerProcess};
-use common::{join_http, Client, TestServer};
+use common::{ack, member_of, Client, TestServer};
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
@@ -14,17 +14,6 @@ fn send(client_id: &str, text: &str) -> ClientFrame {
         client_id: client_id.into(),
         text: text.into(),
     }
-}
-
-/// Joins `room` on the server at `addr` through the real HTTP API and socket.
-async fn member_of(addr: std::net::SocketAddr, room: &str, name: &str) -> (Client, String) {
-    let (outcome, cookie) = join_http(addr, room, name, "fox").await;
-    assert!(
-        matches!(outcome, chatroom::api::JoinOutcome::Joined(_)),
-        "{outcome:?}"
-    );
-    let cookie = cookie.expect("cookie");
-    (Client::joined(addr, room, &cookie, None).await, cookie)
 }
 
 /// Sends `n` messages one after the other, each once confirmed, and returns their ids.
@@ -36,17 +25,6 @@ async fn post_confirmed(c: &mut Client, prefix: &str, n: usize) -> Vec<u64> {
         ids.push(ack(c, &id).await.id);
     }
     ids
-}
-
-/// Waits for the confirmation of `client_id`, skipping other frames.
-async fn ack(c: &mut Client, client_id: &str) -> ChatMessage {
-    loop {
-        match c.recv().await {
-            ServerFrame::Message(m) if m.client_id.as_deref() == Some(client_id) => return m,
-            ServerFrame::Error { code, message, .. } => panic!("{code:?}: {message}"),
-            _ => continue,
-        }
-    }
 }
 
 /// Everything in `room`, read back through a resume from id 0.

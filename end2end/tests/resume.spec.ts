@@ -102,3 +102,25 @@ test('older history loads in pages at the top', async ({ browser }) => {
     await server.stop();
   }
 });
+
+test('a silent server is noticed and the page reconnects when it answers again', async ({ browser }) => {
+  // Heartbeats every second: the page gives up on silence after (1 + 1 + 5) s.
+  const server = new OwnServer(3143, ['--ping-interval-secs', '1', '--pong-timeout-secs', '1']);
+  await server.start();
+  try {
+    const room = uniqueRoom('frz');
+    const { pageA: a, pageB: b } = await twoUsers(browser, room, { baseURL: server.url });
+    server.signal('SIGSTOP');
+    await expect(a.getByTestId('connection-status')).toHaveAttribute('data-state', 'reconnecting', {
+      timeout: 15_000,
+    });
+    server.signal('SIGCONT');
+    await expect(a.getByTestId('connection-status')).toHaveAttribute('data-state', 'online', { timeout: 15_000 });
+    await expect(b.getByTestId('connection-status')).toHaveAttribute('data-state', 'online', { timeout: 15_000 });
+    await sendMessage(a, 'after the freeze');
+    await expect(messageWithText(b, 'after the freeze')).toHaveCount(1);
+  } finally {
+    server.signal('SIGCONT');
+    await server.stop();
+  }
+});

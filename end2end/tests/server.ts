@@ -40,6 +40,11 @@ export class OwnServer {
     throw new Error(`server on ${this.port} did not start`);
   }
 
+  /** Freezes (SIGSTOP) or thaws (SIGCONT) the process: its sockets stay open but nothing is sent. */
+  signal(sig: 'SIGSTOP' | 'SIGCONT'): void {
+    this.child?.kill(sig);
+  }
+
   /** SIGTERM, and wait for the process to exit. */
   async stop(): Promise<number | null> {
     const child = this.child;

@@ -84,7 +84,7 @@ settings! {
     rate_per_sec: u32 = "10", "CHAT_RATE_PER_SEC";
     /// Messages a connection may send in a burst.
     rate_burst: u32 = "20", "CHAT_RATE_BURST";
-    /// Messages refused for rate in a row after which the connection is closed (4029).
+    /// Messages refused for rate, without a second's pause between refusals, after which the connection is closed (4029).
     flood_limit: u32 = "50", "CHAT_FLOOD_LIMIT";
     /// Most open WebSocket connections from one IP address.
     max_connections_per_ip: usize = "64", "CHAT_MAX_CONNECTIONS_PER_IP";

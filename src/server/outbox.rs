@@ -39,6 +39,9 @@ enum Item {
 struct CloseSignal {
     notify: Notify,
     reason: Mutex<Option<(u16, String)>>,
+    /// Cancelled by `close_now`, for the connection task: a writer stuck on a full socket
+    /// never reads the request, so the task gives it a moment and then cuts it off.
+    urgent: tokio_util::sync::CancellationToken,
 }
 
 /// What the writer should do next.
@@ -118,6 +121,12 @@ impl Outbox {
             }
         }
         self.close.notify.notify_one();
+        self.close.urgent.cancel();
+    }
+
+    /// Resolves once `close_now` was called.
+    pub async fn closed_now(&self) {
+        self.close.urgent.cancelled().await
     }
 
     /// Frames waiting to be written.

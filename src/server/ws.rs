@@ -116,9 +116,13 @@ struct Connection {
     outbox: Outbox,
     membership: Option<Membership>,
     rate: DefaultDirectRateLimiter,
-    /// Frames refused for rate in a row.
+    /// Frames refused for rate since the sender last paused for [`FLOOD_PAUSE`].
     strikes: u32,
+    last_refusal: Option<Instant>,
 }
+
+/// A sender that pauses this long after being refused is no longer counted as flooding.
+const FLOOD_PAUSE: Duration = Duration::from_secs(1);
 
 fn rate_limiter(per_sec: u32, burst: u32) -> DefaultDirectRateLimiter {
     let per_sec = NonZeroU32::new(per_sec).unwrap_or(NonZeroU32::MIN);
@@ -149,13 +153,14 @@ async fn run(
         membership: None,
         rate: rate_limiter(config.rate_per_sec, config.rate_burst),
         strikes: 0,
+        last_refusal: None,
     };
     let heartbeat = Heartbeat {
         interval: Duration::from_secs(config.ping_interval_secs),
         timeout: Duration::from_secs(config.pong_timeout_secs),
     };
 
-    let reading = AssertUnwindSafe(read_loop(stream, &mut conn, heartbeat)).catch_unwind();
+    let reading = isolated(read_loop(stream, &mut conn, heartbeat));
     let ended_by = tokio::select! {
         r = reading => match r {
             Ok(ended) => ended,
@@ -166,6 +171,7 @@ async fn run(
             }
         },
         _ = &mut writer => "writer",
+        _ = tx.closed_now() => "closed by server",
         _ = shutdown.cancelled() => {
             // Spread the reconnects of everyone over a while, so the restarted server is not stampeded.
             let spread = config.restart_spread_ms.max(1);
@@ -192,6 +198,12 @@ async fn run(
         secs = opened.elapsed().as_secs_f32(),
         "connection closed"
     );
+}
+
+/// Runs `fut`, turning a panic inside it into `Err` so that it ends one connection, not the
+/// server; whatever `fut` owns (its [`Membership`]) is dropped on the way, so the member leaves.
+async fn isolated<T>(fut: impl std::future::Future<Output = T>) -> Result<T, ()> {
+    AssertUnwindSafe(fut).catch_unwind().await.map_err(|_| ())
 }
 
 #[derive(Clone, Copy)]
@@ -273,12 +285,16 @@ impl Connection {
         }
     }
 
-    /// Takes a token for one more frame; answers "slow down" when there is none.
+    /// Takes a token for one more frame; counts a refusal when there is none.
     fn allow(&mut self) -> bool {
         if self.rate.check().is_ok() {
-            self.strikes = 0;
             return true;
         }
+        let now = Instant::now();
+        if self.last_refusal.is_some_and(|t| now - t >= FLOOD_PAUSE) {
+            self.strikes = 0;
+        }
+        self.last_refusal = Some(now);
         self.strikes += 1;
         false
     }
@@ -458,6 +474,53 @@ async fn write_loop(mut sink: SplitSink<WebSocket, Message>, mut rx: OutboxRecei
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::Member;
+    use crate::server::outbox::outbox;
+    use crate::server::room::RoomLimits;
+    use crate::server::session::{SessionId, SessionKeys};
+
+    #[tokio::test]
+    async fn a_panicking_connection_ends_alone_and_its_member_leaves() {
+        let hub = Arc::new(Hub::new(
+            RoomLimits::default(),
+            Duration::from_secs(60),
+            Duration::ZERO,
+        ));
+        let keys = SessionKeys::new("k", 60);
+        let member = |name: &str| Member {
+            name: name.into(),
+            avatar: "fox".into(),
+        };
+        let bob = keys.issue(SessionId::random(), "lobby", &member("Bob"));
+        let (bob_tx, mut bob_rx) = outbox(16, 1 << 20);
+        let (room, _) = hub.join("lobby", 1, &bob, bob_tx, 0).unwrap();
+        room.activate(1, bob.member(), vec![], None, false);
+
+        let doomed = {
+            let hub = hub.clone();
+            async move {
+                let ada = keys.issue(SessionId::random(), "lobby", &member("Ada"));
+                let (tx, _rx) = outbox(16, 1 << 20);
+                let (room, _) = hub.join("lobby", 2, &ada, tx, 0).unwrap();
+                let _membership = Membership {
+                    hub: hub.clone(),
+                    room,
+                    conn: 2,
+                };
+                panic!("a bug in one handler");
+            }
+        };
+        assert!(isolated(doomed).await.is_err());
+        let names: Vec<String> = hub.members("lobby").into_iter().map(|m| m.name).collect();
+        assert_eq!(names, ["Bob"], "Ada left; Bob and the room go on");
+        let mut frames = Vec::new();
+        while let Some(Next::Frame(f)) = bob_rx.try_next() {
+            frames.push(ServerFrame::decode(f.as_str()).unwrap());
+        }
+        assert!(
+            matches!(frames.last(), Some(ServerFrame::Left { member }) if member.name == "Ada")
+        );
+    }
 
     fn headers(origin: Option<&str>, host: &str) -> HeaderMap {
         let mut h = HeaderMap::new();

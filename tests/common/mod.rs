@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod process;
+pub mod raw;
 
 use chatroom::api::JoinOutcome;
 use chatroom::protocol::{ClientFrame, ServerFrame};
@@ -232,6 +233,25 @@ impl Client {
     pub async fn quiet_for(&mut self, d: Duration) {
         if let Ok(Some(Ok(Message::Text(t)))) = tokio::time::timeout(d, self.ws.next()).await {
             panic!("unexpected frame {t}");
+        }
+    }
+}
+
+/// Joins `room` on the server at `addr` through the real HTTP API and socket; returns the client and its cookie.
+pub async fn member_of(addr: SocketAddr, room: &str, name: &str) -> (Client, String) {
+    let (outcome, cookie) = join_http(addr, room, name, "fox").await;
+    assert!(matches!(outcome, JoinOutcome::Joined(_)), "{outcome:?}");
+    let cookie = cookie.expect("cookie");
+    (Client::joined(addr, room, &cookie, None).await, cookie)
+}
+
+/// Waits for the confirmation of `client_id`, skipping other frames.
+pub async fn ack(c: &mut Client, client_id: &str) -> chatroom::protocol::ChatMessage {
+    loop {
+        match c.recv().await {
+            ServerFrame::Message(m) if m.client_id.as_deref() == Some(client_id) => return m,
+            ServerFrame::Error { code, message, .. } => panic!("{code:?}: {message}"),
+            _ => continue,
         }
     }
 }

@@ -15,9 +15,20 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts the binary on `db` with extra flags, and waits until it listens.
     pub fn start(db: &Path, flags: &[&str]) -> ServerProcess {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_chatroom"))
-            .args(["--listen", "127.0.0.1:0", "--presence-grace-ms", "0"])
-            .args(["--rate-per-sec", "1000000", "--rate-burst", "1000000"])
+        // Defaults for tests, unless `flags` sets them.
+        let defaults = [
+            ("--listen", "127.0.0.1:0"),
+            ("--presence-grace-ms", "0"),
+            ("--rate-per-sec", "1000000"),
+            ("--rate-burst", "1000000"),
+        ];
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_chatroom"));
+        for (flag, value) in defaults {
+            if !flags.contains(&flag) {
+                cmd.args([flag, value]);
+            }
+        }
+        let mut child = cmd
             .arg("--data-path")
             .arg(db)
             .args(flags)
@@ -50,6 +61,44 @@ impl ServerProcess {
             .parse()
             .expect("a socket address");
         ServerProcess { child, addr }
+    }
+
+    /// Open file descriptors of the server process.
+    pub fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+
+    /// Resident memory of the server process, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmRSS:"))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|v| v.parse().ok())
+            })
+            .unwrap_or(0)
+    }
+
+    /// Sockets on the server's port in CLOSE_WAIT (the peer closed, the server did not).
+    pub fn close_wait(&self) -> usize {
+        let port = format!(":{:04X}", self.addr.port());
+        ["/proc/net/tcp", "/proc/net/tcp6"]
+            .iter()
+            .filter_map(|p| std::fs::read_to_string(p).ok())
+            .map(|t| {
+                t.lines()
+                    .skip(1)
+                    .filter(|l| {
+                        let f: Vec<&str> = l.split_whitespace().collect();
+                        f.len() > 3 && f[1].ends_with(&port) && f[3] == "08"
+                    })
+                    .count()
+            })
+            .sum()
     }
 
     pub fn pid(&self) -> String {
