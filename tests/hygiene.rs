@@ -410,3 +410,19 @@ async fn sigterm_closes_every_client_with_1012_and_loses_nothing_acknowledged() 
     let ids: Vec<u64> = history.iter().map(|m| m.id).collect();
     assert_eq!(ids, acked);
 }
+
+#[tokio::test]
+async fn accepted_sockets_run_tcp_keepalive() {
+    let (_dir, db) = db();
+    let server = ServerProcess::start(&db, &[]);
+    let (raw, status) = RawClient::connect(server.addr, "ka", None, None, None, None)
+        .await
+        .unwrap();
+    assert_eq!(status, 101);
+    let peer = raw.stream.local_addr().unwrap().port();
+    assert_eq!(
+        server.timer_of(peer),
+        Some(2),
+        "keepalive timer on the server's socket"
+    );
+}

@@ -101,6 +101,24 @@ impl ServerProcess {
             .sum()
     }
 
+    /// The kernel's timer field (`tr`) of each established socket on the server's port whose
+    /// peer port is `peer_port`: 2 means a keepalive timer is running.
+    pub fn timer_of(&self, peer_port: u16) -> Option<u8> {
+        let local = format!(":{:04X}", self.addr.port());
+        let remote = format!(":{:04X}", peer_port);
+        let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+        table.lines().skip(1).find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() > 5 && f[1].ends_with(&local) && f[2].ends_with(&remote) && f[3] == "01")
+                .then(|| {
+                    f[5].split(':')
+                        .next()
+                        .and_then(|t| u8::from_str_radix(t, 16).ok())
+                })
+                .flatten()
+        })
+    }
+
     pub fn pid(&self) -> String {
         self.child.id().to_string()
     }
