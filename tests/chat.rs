@@ -279,10 +279,12 @@ async fn first_paint_shows_members_and_messages_as_text() {
     );
     assert!(html.contains("&lt;i&gt;Ada&lt;/i&gt;"), "name escaped");
     assert!(!html.contains("<img src=x"), "never raw");
-    // A visitor: the join form, with who is online.
+    // A visitor: the join form, with who is online and the recent messages, as text.
     let html = page(None).await;
     assert!(html.contains(r#"data-testid="join-form""#));
     assert!(html.contains("&lt;i&gt;Ada&lt;/i&gt;"));
+    assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"));
+    assert!(!html.contains("<img src=x"));
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 use leptos::prelude::*;
 
 use super::avatar_picker::AvatarPicker;
+use super::message_list::MessageList;
 use crate::api::{JoinField, JoinOutcome, JoinRoom};
 use crate::avatars::{avatar_url, DEFAULT_AVATAR};
 use crate::model::RoomModel;
@@ -131,6 +132,12 @@ pub fn JoinForm(room: String, model: RwSignal<RoomModel>) -> impl IntoView {
                         </ul>
                     </Show>
                 </aside>
+                <Show when=move || model.with(|m| !m.entries.is_empty())>
+                    <section class="card preview-conversation" aria-label="Recent messages">
+                        <h2>"Recent messages"</h2>
+                        <MessageList model />
+                    </section>
+                </Show>
             </main>
         }
 }
