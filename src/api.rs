@@ -10,7 +10,10 @@ use crate::protocol::{ChatMessage, Member};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomSnapshot {
     pub room: String,
+    /// The first members in join order (all of them in a room below the presence list limit).
     pub members: Vec<Member>,
+    /// Members online in all.
+    pub online: usize,
     pub recent: Vec<ChatMessage>,
     /// This browser's member, if it holds a valid session whose name is still its own.
     pub me: Option<Member>,
@@ -52,7 +55,7 @@ pub async fn load_room(room: String) -> Result<RoomSnapshot, ServerFnError> {
     let me = session::from_headers(&state.keys, &headers, &room)
         .filter(|s| state.hub.name_free_for(&room, &s.name, &s.sid))
         .map(|s| s.member());
-    let members = state.hub.members(&room);
+    let (members, online) = state.hub.members(&room);
     let recent = state
         .store
         .recent(&room, u64::MAX, state.config.recent_messages)
@@ -61,6 +64,7 @@ pub async fn load_room(room: String) -> Result<RoomSnapshot, ServerFnError> {
     Ok(RoomSnapshot {
         room,
         members,
+        online,
         recent,
         me,
         max_message_chars: state.config.max_message_chars,

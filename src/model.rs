@@ -81,7 +81,10 @@ pub struct Pending {
 pub struct RoomModel {
     pub room: String,
     pub me: Option<Member>,
+    /// Who is online, in join order (in a big room only the first of them).
     pub members: Vec<Member>,
+    /// How many are online in all.
+    pub online: usize,
     pub entries: Vec<Entry>,
     pub pending: Vec<Pending>,
     /// Newest message id seen: the resume point.
@@ -105,6 +108,7 @@ impl RoomModel {
         let mut model = RoomModel {
             room: snap.room,
             me: snap.me,
+            online: snap.online.max(snap.members.len()),
             members: snap.members,
             entries: Vec::new(),
             pending: Vec::new(),
@@ -176,6 +180,7 @@ impl RoomModel {
             ServerFrame::Welcome {
                 you,
                 members,
+                online,
                 recent,
                 max_message_chars,
                 reset,
@@ -192,6 +197,7 @@ impl RoomModel {
                     self.notice("You missed many messages while away; showing the latest.".into());
                 }
                 self.me = Some(you);
+                self.online = online.max(members.len());
                 self.members = members;
                 self.max_message_chars = max_message_chars;
                 for m in recent {
@@ -207,6 +213,7 @@ impl RoomModel {
                 if !self.members.iter().any(|m| name_key(&m.name) == key) {
                     self.notice(format!("{} joined", member.name));
                     self.members.push(member);
+                    self.online = self.online.max(self.members.len() - 1) + 1;
                 }
             }
             ServerFrame::Left { member } => {
@@ -215,8 +222,10 @@ impl RoomModel {
                 self.members.retain(|m| name_key(&m.name) != key);
                 if self.members.len() != before {
                     self.notice(format!("{} left", member.name));
+                    self.online = self.online.saturating_sub(1).max(self.members.len());
                 }
             }
+            ServerFrame::Online { count } => self.online = count,
             ServerFrame::Error {
                 code,
                 message,
@@ -288,6 +297,7 @@ mod tests {
         RoomModel::from_snapshot(RoomSnapshot {
             room: "lobby".into(),
             members: vec![member("Ada")],
+            online: 1,
             recent: vec![msg(1, None), msg(2, None)],
             me: Some(member("Ada")),
             max_message_chars: 2000,
@@ -360,12 +370,38 @@ mod tests {
     }
 
     #[test]
+    fn a_big_room_shows_its_first_members_and_a_live_count() {
+        let mut m = model();
+        m.apply(ServerFrame::Welcome {
+            you: member("Ada"),
+            members: vec![member("Ada"), member("Cy")],
+            online: 500,
+            recent: vec![],
+            max_message_chars: 100,
+            reset: false,
+            silence_ms: 0,
+        });
+        assert_eq!((m.members.len(), m.online), (2, 500));
+        m.apply(ServerFrame::Online { count: 499 });
+        assert_eq!((m.members.len(), m.online), (2, 499));
+        m.apply(ServerFrame::Left {
+            member: member("Cy"),
+        });
+        assert_eq!((m.members.len(), m.online), (1, 498));
+        m.apply(ServerFrame::Joined {
+            member: member("Bo"),
+        });
+        assert_eq!((m.members.len(), m.online), (2, 499));
+    }
+
+    #[test]
     fn welcome_after_reconnect_merges_without_duplicates() {
         let mut m = model();
         m.conn = ConnState::Reconnecting;
         m.apply(ServerFrame::Welcome {
             you: member("Ada"),
             members: vec![member("Ada"), member("Cy")],
+            online: 2,
             recent: vec![msg(2, None), msg(3, None)],
             max_message_chars: 100,
             reset: false,
@@ -384,6 +420,7 @@ mod tests {
         m.apply(ServerFrame::Welcome {
             you: member("Ada"),
             members: vec![member("Ada")],
+            online: 1,
             recent: vec![msg(2000, None), msg(2001, None)],
             max_message_chars: 100,
             reset: true,

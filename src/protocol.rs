@@ -61,7 +61,12 @@ pub enum ServerFrame {
     /// Answer to `join`: who you are, who is online, and the recent messages (oldest first).
     Welcome {
         you: Member,
+        /// Who is online, in join order: everyone, or in a room bigger than the server's
+        /// presence list limit the first members only (`online` tells how many there are).
         members: Vec<Member>,
+        /// Members online in all.
+        #[serde(default)]
+        online: usize,
         /// With `join.after`: every message after it, in order. Without: the latest page.
         recent: Vec<ChatMessage>,
         /// Longest message the server accepts, in characters.
@@ -83,6 +88,9 @@ pub enum ServerFrame {
     Joined { member: Member },
     /// A member went offline (last tab closed).
     Left { member: Member },
+    /// How many are online, in a room too big to announce every join and leave: sent instead
+    /// of `joined`/`left` there, at most once a second when the count changed.
+    Online { count: usize },
     /// A frame was refused; `client_id` names the refused message where there is one.
     Error {
         code: ErrorCode,
@@ -255,12 +263,14 @@ mod tests {
             ServerFrame::Welcome {
                 you: member("Ada"),
                 members: vec![member("Ada"), member("Bob")],
+                online: 2,
                 recent: vec![msg.clone()],
                 max_message_chars: 2000,
                 reset: true,
                 silence_ms: 40_000,
             },
             ServerFrame::Heartbeat,
+            ServerFrame::Online { count: 201 },
             ServerFrame::Message(msg),
             ServerFrame::Joined {
                 member: member("Bob"),

@@ -9,6 +9,8 @@ use crate::rules::name_key;
 #[component]
 pub fn MemberList(model: RwSignal<RoomModel>) -> impl IntoView {
     let me = move || model.with(|m| m.me.as_ref().map(|me| name_key(&me.name)));
+    // A big room lists its first members only.
+    let more = move || model.with(|m| m.online.saturating_sub(m.members.len()));
     view! {
         <ul class="member-list" data-testid="member-list">
             <For
@@ -36,6 +38,11 @@ pub fn MemberList(model: RwSignal<RoomModel>) -> impl IntoView {
                     }
                 }
             />
+            <Show when=move || { more() > 0 }>
+                <li class="member more" data-testid="more-members">
+                    {move || format!("and {} more", more())}
+                </li>
+            </Show>
         </ul>
     }
 }

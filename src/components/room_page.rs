@@ -61,7 +61,7 @@ fn RoomView(snap: RoomSnapshot) -> impl IntoView {
     let model = RwSignal::new(RoomModel::from_snapshot(snap));
     let joined = move || model.with(|m| m.me.is_some());
     let title = format!("#{room} · Chat");
-    let online = move || model.with(|m| m.members.len());
+    let online = move || model.with(|m| m.online);
     view! {
         <Title text=title />
         <div class="layout">

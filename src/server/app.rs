@@ -53,6 +53,7 @@ impl AppState {
             max_message_chars: config.max_message_chars,
             max_staged: config.outgoing_queue_frames,
             silence_ms: (config.ping_interval_secs + config.pong_timeout_secs + 5) * 1000,
+            presence_list_limit: config.presence_list_limit,
         };
         let max_total = match config.max_connections {
             0 => connections_from_file_limit(),
@@ -113,9 +114,11 @@ pub async fn serve(
         let token = state.shutdown.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(15));
+            let mut counts = tokio::time::interval(crate::server::room::COUNT_INTERVAL);
             loop {
                 tokio::select! {
                     _ = tick.tick() => hub.sweep(),
+                    _ = counts.tick() => hub.flush_counts(),
                     _ = token.cancelled() => return,
                 }
             }

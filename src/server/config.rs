@@ -64,6 +64,8 @@ settings! {
     presence_grace_ms: u64 = "10000", "CHAT_PRESENCE_GRACE_MS";
     /// Most members one room admits.
     max_room_members: usize = "25000", "CHAT_MAX_ROOM_MEMBERS";
+    /// Rooms up to this size list every member and announce each join and leave; bigger rooms list this many and show a live count.
+    presence_list_limit: usize = "200", "CHAT_PRESENCE_LIST_LIMIT";
     /// Seconds a name stays reserved between joining and the socket's arrival.
     name_reservation_secs: u64 = "60", "CHAT_NAME_RESERVATION_SECS";
     /// Outgoing frames queued per connection before it counts as a slow consumer.

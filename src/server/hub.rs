@@ -145,7 +145,7 @@ impl Hub {
     }
 
     /// Members of `room`, in join order (empty if it does not exist).
-    pub fn members(&self, room: &str) -> Vec<Member> {
+    pub fn members(&self, room: &str) -> (Vec<Member>, usize) {
         self.room(room).map(|r| r.members()).unwrap_or_default()
     }
 
@@ -153,6 +153,14 @@ impl Hub {
     pub fn sweep(&self) {
         let now = Instant::now();
         self.rooms().retain(|_, r| !r.prune(now));
+    }
+
+    /// Sends big rooms their online count where it changed.
+    pub fn flush_counts(&self) {
+        let rooms: Vec<Arc<Room>> = self.rooms().values().cloned().collect();
+        for room in rooms {
+            room.flush_count();
+        }
     }
 
     pub fn room_count(&self) -> usize {
@@ -203,6 +211,7 @@ mod tests {
                 max_message_chars: 100,
                 max_staged: 4,
                 silence_ms: 40_000,
+                presence_list_limit: 200,
             },
             Duration::from_secs(60),
             Duration::from_millis(grace_ms),
@@ -283,6 +292,55 @@ mod tests {
             }
         );
         assert_eq!(at_ada.len(), 2);
+    }
+
+    #[test]
+    fn a_room_above_the_list_limit_sends_counts_instead_of_each_join() {
+        let hub = Arc::new(Hub::new(
+            RoomLimits {
+                presence_list_limit: 2,
+                ..RoomLimits::default()
+            },
+            Duration::from_secs(60),
+            Duration::ZERO,
+        ));
+        let mut ada = connect(&hub, &session("Ada", "fox"));
+        let mut bob = connect(&hub, &session("Bob", "owl"));
+        let mut cy = connect(&hub, &session("Cy", "cat"));
+        assert!(matches!(
+            &frames(&mut ada)[1..],
+            [ServerFrame::Joined { .. }, ServerFrame::Online { count: 3 }]
+        ));
+        assert!(matches!(
+            &frames(&mut bob)[1..],
+            [ServerFrame::Online { count: 3 }]
+        ));
+        match &frames(&mut cy)[..] {
+            [ServerFrame::Welcome {
+                members, online, ..
+            }] => {
+                assert_eq!((names(members), *online), (vec!["Ada", "Bob"], 3));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        // Within a second of the last count, a change waits for the next tick.
+        let dee = session("Dee", "owl");
+        let mut dee_conn = connect(&hub, &dee);
+        assert!(frames(&mut ada).is_empty());
+        hub.flush_counts();
+        assert_eq!(frames(&mut ada), [ServerFrame::Online { count: 4 }]);
+        let (list, online) = hub.members("lobby");
+        assert_eq!((names(&list), online), (vec!["Ada", "Bob"], 4));
+        hub.leave(&dee_conn.room, dee_conn.id);
+        hub.flush_counts();
+        let counts = [
+            ServerFrame::Online { count: 4 },
+            ServerFrame::Online { count: 3 },
+        ];
+        assert_eq!(frames(&mut bob), counts);
+        assert!(frames(&mut dee_conn)
+            .iter()
+            .all(|f| !matches!(f, ServerFrame::Left { .. })));
     }
 
     #[test]
@@ -402,7 +460,7 @@ mod tests {
         let tab1 = connect(&hub, &ada);
         let tab2 = connect(&hub, &ada);
         let mut bob = connect(&hub, &session("Bob", "owl"));
-        assert_eq!(names(&hub.members("lobby")), ["Ada", "Bob"]);
+        assert_eq!(names(&hub.members("lobby").0), ["Ada", "Bob"]);
         frames(&mut bob);
 
         hub.leave(&tab1.room, tab1.id);
@@ -411,7 +469,7 @@ mod tests {
         assert!(
             matches!(&frames(&mut bob)[..], [ServerFrame::Left { member }] if member.name == "Ada")
         );
-        assert_eq!(names(&hub.members("lobby")), ["Bob"]);
+        assert_eq!(names(&hub.members("lobby").0), ["Bob"]);
     }
 
     #[tokio::test(start_paused = true)]
@@ -446,7 +504,7 @@ mod tests {
         assert_eq!(hub.room_count(), 1);
         hub.leave(&ada.room, ada.id);
         assert_eq!(hub.room_count(), 0);
-        assert!(hub.members("lobby").is_empty());
+        assert!(hub.members("lobby").0.is_empty());
     }
 
     #[test]

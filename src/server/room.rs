@@ -10,15 +10,18 @@
 //! shown twice. Messages are delivered here only after the store committed them.
 
 use axum::extract::ws::Utf8Bytes;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use thiserror::Error;
 
 use super::outbox::Outbox;
 use super::session::{Session, SessionId};
 use crate::protocol::{close, ChatMessage, ErrorCode, Member, MessageId, ServerFrame};
 use crate::rules::{self, name_key, TextError};
+
+/// Shortest time between two online counts sent to a big room.
+pub const COUNT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Identifies one WebSocket connection, unique per process.
 pub type ConnId = u64;
@@ -32,6 +35,10 @@ pub struct RoomLimits {
     pub max_staged: usize,
     /// Silence after which clients should reconnect (sent in the welcome).
     pub silence_ms: u64,
+    /// Rooms up to this size list every member and announce each join and leave; bigger
+    /// rooms list this many and send the online count instead (announcing every join to
+    /// every member costs members² frames).
+    pub presence_list_limit: usize,
 }
 
 impl Default for RoomLimits {
@@ -41,6 +48,7 @@ impl Default for RoomLimits {
             max_message_chars: rules::DEFAULT_MAX_MESSAGE_CHARS,
             max_staged: 1024,
             silence_ms: 40_000,
+            presence_list_limit: 200,
         }
     }
 }
@@ -124,6 +132,11 @@ struct RoomState {
     members: HashMap<String, MemberEntry>,
     reservations: HashMap<String, (SessionId, Instant)>,
     conns: HashMap<ConnId, ConnEntry>,
+    /// Member keys by join order, for the member list.
+    order: BTreeMap<u64, String>,
+    /// The online count changed since it was last sent (big rooms only).
+    count_dirty: bool,
+    count_sent_at: Option<Instant>,
     /// Newest message delivered here.
     last_delivered: MessageId,
     next_seq: u64,
@@ -157,10 +170,41 @@ impl RoomState {
         }
     }
 
-    fn members_in_order(&self) -> Vec<Member> {
-        let mut entries: Vec<&MemberEntry> = self.members.values().collect();
-        entries.sort_by_key(|e| e.seq);
-        entries.into_iter().map(|e| e.member.clone()).collect()
+    /// The first `limit` members in join order.
+    fn members_in_order(&self, limit: usize) -> Vec<Member> {
+        self.order
+            .values()
+            .filter_map(|k| self.members.get(k))
+            .take(limit)
+            .map(|e| e.member.clone())
+            .collect()
+    }
+
+    /// Sends the online count to every active connection, or marks it due when one was sent
+    /// less than [`COUNT_INTERVAL`] ago. A full queue only skips it: the next one corrects it.
+    fn count_changed(&mut self, now: Instant) {
+        if self
+            .count_sent_at
+            .is_some_and(|at| now.duration_since(at) < COUNT_INTERVAL)
+        {
+            self.count_dirty = true;
+            return;
+        }
+        self.send_count(now);
+    }
+
+    fn send_count(&mut self, now: Instant) {
+        self.count_dirty = false;
+        self.count_sent_at = Some(now);
+        let frame = Utf8Bytes::from(
+            ServerFrame::Online {
+                count: self.members.len(),
+            }
+            .encode(),
+        );
+        for conn in self.conns.values().filter(|c| c.staged.is_none()) {
+            let _ = conn.outbox.push(frame.clone());
+        }
     }
 
     /// Is `key` free for session `sid`: not online and not reserved by another session?
@@ -242,13 +286,17 @@ impl Room {
             st.next_seq += 1;
             let seq = st.next_seq;
             st.reservations.remove(&key);
-            st.fan_out(
-                &ServerFrame::Joined {
-                    member: member.clone(),
-                },
-                None,
-                self.limits.max_staged,
-            );
+            let announce = st.members.len() < self.limits.presence_list_limit;
+            if announce {
+                st.fan_out(
+                    &ServerFrame::Joined {
+                        member: member.clone(),
+                    },
+                    None,
+                    self.limits.max_staged,
+                );
+            }
+            st.order.insert(seq, key.clone());
             st.members.insert(
                 key.clone(),
                 MemberEntry {
@@ -259,6 +307,9 @@ impl Room {
                     lingering: None,
                 },
             );
+            if !announce {
+                st.count_changed(Instant::now());
+            }
         }
         if let Some(entry) = st.members.get_mut(&key) {
             entry.conns += 1;
@@ -285,7 +336,8 @@ impl Room {
         reset: bool,
     ) {
         let mut st = self.state();
-        let members = st.members_in_order();
+        let members = st.members_in_order(self.limits.presence_list_limit);
+        let online = st.members.len();
         let Some(entry) = st.conns.get_mut(&conn) else {
             return;
         };
@@ -297,6 +349,7 @@ impl Room {
         let welcome = ServerFrame::Welcome {
             you,
             members,
+            online,
             recent: history,
             max_message_chars: self.limits.max_message_chars,
             reset,
@@ -356,12 +409,26 @@ impl Room {
     }
 
     fn remove_member(&self, st: &mut RoomState, key: &str) {
+        let big = st.members.len() > self.limits.presence_list_limit;
         if let Some(m) = st.members.remove(key) {
-            st.fan_out(
-                &ServerFrame::Left { member: m.member },
-                None,
-                self.limits.max_staged,
-            );
+            st.order.remove(&m.seq);
+            if big {
+                st.count_changed(Instant::now());
+            } else {
+                st.fan_out(
+                    &ServerFrame::Left { member: m.member },
+                    None,
+                    self.limits.max_staged,
+                );
+            }
+        }
+    }
+
+    /// Sends the online count if a change is waiting for it (called about once a second).
+    pub fn flush_count(&self) {
+        let mut st = self.state();
+        if st.count_dirty {
+            st.send_count(Instant::now());
         }
     }
 
@@ -409,9 +476,14 @@ impl Room {
         }
     }
 
-    /// Members online (and those within their grace period), in join order.
-    pub fn members(&self) -> Vec<Member> {
-        self.state().members_in_order()
+    /// Members online (and those within their grace period), in join order: the first
+    /// `presence_list_limit` of them, and how many there are in all.
+    pub fn members(&self) -> (Vec<Member>, usize) {
+        let st = self.state();
+        (
+            st.members_in_order(self.limits.presence_list_limit),
+            st.members.len(),
+        )
     }
 
     /// The newest message delivered here.

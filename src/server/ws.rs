@@ -67,8 +67,9 @@ pub async fn ws_route(
     let tracker = state.tracker.clone();
     ws.max_frame_size(max)
         .max_message_size(max)
-        .read_buffer_size(4 * 1024)
-        .write_buffer_size(16 * 1024)
+        // Small buffers: an idle connection keeps them (tungstenite never shrinks them).
+        .read_buffer_size(2 * 1024)
+        .write_buffer_size(4 * 1024)
         .max_write_buffer_size(state.config.outgoing_queue_bytes.max(64 * 1024))
         .on_upgrade(move |socket| tracker.track_future(run(socket, state, room, session, permit)))
 }
@@ -511,7 +512,7 @@ mod tests {
             }
         };
         assert!(isolated(doomed).await.is_err());
-        let names: Vec<String> = hub.members("lobby").into_iter().map(|m| m.name).collect();
+        let names: Vec<String> = hub.members("lobby").0.into_iter().map(|m| m.name).collect();
         assert_eq!(names, ["Bob"], "Ada left; Bob and the room go on");
         let mut frames = Vec::new();
         while let Some(Next::Frame(f)) = bob_rx.try_next() {

@@ -1,0 +1,171 @@
+//! The load generator `chat-bench` against a real server process: a small run must lose nothing, fail no connection, and count every delivery.
+#![cfg(feature = "bench")]
+
+mod common;
+
+use common::process::ServerProcess;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// A free port in 4100–4199, the range this machine sets aside for benchmark runs, not handed
+/// to another test of this binary (they run at once).
+fn free_port() -> u16 {
+    static TAKEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let mut taken = TAKEN.lock().unwrap_or_else(|e| e.into_inner());
+    let port = (4150..4200)
+        .chain(4100..4150)
+        .filter(|p| !taken.contains(p))
+        .find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
+        .expect("a free port in 4100-4199");
+    taken.push(port);
+    port
+}
+
+#[test]
+fn a_small_run_delivers_every_acked_message_to_every_member() {
+    let dir = tempfile::tempdir().unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let server = ServerProcess::start(
+        &dir.path().join("chat.db"),
+        &[
+            "--listen",
+            &listen,
+            "--max-connections-per-ip",
+            "1000000",
+            "--max-room-members",
+            "1000000",
+            "--outgoing-queue-frames",
+            "65536",
+            "--outgoing-queue-bytes",
+            "67108864",
+        ],
+    );
+    let report = run_small(&server.addr.to_string(), &server.pid(), &[], dir.path());
+    assert_eq!(report["peer"], "ours");
+}
+
+/// The same small run against the comparison peer of bench/peers/node-ws (`ws` on Node): the
+/// adapter must count it exactly as it counts our server.
+#[test]
+fn a_small_run_against_the_node_ws_peer_delivers_every_message() {
+    let peer = NodePeer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let report = run_small(
+        &format!("127.0.0.1:{}", peer.port),
+        &peer.child.id().to_string(),
+        &["--peer", "node-ws"],
+        dir.path(),
+    );
+    assert_eq!(report["peer"], "node-ws");
+    assert_eq!(report["setup"]["sessions_ok"], 0);
+    assert_eq!(report["presence_frames"], 0);
+    assert!(
+        report["errors"].as_object().unwrap().is_empty(),
+        "{}",
+        report["errors"]
+    );
+}
+
+/// `node bench/peers/node-ws/server.js` on a free port, killed when dropped.
+struct NodePeer {
+    child: Child,
+    port: u16,
+}
+
+impl NodePeer {
+    fn start() -> NodePeer {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/peers/node-ws");
+        assert!(
+            dir.join("node_modules/ws").is_dir(),
+            "{}/node_modules/ws is missing: run ./scripts/setup --test",
+            dir.display()
+        );
+        let port = free_port();
+        let mut child = Command::new("node")
+            .arg("server.js")
+            .args(["--port", &port.to_string()])
+            .current_dir(&dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("node starts (is Node.js installed? run ./scripts/setup --test)");
+        let stdout = child.stdout.take().expect("stdout");
+        let peer = NodePeer { child, port };
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.starts_with("listening on ") {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        rx.recv_timeout(Duration::from_secs(20))
+            .expect("the node-ws peer reports that it listens");
+        peer
+    }
+}
+
+impl Drop for NodePeer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// 40 members in rooms of 10, 4 publishers at 200 msg/s for 2 s against `target`: checks that
+/// nothing is lost, every delivery is counted and no connection fails; returns the JSON report.
+fn run_small(target: &str, pid: &str, extra: &[&str], dir: &Path) -> serde_json::Value {
+    let json = dir.join("run.json");
+    let svg = dir.join("run.svg");
+    let started = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_chat-bench"))
+        .args(["--target", target])
+        .args(["--server-pid", pid])
+        .args(extra)
+        .args(["--connections", "40", "--room-size", "10"])
+        .args(["--publishers", "4", "--rate", "200", "--duration", "2"])
+        .args(["--timeout", "25", "--label", "bench tool test"])
+        .arg("--json")
+        .arg(&json)
+        .arg("--svg")
+        .arg(&svg)
+        .output()
+        .expect("chat-bench runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "chat-bench failed: {:?}\n{stdout}\n{stderr}",
+        out.status
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert!(stdout.contains("publish phases"), "{stdout}");
+
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("JSON written")).unwrap();
+    let setup = &report["setup"];
+    assert_eq!(setup["connected"], 40, "{setup}");
+    assert_eq!(setup["failed"], 0, "{setup}");
+    assert_eq!(report["config"]["room_size"], 10);
+    let phases = report["phases"].as_array().expect("phases");
+    assert_eq!(phases.len(), 1);
+    let phase = &phases[0];
+    let acked = phase["acked"].as_u64().unwrap();
+    // 200 msg/s for 2 s; a few may miss the window at the edges, none may go missing.
+    assert!(acked >= 380, "acked {acked}: {phase}");
+    assert_eq!(phase["published"].as_u64(), Some(acked), "{phase}");
+    assert_eq!(phase["lost"], 0, "{phase}");
+    assert_eq!(phase["deliveries"].as_u64(), Some(acked * 10), "{phase}");
+    assert_eq!(phase["expected_deliveries"].as_u64(), Some(acked * 10));
+    assert_eq!(phase["duplicates"], 0);
+    assert!(phase["latency_us"]["count"].as_u64().unwrap() >= acked * 10);
+    assert!(phase["server_cpu_secs"].as_f64().unwrap() > 0.0, "{phase}");
+    assert!(report["disconnects"].as_object().unwrap().is_empty());
+
+    let svg = std::fs::read_to_string(&svg).expect("SVG written");
+    assert!(svg.starts_with("<svg") && svg.contains("deliveries per second"));
+    report
+}
