@@ -22,9 +22,20 @@ use super::tcp::{self, Keepalive};
 use super::ws;
 use crate::app::{shell, App};
 
-/// Everything a request handler or server function may need.
+/// Everything a request handler or server function may need: one shared allocation, so that
+/// each connection's task holds a pointer to it, not a copy.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] shares.
+pub struct Shared {
     pub leptos_options: LeptosOptions,
     pub config: Arc<Config>,
     pub hub: Arc<Hub>,
@@ -75,7 +86,7 @@ impl AppState {
         } else {
             SessionKeys::new(&config.session_secret, lifetime)
         };
-        Ok(AppState {
+        Ok(AppState(Arc::new(Shared {
             leptos_options,
             config: Arc::new(config),
             hub,
@@ -85,7 +96,7 @@ impl AppState {
             limits: conn_limits,
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),
-        })
+        })))
     }
 }
 

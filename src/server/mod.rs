@@ -9,6 +9,7 @@ pub mod room;
 pub mod session;
 pub mod store;
 pub mod tcp;
+pub mod wire;
 pub mod ws;
 
 pub use app::AppState;

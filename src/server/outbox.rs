@@ -1,30 +1,51 @@
-//! A connection's outgoing queue: bounded, fed by the room's fan-out without waiting, drained by the connection's writer task.
+//! A connection's outgoing queue: bounded, fed by the room's fan-out without waiting, drained by the connection's task.
 //!
 //! Fan-out never blocks on a slow socket: `push` fails at once when the queue is full, and
 //! the room then closes that connection (see `protocol::close::SLOW_CONSUMER`). `close`
 //! queues the close behind what is already queued (an error event before a refusal arrives
 //! first); `close_now` overtakes the queue, so a stuck consumer is cut off without draining.
+//!
+//! An empty queue holds no buffer (it is given back once drained), so that ten thousand idle
+//! connections cost a few hundred bytes each here, not a preallocated channel each.
 
 use axum::extract::ws::Utf8Bytes;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use tokio::sync::{mpsc, Notify};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::Notify;
 
-/// The sending side, held by the room.
-#[derive(Clone, Debug)]
+/// The sending side, held by the room (and the connection, for its own replies).
+#[derive(Debug)]
 pub struct Outbox {
-    tx: mpsc::Sender<Item>,
-    close: Arc<CloseSignal>,
-    bytes: Arc<AtomicUsize>,
+    shared: Arc<Shared>,
+}
+
+/// The receiving side, held by the connection's task.
+#[derive(Debug)]
+pub struct OutboxReceiver {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    queue: Mutex<Queue>,
+    /// Wakes the receiver when the queue stops being empty or the last sender goes.
+    ready: Notify,
+    /// Set by `close_now`; `cut` wakes whoever waits in `closed_now`.
+    urgent: AtomicBool,
+    cut: Notify,
+    max_frames: usize,
     max_bytes: usize,
 }
 
-/// The receiving side, held by the connection's writer.
-#[derive(Debug)]
-pub struct OutboxReceiver {
-    rx: mpsc::Receiver<Item>,
-    close: Arc<CloseSignal>,
-    bytes: Arc<AtomicUsize>,
+#[derive(Debug, Default)]
+struct Queue {
+    items: VecDeque<Item>,
+    bytes: usize,
+    senders: usize,
+    receiver_gone: bool,
+    /// The `close_now` request, taken by the receiver ahead of everything queued.
+    close_now: Option<(u16, String)>,
 }
 
 /// What travels through the queue.
@@ -33,15 +54,6 @@ enum Item {
     Frame(Utf8Bytes),
     Ping,
     Close(u16, String),
-}
-
-#[derive(Debug, Default)]
-struct CloseSignal {
-    notify: Notify,
-    reason: Mutex<Option<(u16, String)>>,
-    /// Cancelled by `close_now`, for the connection task: a writer stuck on a full socket
-    /// never reads the request, so the task gives it a moment and then cuts it off.
-    urgent: tokio_util::sync::CancellationToken,
 }
 
 /// What the writer should do next.
@@ -61,114 +73,192 @@ pub struct Full;
 
 /// A new queue of at most `capacity` frames and `max_bytes` bytes.
 pub fn outbox(capacity: usize, max_bytes: usize) -> (Outbox, OutboxReceiver) {
-    let (tx, rx) = mpsc::channel(capacity.max(1));
-    let close = Arc::new(CloseSignal::default());
-    let bytes = Arc::new(AtomicUsize::new(0));
+    let shared = Arc::new(Shared {
+        queue: Mutex::new(Queue {
+            senders: 1,
+            ..Queue::default()
+        }),
+        ready: Notify::new(),
+        urgent: AtomicBool::new(false),
+        cut: Notify::new(),
+        max_frames: capacity.max(1),
+        max_bytes,
+    });
     (
         Outbox {
-            tx,
-            close: close.clone(),
-            bytes: bytes.clone(),
-            max_bytes,
+            shared: shared.clone(),
         },
-        OutboxReceiver { rx, close, bytes },
+        OutboxReceiver { shared },
     )
 }
 
+impl Shared {
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        // The queue is plain data; a panic elsewhere while holding it leaves it usable.
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Clone for Outbox {
+    fn clone(&self) -> Self {
+        self.shared.queue().senders += 1;
+        Outbox {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl Drop for Outbox {
+    fn drop(&mut self) {
+        let last = {
+            let mut q = self.shared.queue();
+            q.senders -= 1;
+            q.senders == 0
+        };
+        if last {
+            self.shared.ready.notify_one();
+        }
+    }
+}
+
+impl Drop for OutboxReceiver {
+    fn drop(&mut self) {
+        let mut q = self.shared.queue();
+        q.receiver_gone = true;
+        q.items = VecDeque::new();
+    }
+}
+
 impl Outbox {
+    /// Queues `item` if `fits` says there is room; wakes the receiver if it may be waiting.
+    fn enqueue(&self, item: Item, fits: impl FnOnce(&Queue) -> bool) -> Result<(), Full> {
+        let was_empty = {
+            let mut q = self.shared.queue();
+            if q.receiver_gone || !fits(&q) {
+                return Err(Full);
+            }
+            if let Item::Frame(f) = &item {
+                q.bytes += f.as_str().len();
+            }
+            let was_empty = q.items.is_empty();
+            q.items.push_back(item);
+            was_empty
+        };
+        // A receiver only waits after finding the queue empty: later pushes need not wake it.
+        if was_empty {
+            self.shared.ready.notify_one();
+        }
+        Ok(())
+    }
+
     /// Queues a frame without waiting.
     pub fn push(&self, frame: Utf8Bytes) -> Result<(), Full> {
+        let (max_frames, max_bytes) = (self.shared.max_frames, self.shared.max_bytes);
         let len = frame.as_str().len();
-        if self.bytes.fetch_add(len, Ordering::Relaxed) + len > self.max_bytes {
-            self.bytes.fetch_sub(len, Ordering::Relaxed);
-            return Err(Full);
-        }
-        self.tx.try_send(Item::Frame(frame)).map_err(|_| {
-            self.bytes.fetch_sub(len, Ordering::Relaxed);
-            Full
+        self.enqueue(Item::Frame(frame), |q| {
+            q.items.len() < max_frames && q.bytes + len <= max_bytes
         })
     }
 
     /// Queues a frame only if nothing else is waiting: for events that matter only to an idle
     /// connection (heartbeats). Dropping one is never a reason to close the connection.
     pub fn push_volatile(&self, frame: Utf8Bytes) {
-        if self.depth() == 0 {
-            let _ = self.push(frame);
-        }
+        let max_bytes = self.shared.max_bytes;
+        let len = frame.as_str().len();
+        let _ = self.enqueue(Item::Frame(frame), |q| {
+            q.items.is_empty() && len <= max_bytes
+        });
     }
 
     /// Queues a WebSocket ping (dropped if the queue is full: the connection is busy anyway).
     pub fn ping(&self) {
-        let _ = self.tx.try_send(Item::Ping);
+        let max_frames = self.shared.max_frames;
+        let _ = self.enqueue(Item::Ping, |q| q.items.len() < max_frames);
     }
 
     /// Asks the writer to close after the frames already queued (at once if the queue is full).
     pub fn close(&self, code: u16, reason: &str) {
-        if self
-            .tx
-            .try_send(Item::Close(code, reason.to_string()))
-            .is_err()
-        {
+        let max_frames = self.shared.max_frames;
+        let queued = self.enqueue(Item::Close(code, reason.to_string()), |q| {
+            q.items.len() < max_frames
+        });
+        if queued.is_err() {
             self.close_now(code, reason);
         }
     }
 
     /// Asks the writer to send a close frame and stop, ahead of anything queued. The first request wins.
     pub fn close_now(&self, code: u16, reason: &str) {
-        if let Ok(mut slot) = self.close.reason.lock() {
-            if slot.is_none() {
-                *slot = Some((code, reason.to_string()));
+        {
+            let mut q = self.shared.queue();
+            if q.close_now.is_none() {
+                q.close_now = Some((code, reason.to_string()));
             }
         }
-        self.close.notify.notify_one();
-        self.close.urgent.cancel();
+        self.shared.urgent.store(true, Ordering::Release);
+        self.shared.ready.notify_one();
+        self.shared.cut.notify_one();
     }
 
     /// Resolves once `close_now` was called.
     pub async fn closed_now(&self) {
-        self.close.urgent.cancelled().await
+        // `notify_one` leaves a permit when nobody waits, so a request between the check and
+        // the wait is not missed.
+        while !self.shared.urgent.load(Ordering::Acquire) {
+            self.shared.cut.notified().await;
+        }
     }
 
     /// Frames waiting to be written.
     pub fn depth(&self) -> usize {
-        self.tx.max_capacity() - self.tx.capacity()
+        self.shared.queue().items.len()
     }
 }
 
 impl OutboxReceiver {
-    fn take_close(&self) -> Option<(u16, String)> {
-        self.close.reason.lock().ok().and_then(|mut r| r.take())
-    }
-
     /// Waits for the next frame or a close request (which comes first).
     pub async fn next(&mut self) -> Next {
         loop {
-            if let Some((code, reason)) = self.take_close() {
-                return Next::Close(code, reason);
+            if let Some(next) = self.try_next_or_done() {
+                return next;
             }
-            tokio::select! {
-                biased;
-                // Woken by `close`: the loop picks the reason up.
-                _ = self.close.notify.notified() => continue,
-                item = self.rx.recv() => return item.map_or(Next::Done, |i| self.taken(i)),
-            }
+            self.shared.ready.notified().await;
         }
     }
 
     /// What is already waiting, if anything (to batch writes).
     pub fn try_next(&mut self) -> Option<Next> {
-        self.rx.try_recv().ok().map(|item| self.taken(item))
+        self.try_next_or_done().filter(|n| *n != Next::Done)
     }
 
-    fn taken(&self, item: Item) -> Next {
-        match item {
-            Item::Frame(f) => {
-                self.bytes.fetch_sub(f.as_str().len(), Ordering::Relaxed);
-                Next::Frame(f)
-            }
-            Item::Ping => Next::Ping,
-            Item::Close(code, reason) => Next::Close(code, reason),
+    fn try_next_or_done(&mut self) -> Option<Next> {
+        let mut q = self.shared.queue();
+        if let Some((code, reason)) = q.close_now.take() {
+            return Some(Next::Close(code, reason));
         }
+        match q.items.pop_front() {
+            Some(item) => {
+                if q.items.is_empty() && q.items.capacity() > 0 {
+                    // Give the buffer back: an idle connection should hold none.
+                    q.items = VecDeque::new();
+                }
+                Some(match item {
+                    Item::Frame(f) => {
+                        q.bytes -= f.as_str().len();
+                        Next::Frame(f)
+                    }
+                    Item::Ping => Next::Ping,
+                    Item::Close(code, reason) => Next::Close(code, reason),
+                })
+            }
+            None if q.senders == 0 => Some(Next::Done),
+            None => None,
+        }
+    }
+
+    /// Was the connection cut off ahead of its queue (`close_now`)?
+    pub fn urgent(&self) -> bool {
+        self.shared.urgent.load(Ordering::Acquire)
     }
 }
 

@@ -1,23 +1,25 @@
-//! The WebSocket route `/ws/<room>`: checks origin and limits, upgrades, then runs one connection: a reader that feeds the hub and a writer that drains the outbox.
+//! The WebSocket route `/ws/<room>`: checks origin and limits, upgrades, then runs one connection as one task that reads frames into the hub and writes the outbox out.
 //!
-//! The reader and the writer are tied together: when either ends, the connection ends, its
+//! One task per connection reads, writes and keeps the heartbeat (a ping every interval; a
+//! connection that sends nothing within the timeout after one is closed). When it ends, the
 //! member leaves the room (through [`Membership`]'s `Drop`, so even a panic cannot leave a
-//! ghost member behind) and the socket is released. The reader also keeps the heartbeat: a
-//! ping every interval, and a connection that sends nothing within the timeout after one is
-//! closed. Every close path ends in the socket being dropped.
+//! ghost member behind), what is queued is flushed with a close frame, and the socket is
+//! released. Every close path ends in the socket being dropped.
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, Path, State};
+use axum::body::Body;
+use axum::extract::ws::Utf8Bytes;
+use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use futures::stream::{SplitSink, SplitStream};
-use futures::{FutureExt, SinkExt, StreamExt};
+use bytes::Bytes;
+use futures::FutureExt;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::app::AppState;
@@ -27,27 +29,41 @@ use super::outbox::{outbox, Next, Outbox, OutboxReceiver};
 use super::room::{check_post, ConnId, Room};
 use super::session::{self, Session};
 use super::store::Append;
+use super::wire::{self, Decoder, Event, WireError, Writer};
 use crate::protocol::{close, ClientFrame, ErrorCode, ServerFrame};
 use crate::rules::validate_room;
 
-/// Frames written to a socket in one batch (one flush, usually one syscall).
-const WRITE_BATCH: usize = 64;
+/// Frames taken from the outbox for one write (one system call when the socket takes them).
+const WRITE_BATCH: usize = 128;
+/// `ServerFrame::Heartbeat` encoded, shared by every connection.
+const HEARTBEAT: &str = r#"{"type":"heartbeat"}"#;
 /// How long a closing connection may take to flush what it has queued.
 const FLUSH_GRACE: Duration = Duration::from_secs(2);
 
 /// `GET /ws/<room>`: refuses bad rooms, foreign origins, draining servers and connections over
 /// the limits; otherwise upgrades.
 pub async fn ws_route(
-    ws: WebSocketUpgrade,
     Path(room): Path<String>,
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    mut req: Request,
 ) -> Response {
+    let accept = match wire::accept_key(req.headers()) {
+        Ok(a) => a,
+        Err(why) => return (StatusCode::BAD_REQUEST, why).into_response(),
+    };
+    let Some(on_upgrade) = req.extensions_mut().remove::<hyper::upgrade::OnUpgrade>() else {
+        return (
+            StatusCode::UPGRADE_REQUIRED,
+            "connection cannot be upgraded",
+        )
+            .into_response();
+    };
+    let headers = req.headers();
     let Ok(room) = validate_room(&room) else {
         return (StatusCode::NOT_FOUND, "no such room").into_response();
     };
-    if !origin_allowed(&headers, &state.config.allowed_origins) {
+    if !origin_allowed(headers, &state.config.allowed_origins) {
         return (StatusCode::FORBIDDEN, "cross-origin WebSocket refused").into_response();
     }
     if state.shutdown.is_cancelled() {
@@ -62,16 +78,22 @@ pub async fn ws_route(
             return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response()
         }
     };
-    let session = session::from_headers(&state.keys, &headers, &room);
-    let max = state.config.max_frame_bytes;
+    let session = session::from_headers(&state.keys, headers, &room);
     let tracker = state.tracker.clone();
-    ws.max_frame_size(max)
-        .max_message_size(max)
-        // Small buffers: an idle connection keeps them (tungstenite never shrinks them).
-        .read_buffer_size(2 * 1024)
-        .write_buffer_size(4 * 1024)
-        .max_write_buffer_size(state.config.outgoing_queue_bytes.max(64 * 1024))
-        .on_upgrade(move |socket| tracker.track_future(run(socket, state, room, session, permit)))
+    tokio::spawn(tracker.track_future(run(on_upgrade, state, room, session, permit)));
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = response.headers_mut();
+    h.insert(
+        header::CONNECTION,
+        header::HeaderValue::from_static("upgrade"),
+    );
+    h.insert(
+        header::UPGRADE,
+        header::HeaderValue::from_static("websocket"),
+    );
+    h.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    response
 }
 
 /// Is the page that opens this socket allowed to? Browsers always send `Origin` on a
@@ -131,20 +153,134 @@ fn rate_limiter(per_sec: u32, burst: u32) -> DefaultDirectRateLimiter {
     RateLimiter::direct(Quota::per_second(per_sec).allow_burst(burst))
 }
 
+/// The upgraded socket: its frame decoder and the frames waiting to be written.
+struct Socket {
+    stream: TcpStream,
+    decoder: Decoder,
+    writer: Writer,
+    /// A close frame is queued: nothing more may be sent after it.
+    closing: bool,
+}
+
+/// Why reading stopped.
+enum ReadEnd {
+    /// The client closed its side (or the connection broke).
+    Gone,
+    Broken(WireError),
+}
+
+impl Socket {
+    fn new(stream: TcpStream, max_frame_bytes: usize) -> Self {
+        Socket {
+            stream,
+            decoder: Decoder::new(max_frame_bytes),
+            writer: Writer::default(),
+            closing: false,
+        }
+    }
+
+    /// One read of what the socket has, decoded into `events`. The buffer is on the stack,
+    /// so an idle connection holds none.
+    fn read(&mut self, events: &mut Vec<Event>) -> Result<(), ReadEnd> {
+        let mut buf = [0u8; 8192];
+        match self.stream.try_read(&mut buf) {
+            Ok(0) => Err(ReadEnd::Gone),
+            Ok(n) => self
+                .decoder
+                .feed(&buf[..n], events)
+                .map_err(ReadEnd::Broken),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(()),
+            Err(_) => Err(ReadEnd::Gone),
+        }
+    }
+
+    /// Queues what the outbox hands over (and what waits behind it); true once a close is queued.
+    fn take(&mut self, first: Next, rx: &mut OutboxReceiver) -> bool {
+        let mut next = Some(first);
+        let mut taken = 0;
+        while let Some(item) = next.take() {
+            match item {
+                Next::Frame(f) => self.writer.text(f),
+                Next::Ping => self.writer.ping(),
+                Next::Close(code, reason) => {
+                    self.writer.close(code, &reason);
+                    self.closing = true;
+                    return true;
+                }
+                Next::Done => {
+                    self.writer.close(1000, "");
+                    self.closing = true;
+                    return true;
+                }
+            }
+            taken += 1;
+            if taken < WRITE_BATCH {
+                next = rx.try_next();
+            }
+        }
+        false
+    }
+
+    /// After the connection's work is over: writes what is queued and a close frame, then
+    /// half-closes and waits for the client to close too (so that its unread bytes do not
+    /// turn our close into a reset). The caller bounds how long this may take.
+    async fn finish(&mut self, rx: &mut OutboxReceiver) {
+        if rx.urgent() {
+            self.writer.discard_unstarted();
+        }
+        loop {
+            while self.writer.pending() {
+                if self.stream.writable().await.is_err() || self.writer.flush(&self.stream).is_err()
+                {
+                    return;
+                }
+            }
+            if self.closing {
+                break;
+            }
+            let next = rx.next().await;
+            self.take(next, rx);
+        }
+        let _ = socket2::SockRef::from(&self.stream).shutdown(std::net::Shutdown::Write);
+        let mut sink = [0u8; 1024];
+        loop {
+            if self.stream.readable().await.is_err() {
+                return;
+            }
+            match self.stream.try_read(&mut sink) {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => return,
+            }
+        }
+    }
+}
+
+/// One connection, from the end of the upgrade until its socket is released.
 async fn run(
-    socket: WebSocket,
+    on_upgrade: hyper::upgrade::OnUpgrade,
     state: AppState,
     room: String,
     session: Option<Session>,
     _permit: Permit,
 ) {
+    let upgraded = match on_upgrade.await {
+        Ok(u) => u,
+        Err(e) => return tracing::debug!(error = %e, "upgrade failed"),
+    };
+    // axum serves plain TCP: take the socket back for reads and vectored writes.
+    use hyper_util::server::conn::auto::upgrade::downcast;
+    let Ok(parts) = downcast::<hyper_util::rt::TokioIo<TcpStream>>(upgraded) else {
+        return tracing::error!("upgraded connection is not a TCP socket; dropped");
+    };
+    let mut socket = Socket::new(parts.io.into_inner(), state.config.max_frame_bytes);
+    let early = parts.read_buf;
     let id = state.hub.next_conn_id();
     let opened = std::time::Instant::now();
-    let (sink, stream) = socket.split();
     let config = state.config.clone();
-    let (tx, rx) = outbox(config.outgoing_queue_frames, config.outgoing_queue_bytes);
+    let (tx, mut rx) = outbox(config.outgoing_queue_frames, config.outgoing_queue_bytes);
     let shutdown = state.shutdown.clone();
-    let mut writer = tokio::spawn(write_loop(sink, rx));
     let mut conn = Connection {
         id,
         state,
@@ -160,38 +296,31 @@ async fn run(
         interval: Duration::from_secs(config.ping_interval_secs),
         timeout: Duration::from_secs(config.pong_timeout_secs),
     };
-
-    let reading = isolated(read_loop(stream, &mut conn, heartbeat));
-    let ended_by = tokio::select! {
-        r = reading => match r {
-            Ok(ended) => ended,
-            Err(_) => {
-                tracing::error!(conn = id, "connection handler panicked; closing this connection only");
-                tx.close_now(1011, "internal error");
-                "panic"
-            }
-        },
-        _ = &mut writer => "writer",
-        _ = tx.closed_now() => "closed by server",
-        _ = shutdown.cancelled() => {
-            // Spread the reconnects of everyone over a while, so the restarted server is not stampeded.
-            let spread = config.restart_spread_ms.max(1);
-            let retry = rand::Rng::gen_range(&mut rand::thread_rng(), 0..spread);
-            tx.close(close::SERVICE_RESTART, &format!("service restart; retry_ms={retry}"));
-            "shutdown"
+    let serving = isolated(serve(
+        &mut socket,
+        &mut rx,
+        &mut conn,
+        heartbeat,
+        &shutdown,
+        early,
+    ));
+    let ended_by = match serving.await {
+        Ok(ended) => ended,
+        Err(_) => {
+            tracing::error!(
+                conn = id,
+                "connection handler panicked; closing this connection only"
+            );
+            tx.close_now(1011, "internal error");
+            "panic"
         }
     };
-    // Leave the room first so that no more frames are queued, then let the writer flush.
+    // Leave the room first so that no more frames are queued, then flush and close.
     let room = std::mem::take(&mut conn.room);
     drop(conn);
     drop(tx);
-    if !writer.is_finished()
-        && tokio::time::timeout(FLUSH_GRACE, &mut writer)
-            .await
-            .is_err()
-    {
-        writer.abort();
-    }
+    // Boxed: only a closing connection needs this state.
+    let _ = Box::pin(tokio::time::timeout(FLUSH_GRACE, socket.finish(&mut rx))).await;
     tracing::info!(
         conn = id,
         room = %room,
@@ -203,8 +332,13 @@ async fn run(
 
 /// Runs `fut`, turning a panic inside it into `Err` so that it ends one connection, not the
 /// server; whatever `fut` owns (its [`Membership`]) is dropped on the way, so the member leaves.
-async fn isolated<T>(fut: impl std::future::Future<Output = T>) -> Result<T, ()> {
-    AssertUnwindSafe(fut).catch_unwind().await.map_err(|_| ())
+/// (Not an `async fn`: that would hold `fut` twice, as its argument and inside `catch_unwind`.)
+fn isolated<T>(
+    fut: impl std::future::Future<Output = T>,
+) -> impl std::future::Future<Output = Result<T, ()>> {
+    AssertUnwindSafe(fut)
+        .catch_unwind()
+        .map(|r| r.map_err(|_| ()))
 }
 
 #[derive(Clone, Copy)]
@@ -213,43 +347,94 @@ struct Heartbeat {
     timeout: Duration,
 }
 
-/// Reads frames until the client goes away, breaks the protocol, or fails the heartbeat.
-/// Returns what ended it.
-async fn read_loop(
-    mut stream: SplitStream<WebSocket>,
+/// Reads frames and writes the outbox until the client goes away, breaks the protocol,
+/// fails the heartbeat, or the server closes the connection. Returns what ended it; a close
+/// frame, where one is due, is then queued (in `socket` or the outbox) for `finish`.
+async fn serve(
+    socket: &mut Socket,
+    rx: &mut OutboxReceiver,
     conn: &mut Connection,
     hb: Heartbeat,
+    shutdown: &tokio_util::sync::CancellationToken,
+    early: Bytes,
 ) -> &'static str {
-    let heartbeat = ServerFrame::Heartbeat.encode();
+    let heartbeat = Utf8Bytes::from_static(HEARTBEAT);
     let mut next_ping = Instant::now() + hb.interval;
     // Set after a ping while nothing has come back: the connection must answer by then.
     let mut answer_by: Option<Instant> = None;
+    let mut events = Vec::new();
+    let decoded = socket.decoder.feed(&early, &mut events);
+    // It is hyper's whole read buffer: do not keep it for the connection's life.
+    drop(early);
+    if let Err(e) = decoded {
+        let (code, reason) = e.close();
+        conn.outbox.close(code, reason);
+        return "protocol error";
+    }
     loop {
-        let wake = answer_by.map_or(next_ping, |d| d.min(next_ping));
-        tokio::select! {
-            msg = stream.next() => {
-                answer_by = None;
-                match msg {
-                    Some(Ok(Message::Text(text))) => {
-                        if conn.allow() {
-                            conn.on_text(text.as_str()).await;
-                        } else if conn.flooding() {
-                            conn.outbox.close(close::FLOODING, "too many messages");
-                            return "flooding";
-                        }
+        // Taken, so that an idle connection keeps no event buffer.
+        for event in std::mem::take(&mut events) {
+            match event {
+                Event::Text(text) => {
+                    if conn.allow() {
+                        // Boxed: joining awaits the store, and that state should not make
+                        // every idle connection's task bigger.
+                        Box::pin(conn.on_text(&text)).await;
+                    } else if conn.flooding() {
+                        conn.outbox.close(close::FLOODING, "too many messages");
+                        return "flooding";
                     }
-                    Some(Ok(Message::Binary(_))) => conn.reply(ServerFrame::error(
-                        ErrorCode::BinaryFrame,
-                        "Binary frames are not supported; send JSON text",
-                    )),
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                    Some(Ok(Message::Close(_))) | None => return "client",
-                    Some(Err(err)) => {
-                        tracing::debug!(conn = conn.id, %err, "read error");
-                        let (code, reason) = close_for(err);
+                }
+                Event::Binary => conn.reply(ServerFrame::error(
+                    ErrorCode::BinaryFrame,
+                    "Binary frames are not supported; send JSON text",
+                )),
+                Event::Ping(payload) => socket.writer.pong(payload),
+                Event::Pong => {}
+                Event::Close(_) => return "client",
+            }
+        }
+        if socket.writer.pending() && socket.writer.flush(&socket.stream).is_err() {
+            return "write error";
+        }
+        let wake = answer_by.map_or(next_ping, |d| d.min(next_ping));
+        let writing = socket.writer.pending();
+        tokio::select! {
+            _ = conn.outbox.closed_now() => {
+                socket.writer.discard_unstarted();
+                return "closed by server";
+            }
+            _ = shutdown.cancelled() => {
+                // Spread the reconnects of everyone over a while, so the restarted server is not stampeded.
+                let spread = conn.state.config.restart_spread_ms.max(1);
+                let retry = rand::Rng::gen_range(&mut rand::thread_rng(), 0..spread);
+                conn.outbox.close(close::SERVICE_RESTART, &format!("service restart; retry_ms={retry}"));
+                return "shutdown";
+            }
+            ready = socket.stream.readable() => {
+                if ready.is_err() {
+                    return "client";
+                }
+                answer_by = None;
+                match socket.read(&mut events) {
+                    Ok(()) => {}
+                    Err(ReadEnd::Gone) => return "client",
+                    Err(ReadEnd::Broken(e)) => {
+                        tracing::debug!(conn = conn.id, error = %e, "protocol error");
+                        let (code, reason) = e.close();
                         conn.outbox.close(code, reason);
                         return "protocol error";
                     }
+                }
+            }
+            ready = socket.stream.writable(), if writing => {
+                if ready.is_err() || socket.writer.flush(&socket.stream).is_err() {
+                    return "write error";
+                }
+            }
+            next = rx.next(), if !writing => {
+                if socket.take(next, rx) {
+                    return "closed by server";
                 }
             }
             _ = tokio::time::sleep_until(wake) => {
@@ -260,22 +445,12 @@ async fn read_loop(
                 }
                 if now >= next_ping {
                     conn.outbox.ping();
-                    conn.outbox.push_volatile(heartbeat.clone().into());
+                    conn.outbox.push_volatile(heartbeat.clone());
                     next_ping = now + hb.interval;
                     answer_by.get_or_insert(now + hb.timeout);
                 }
             }
         }
-    }
-}
-
-/// The close code that answers a read error (axum wraps tungstenite's error type).
-fn close_for(err: axum::Error) -> (u16, &'static str) {
-    let inner = err.into_inner();
-    match inner.downcast_ref::<tungstenite::Error>() {
-        Some(tungstenite::Error::Capacity(_)) => (close::TOO_BIG, "frame too big"),
-        Some(tungstenite::Error::Utf8(_)) => (1007, "invalid UTF-8"),
-        _ => (1002, "protocol error"),
     }
 }
 
@@ -430,48 +605,6 @@ impl Connection {
     }
 }
 
-async fn write_loop(mut sink: SplitSink<WebSocket, Message>, mut rx: OutboxReceiver) {
-    loop {
-        let first = rx.next().await;
-        // Write what is waiting behind it too, then flush once.
-        let mut item = Some(first);
-        let mut written = 0;
-        while let Some(next) = item.take() {
-            match next {
-                Next::Frame(frame) => {
-                    if sink.feed(Message::Text(frame)).await.is_err() {
-                        return;
-                    }
-                }
-                Next::Ping => {
-                    if sink.feed(Message::Ping(Default::default())).await.is_err() {
-                        return;
-                    }
-                }
-                Next::Close(code, reason) => {
-                    let frame = CloseFrame {
-                        code,
-                        reason: reason.into(),
-                    };
-                    let _ = sink.send(Message::Close(Some(frame))).await;
-                    return;
-                }
-                Next::Done => {
-                    let _ = sink.close().await;
-                    return;
-                }
-            }
-            written += 1;
-            if written < WRITE_BATCH {
-                item = rx.try_next();
-            }
-        }
-        if sink.flush().await.is_err() {
-            return;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -530,6 +663,11 @@ mod tests {
             h.insert(header::ORIGIN, o.parse().unwrap());
         }
         h
+    }
+
+    #[test]
+    fn the_shared_heartbeat_is_the_encoded_frame() {
+        assert_eq!(HEARTBEAT, ServerFrame::Heartbeat.encode());
     }
 
     #[test]
