@@ -37,7 +37,7 @@ async fn main() -> ExitCode {
         }
     };
     let listen = state.config.listen;
-    let listener = match tokio::net::TcpListener::bind(listen).await {
+    let listener = match chatroom::server::tcp::listen(listen) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("chatroom: cannot listen on {listen}: {e}");

@@ -119,6 +119,9 @@ impl Appender {
     }
 }
 
+/// Most rows a read may return to run on the async thread (see [`Store::read_sized`]).
+const SMALL_READ: usize = 100;
+
 /// The database, for reads; [`Store::start_writer`] starts the one writer.
 pub struct Store {
     path: PathBuf,
@@ -270,6 +273,22 @@ impl Store {
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, StoreError> {
+        self.read_sized(false, f).await
+    }
+
+    /// Like [`Store::read`], but a `small` read (an indexed lookup of a few dozen rows, some
+    /// microseconds from the page cache) runs right here when the connection is free: a trip
+    /// to the blocking pool costs two thread switches, more than the read itself.
+    async fn read_sized<T: Send + 'static>(
+        &self,
+        small: bool,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        if small {
+            if let Ok(conn) = self.read.try_lock() {
+                return f(&conn).map_err(StoreError::Sql);
+            }
+        }
         let read = self.read.clone();
         tokio::task::spawn_blocking(move || {
             let conn = read.lock().unwrap_or_else(|e| e.into_inner());
@@ -282,7 +301,7 @@ impl Store {
     /// The newest message id of `room` (0 if none).
     pub async fn last_id(&self, room: &str) -> Result<MessageId, StoreError> {
         let room = room.to_string();
-        self.read(move |c| {
+        self.read_sized(true, move |c| {
             c.query_row("SELECT last_id FROM rooms WHERE name = ?1", [room], |r| {
                 r.get::<_, i64>(0)
             })
@@ -357,7 +376,7 @@ impl Store {
         reverse: bool,
     ) -> Result<Vec<ChatMessage>, StoreError> {
         let room = room.to_string();
-        self.read(move |c| {
+        self.read_sized(limit <= SMALL_READ, move |c| {
             let sql = format!(
                 "SELECT m.id, m.ts, m.name, m.avatar, m.text, m.client_id
                  FROM messages m JOIN rooms r ON r.id = m.room_id

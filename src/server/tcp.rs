@@ -12,6 +12,23 @@ pub struct Keepalive {
     pub probes: u32,
 }
 
+/// Connections waiting to be accepted. The kernel caps it at `net.core.somaxconn` (4,096 on
+/// current kernels); tokio's default of 1,024 drops SYNs when thousands connect at once,
+/// and a dropped SYN costs its client a one-second retransmit.
+const BACKLOG: u32 = 4096;
+
+/// A listening socket on `addr` with a deep accept queue.
+pub fn listen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
+}
+
 /// Sets TCP_NODELAY and keepalive on `stream`; failures are logged, never fatal.
 pub fn tune(stream: &TcpStream, keepalive: Keepalive) {
     if let Err(e) = stream.set_nodelay(true) {

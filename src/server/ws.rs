@@ -546,9 +546,14 @@ impl Connection {
             return self.outbox.close(close::SESSION_REFUSED, "no session");
         };
         let store = self.state.store.clone();
-        let stored_last = match store.last_id(&self.room).await {
-            Ok(id) => id,
-            Err(e) => return self.storage_failed(e),
+        // A live room knows its newest message; only a new one asks the store.
+        let live = self.state.hub.room(&self.room).map(|r| r.last_delivered());
+        let stored_last = match live {
+            Some(id) => id,
+            None => match store.last_id(&self.room).await {
+                Ok(id) => id,
+                Err(e) => return self.storage_failed(e),
+            },
         };
         let hub = self.state.hub.clone();
         let (room, upto) = match hub.join(
@@ -573,6 +578,8 @@ impl Connection {
         let config = &self.state.config;
         let page = config.recent_messages;
         let history = match after {
+            // Nothing to read: caught up, or the room has never had a message.
+            _ if upto == 0 => Ok(Vec::new()),
             Some(after) if after >= upto => Ok(Vec::new()),
             Some(after) => {
                 store
