@@ -363,6 +363,15 @@ async fn serve(
     // Set after a ping while nothing has come back: the connection must answer by then.
     let mut answer_by: Option<Instant> = None;
     let mut events = Vec::new();
+    // Made once and re-armed, not made anew on every turn of the loop: a new timer or
+    // waiter each time would cost more than the frame being written.
+    let timer = tokio::time::sleep_until(next_ping);
+    tokio::pin!(timer);
+    let cancelled = shutdown.cancelled();
+    tokio::pin!(cancelled);
+    let cut = conn.outbox.clone();
+    let closed_now = cut.closed_now();
+    tokio::pin!(closed_now);
     let decoded = socket.decoder.feed(&early, &mut events);
     // It is hyper's whole read buffer: do not keep it for the connection's life.
     drop(early);
@@ -398,13 +407,16 @@ async fn serve(
             return "write error";
         }
         let wake = answer_by.map_or(next_ping, |d| d.min(next_ping));
+        if timer.deadline() != wake || timer.is_elapsed() {
+            timer.as_mut().reset(wake);
+        }
         let writing = socket.writer.pending();
         tokio::select! {
-            _ = conn.outbox.closed_now() => {
+            _ = &mut closed_now => {
                 socket.writer.discard_unstarted();
                 return "closed by server";
             }
-            _ = shutdown.cancelled() => {
+            _ = &mut cancelled => {
                 // Spread the reconnects of everyone over a while, so the restarted server is not stampeded.
                 let spread = conn.state.config.restart_spread_ms.max(1);
                 let retry = rand::Rng::gen_range(&mut rand::thread_rng(), 0..spread);
@@ -437,7 +449,7 @@ async fn serve(
                     return "closed by server";
                 }
             }
-            _ = tokio::time::sleep_until(wake) => {
+            _ = &mut timer => {
                 let now = Instant::now();
                 if answer_by.is_some_and(|d| now >= d) {
                     conn.outbox.close_now(close::HEARTBEAT_TIMEOUT, "heartbeat timeout");
