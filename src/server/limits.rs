@@ -92,6 +92,11 @@ const FD_HEADROOM: u64 = 256;
 
 /// Raises the soft open-file limit to the hard one and returns how many connections fit in it.
 pub fn connections_from_file_limit() -> usize {
+    raise_file_limit().saturating_sub(FD_HEADROOM).max(16) as usize
+}
+
+/// Raises this process's soft open-file limit to the hard one; returns the limit now in force.
+pub fn raise_file_limit() -> u64 {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -111,7 +116,7 @@ pub fn connections_from_file_limit() -> usize {
             }
         }
     }
-    lim.rlim_cur.saturating_sub(FD_HEADROOM).max(16) as usize
+    lim.rlim_cur
 }
 
 #[cfg(test)]
