@@ -424,6 +424,53 @@ mod tests {
         assert_eq!(err(huge), 1009);
     }
 
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Masked frames of any opcode, flag and length, valid or not, to reach deep states.
+        fn frames() -> impl Strategy<Value = Vec<u8>> {
+            proptest::collection::vec(
+                (
+                    any::<bool>(),
+                    0u8..16,
+                    proptest::collection::vec(any::<u8>(), 0..300),
+                ),
+                0..8,
+            )
+            .prop_map(|fs| {
+                fs.into_iter()
+                    .flat_map(|(fin, op, p)| client_frame(fin, op, &p))
+                    .collect()
+            })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+
+            /// Arbitrary bytes, fed in arbitrary pieces: an event or a close code, never a panic.
+            #[test]
+            fn arbitrary_bytes_never_panic(
+                bytes in prop_oneof![proptest::collection::vec(any::<u8>(), 0..2048), frames()],
+                cuts in proptest::collection::vec(any::<usize>(), 0..6),
+            ) {
+                let mut d = Decoder::new(256);
+                let mut out = Vec::new();
+                let mut at = 0;
+                let mut points: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
+                points.sort_unstable();
+                points.push(bytes.len());
+                for p in points {
+                    if let Err(e) = d.feed(&bytes[at..p], &mut out) {
+                        prop_assert!(matches!(e.close().0, 1002 | 1007 | 1009));
+                        break;
+                    }
+                    at = p;
+                }
+            }
+        }
+    }
+
     #[test]
     fn binary_messages_are_reported_without_their_payload() {
         let mut d = Decoder::new(100);
