@@ -386,9 +386,7 @@ async fn serve(
             match event {
                 Event::Text(text) => {
                     if conn.allow() {
-                        // Boxed: joining awaits the store, and that state should not make
-                        // every idle connection's task bigger.
-                        Box::pin(conn.on_text(&text)).await;
+                        conn.on_text(&text).await;
                     } else if conn.flooding() {
                         conn.outbox.close(close::FLOODING, "too many messages");
                         return "flooding";
@@ -506,7 +504,9 @@ impl Connection {
             Err(e) => return self.reply(ServerFrame::error(e.code(), e.to_string())),
         };
         match frame {
-            ClientFrame::Join { after } => self.join(after).await,
+            // Boxed: joining awaits the store, and that state should neither make every
+            // idle connection's task bigger nor cost an allocation per chat message.
+            ClientFrame::Join { after } => Box::pin(self.join(after)).await,
             ClientFrame::Send { client_id, text } => self.send(client_id, text),
         }
     }

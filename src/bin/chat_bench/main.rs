@@ -275,6 +275,15 @@ impl Server {
     fn rss(&self) -> Option<u64> {
         self.0.and_then(|p| p.rss_kib().ok())
     }
+    /// The server's readings and this tool's CPU time, now.
+    fn sample(&self, t: f64) -> Sample {
+        Sample {
+            t,
+            server_rss_kib: self.rss(),
+            server_cpu_secs: self.cpu(),
+            client_cpu_secs: Proc::Me.cpu_seconds().ok(),
+        }
+    }
 }
 
 fn delta(after: Option<f64>, before: Option<f64>) -> Option<f64> {
@@ -540,12 +549,7 @@ async fn hold(args: &Args, server: &Server, shared: &Shared) -> IdleReport {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     while Instant::now() < end {
         tick.tick().await;
-        samples.push(Sample {
-            t: start.elapsed().as_secs_f64(),
-            server_rss_kib: server.rss(),
-            server_cpu_secs: server.cpu(),
-            client_cpu_secs: Proc::Me.cpu_seconds().ok(),
-        });
+        samples.push(server.sample(start.elapsed().as_secs_f64()));
     }
     IdleReport {
         held_secs: start.elapsed().as_secs_f64(),
@@ -592,12 +596,7 @@ async fn publish(
         .collect();
 
     // Sample once a second while publishing and draining.
-    let sample = |t: f64| Sample {
-        t,
-        server_rss_kib: server.rss(),
-        server_cpu_secs: server.cpu(),
-        client_cpu_secs: Proc::Me.cpu_seconds().ok(),
-    };
+    let sample = |t: f64| server.sample(t);
     let mut samples = vec![Sample {
         t: 0.0,
         server_rss_kib: rss_before,
