@@ -56,6 +56,7 @@ fn message(room: usize, sent_us: u64, i: u64) -> Append {
         text:
             "A chat message of ordinary length, about a hundred bytes long, like most people write."
                 .into(),
+        received: std::time::Instant::now(),
     }
 }
 

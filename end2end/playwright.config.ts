@@ -3,9 +3,10 @@ import { defineConfig, devices } from '@playwright/test';
 /**
  * End-to-end tests for the chatroom app.
  *
- * The server binary must already be built (`../target/release/chatroom`, with the
- * client bundle in `../target/site`); Playwright starts it on PORT and waits for
- * `/healthz`. Chromium is the system one (no `npx playwright install`).
+ * The release binary must already be built (`cargo leptos build --release --precompress`,
+ * which embeds the site in it); Playwright runs a copy of it alone in a fresh temporary
+ * folder (serve-copy.sh) on PORT and waits for `/healthz`. Chromium is the system one
+ * (no `npx playwright install`).
  */
 const PORT = process.env.E2E_PORT ?? '3137';
 
@@ -46,15 +47,14 @@ export default defineConfig({
     },
   ],
   webServer: {
-    // A fresh database per run; a short presence grace so that closed tabs leave quickly.
-    command:
-      '../target/release/chatroom --listen 127.0.0.1:' + PORT +
-      ' --data-path ../target/e2e-data/chat-' + Date.now() + '.db --presence-grace-ms 1000',
+    // A fresh folder, so a fresh data/chat.db, per run; a short presence grace so that closed tabs leave quickly.
+    command: './serve-copy.sh --listen 127.0.0.1:' + PORT + ' --presence-grace-ms 1000',
     cwd: __dirname,
     env: {
-      LEPTOS_SITE_ROOT: '../target/site',
       RUST_LOG: 'warn',
     },
+    // SIGTERM lets the server drain and serve-copy.sh remove its folder.
+    gracefulShutdown: { signal: 'SIGTERM', timeout: 15_000 },
     url: `http://127.0.0.1:${PORT}/healthz`,
     reuseExistingServer: false,
     timeout: 60_000,

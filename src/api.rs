@@ -1,4 +1,4 @@
-//! Request/response API as Leptos server functions: the avatar catalogue, a room's first paint, joining and leaving.
+//! Request/response API as Leptos server functions: the avatar catalogue, a room's first paint, joining and leaving, and the server's status.
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -111,7 +111,7 @@ pub async fn join_room(
     if !crate::avatars::is_avatar(&avatar) {
         return refuse(JoinField::Avatar, "Pick one of the avatars".into());
     }
-    if state.shutdown.is_cancelled() {
+    if state.draining.is_cancelled() {
         return refuse(
             JoinField::Room,
             "The server is restarting; try again in a moment".into(),
@@ -153,4 +153,35 @@ pub async fn leave_room(room: String) -> Result<(), ServerFnError> {
         HeaderValue::from_str(&cookie).map_err(|e| ServerFnError::new(e.to_string()))?,
     );
     Ok(())
+}
+
+/// One second of the server's life, for the status page.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StatusSample {
+    /// Milliseconds since the Unix epoch.
+    pub at_ms: i64,
+    pub connections: u64,
+    pub rooms: u64,
+    pub members: u64,
+    /// Messages broadcast per second over the last second.
+    pub messages_per_sec: f64,
+    /// Message frames queued to members per second over the last second.
+    pub deliveries_per_sec: f64,
+}
+
+/// What the status page shows.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StatusSnapshot {
+    pub version: String,
+    pub uptime_secs: u64,
+    /// Oldest first, one a second.
+    pub samples: Vec<StatusSample>,
+}
+
+/// The server's recent figures (on the admin address when one is set).
+#[server(prefix = "/api", endpoint = "status")]
+pub async fn load_status() -> Result<StatusSnapshot, ServerFnError> {
+    use crate::server::AppState;
+    let state = use_context::<AppState>().ok_or_else(|| ServerFnError::new("no app state"))?;
+    Ok(state.status.snapshot())
 }

@@ -1,11 +1,12 @@
-//! The HTML shell and the root `App` component with its routes: `/` is the default room, `/r/<room>` any room.
+//! The HTML shell and the root `App` component with its routes: `/` is the default room, `/r/<room>` any room, `/status` the server's figures.
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, MetaTags, Title};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::path;
 
 use crate::components::room_page::RoomPage;
+use crate::components::server_status::ServerStatusPage;
 
 /// The document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -16,6 +17,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <link rel="icon" href="/avatars/fox.svg" type="image/svg+xml" />
+                // Under `site_pkg_dir` (`pkg/<hash>` in embedded release builds); cargo-leptos reloads CSS by this id.
+                <link rel="stylesheet" id="leptos" href=options.css_path() />
                 <AutoReload options=options.clone() />
                 <HydrationScripts options />
                 <MetaTags />
@@ -40,12 +43,12 @@ pub fn App() -> impl IntoView {
     provide_context(Hydrated(hydrated));
 
     view! {
-        <Stylesheet id="leptos" href="/pkg/chatroom.css" />
         <Title text="Chat" />
         <Router>
             <Routes fallback=|| view! { <NotFound /> }>
                 <Route path=path!("/") view=RoomPage />
                 <Route path=path!("/r/:room") view=RoomPage />
+                <Route path=path!("/status") view=ServerStatusPage />
             </Routes>
         </Router>
     }

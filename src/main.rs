@@ -1,4 +1,4 @@
-//! Server entry point: read the settings, start logging, serve until SIGTERM or SIGINT.
+//! Server entry point: read the settings (or only check them), start logging, serve until SIGTERM or SIGINT.
 
 use chatroom::server::config::{Cli, Config, Settings};
 use chatroom::server::{app, AppState};
@@ -15,11 +15,20 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    #[cfg(feature = "embed")]
+    let leptos = match chatroom::server::assets::prepare(leptos) {
+        Ok(options) => options,
+        Err(e) => {
+            eprintln!("chatroom: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     // cargo-leptos passes its site address as LEPTOS_SITE_ADDR: the lowest layer.
     let base = Settings {
         listen: Some(leptos.site_addr),
         ..Settings::default()
     };
+    let check_only = cli.check_config;
     let config = match Config::load(cli, base) {
         Ok(c) => c,
         Err(e) => {
@@ -27,7 +36,11 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    init_logging(&config.log_format);
+    if check_only {
+        println!("chatroom: settings are valid");
+        return ExitCode::SUCCESS;
+    }
+    init_logging(&config.log_format, &config.log_level);
 
     let state = match AppState::new(config, leptos).await {
         Ok(s) => s,
@@ -48,8 +61,21 @@ async fn main() -> ExitCode {
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
+    let admin = match state.config.admin_addr() {
+        Some(at) => match chatroom::server::tcp::listen(at) {
+            Ok(l) => {
+                tracing::info!("metrics and status on http://{at}");
+                Some(l)
+            }
+            Err(e) => {
+                eprintln!("chatroom: cannot listen on {at} (admin_listen): {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
     tracing::info!("listening on http://{addr}");
-    match app::serve(listener, state, app::stop_signal()).await {
+    match app::serve_with_admin(listener, admin, state, app::stop_signal()).await {
         Ok(()) => {
             tracing::info!("stopped");
             ExitCode::SUCCESS
@@ -61,13 +87,16 @@ async fn main() -> ExitCode {
     }
 }
 
-fn init_logging(format: &str) {
+fn init_logging(format: &str, level: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn"));
+    // The level was checked with the settings; RUST_LOG is read only when no level is set.
+    let filter = match level {
+        "" => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        level => EnvFilter::new(level),
+    };
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     if format == "json" {
-        builder.json().init();
+        builder.json().flatten_event(true).init();
     } else {
         builder.init();
     }

@@ -1,19 +1,27 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
-/** A chatroom server process of a test's own, on its own port and database, that the test may stop and start. */
+/**
+ * A chatroom server process of a test's own, on its own port and database, that the test may stop and start:
+ * a copy of the release binary alone in a temporary folder, run there without LEPTOS_* variables.
+ */
 export class OwnServer {
   readonly port: number;
+  readonly dir: string;
   readonly db: string;
   readonly flags: string[];
   private child: ChildProcess | null = null;
 
   constructor(port: number, flags: string[] = []) {
     this.port = port;
-    this.db = path.join(mkdtempSync(path.join(tmpdir(), 'chatroom-e2e-')), 'chat.db');
+    this.dir = mkdtempSync(path.join(tmpdir(), 'chatroom-e2e-'));
+    this.db = path.join(this.dir, 'chat.db');
     this.flags = flags;
+    copyFileSync(path.resolve(__dirname, '..', '..', 'target', 'release', 'chatroom'), path.join(this.dir, 'chatroom'));
+    // The copy is as big as the binary: remove the folder when the test worker exits.
+    process.once('exit', () => rmSync(this.dir, { recursive: true, force: true }));
   }
 
   get url(): string {
@@ -21,11 +29,11 @@ export class OwnServer {
   }
 
   async start(): Promise<void> {
-    const root = path.resolve(__dirname, '..', '..');
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('LEPTOS_')));
     this.child = spawn(
-      path.join(root, 'target', 'release', 'chatroom'),
+      path.join(this.dir, 'chatroom'),
       ['--listen', `127.0.0.1:${this.port}`, '--data-path', this.db, '--presence-grace-ms', '1000', ...this.flags],
-      { env: { ...process.env, LEPTOS_SITE_ROOT: path.join(root, 'target', 'site') }, stdio: 'ignore' },
+      { cwd: this.dir, env, stdio: 'ignore' },
     );
     const deadline = Date.now() + 20_000;
     while (Date.now() < deadline) {

@@ -7,6 +7,7 @@ pub mod join_form;
 pub mod member_list;
 pub mod message_list;
 pub mod room_page;
+pub mod server_status;
 pub mod status;
 pub mod time;
 

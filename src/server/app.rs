@@ -1,6 +1,9 @@
-//! The HTTP application: shared state, the axum router (SSR pages, server functions, `/ws/<room>`, `/healthz`) and serving with a graceful drain.
+//! The HTTP application: shared state, the axum router (SSR pages, server functions, `/ws/<room>`, health checks, `/metrics`) and serving with a graceful drain.
 
-use axum::extract::FromRef;
+use axum::extract::{FromRef, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use axum::Router;
@@ -10,13 +13,16 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tracing::Level;
 
 use super::config::Config;
 use super::hub::Hub;
 use super::limits::{connections_from_file_limit, ConnectionLimits};
+use super::metrics::{self, Metrics};
 use super::room::RoomLimits;
 use super::session::SessionKeys;
+use super::status::StatusLog;
 use super::store::{Appender, Store, StoreError};
 use super::tcp::{self, Keepalive};
 use super::ws;
@@ -43,7 +49,12 @@ pub struct Shared {
     pub appender: Appender,
     pub keys: Arc<SessionKeys>,
     pub limits: Arc<ConnectionLimits>,
-    /// Cancelled when the server starts draining.
+    pub metrics: Arc<Metrics>,
+    /// The last minutes of connections, rooms and message rates, for `/status`.
+    pub status: Arc<StatusLog>,
+    /// Cancelled when the drain begins: `/readyz` answers 503 and new sockets are refused.
+    pub draining: CancellationToken,
+    /// Cancelled when open sockets are to close (after the drain delay).
     pub shutdown: CancellationToken,
     /// Tracks every connection task, so that shutdown can wait for them.
     pub tracker: TaskTracker,
@@ -86,9 +97,14 @@ impl AppState {
         } else {
             SessionKeys::new(&config.session_secret, lifetime)
         };
+        let metrics = hub.metrics().clone();
+        metrics.set_ready(true);
         Ok(AppState(Arc::new(Shared {
             leptos_options,
             config: Arc::new(config),
+            metrics,
+            status: Arc::new(StatusLog::default()),
+            draining: CancellationToken::new(),
             hub,
             store: Arc::new(store),
             appender,
@@ -100,75 +116,195 @@ impl AppState {
     }
 }
 
-/// The whole app as one router.
-pub fn router(state: AppState) -> Router {
-    let routes = generate_route_list(App);
-    let options = state.leptos_options.clone();
-    Router::new()
-        .route("/ws/{room}", get(ws::ws_route))
-        .route("/healthz", get(|| async { "ok" }))
-        .leptos_routes(&state, routes, move || shell(options.clone()))
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
-        .layer(TraceLayer::new_for_http())
-        .with_state(state)
+/// Paths for operators only: on the admin address when one is set, else on the app's.
+const ADMIN_PATHS: [&str; 3] = ["/metrics", "/status", "/api/status"];
+
+/// Which listener a router serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Surface {
+    /// Everything (no separate admin address).
+    All,
+    /// The public listener while an admin address is set: the admin paths are 404 here.
+    Public,
 }
 
-/// Serves until `stop` resolves, then drains: refuses new sockets, closes open ones with
-/// 1012 "service restart", and waits for them up to the configured deadline.
+/// The whole app as one router.
+pub fn router(state: AppState, surface: Surface) -> Router {
+    let routes = generate_route_list(App);
+    let options = state.leptos_options.clone();
+    let app = Router::new()
+        .route("/ws/{room}", get(ws::ws_route))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_route))
+        .leptos_routes(&state, routes, move || shell(options.clone()));
+    // Static files and the 404 page: from inside the binary, or from `site_root` on disk.
+    #[cfg(feature = "embed")]
+    let app = app.fallback_service(super::assets::fallback(state.clone()));
+    #[cfg(not(feature = "embed"))]
+    let app = app.fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell));
+    let app = match surface {
+        Surface::All => app,
+        Surface::Public => app.layer(middleware::from_fn(hide_admin_paths)),
+    };
+    // One line per request at INFO: method and path in the span, status and latency in the line.
+    let trace = TraceLayer::new_for_http()
+        .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+        .on_request(())
+        .on_response(DefaultOnResponse::new().level(Level::INFO));
+    app.layer(trace).with_state(state)
+}
+
+async fn hide_admin_paths(req: Request, next: Next) -> Response {
+    let path = req.uri().path().trim_end_matches('/');
+    if ADMIN_PATHS.contains(&path) {
+        return (StatusCode::NOT_FOUND, "not found").into_response();
+    }
+    next.run(req).await
+}
+
+/// Why the server is not ready, if it is not: draining, or the store cannot be written.
+/// Also sets the `chatroom_ready` gauge.
+async fn readiness(state: &AppState) -> Result<(), String> {
+    let ready = if state.draining.is_cancelled() {
+        Err("draining".to_string())
+    } else {
+        state
+            .store
+            .check_writable(&state.appender)
+            .await
+            .map_err(|e| e.to_string())
+    };
+    state.metrics.set_ready(ready.is_ok());
+    ready
+}
+
+/// `GET /readyz`: 200 while accepting connections with a writable store; 503 while draining
+/// or when the store cannot be written.
+async fn readyz(State(state): State<AppState>) -> Response {
+    match readiness(&state).await {
+        Ok(()) => (StatusCode::OK, "ready".to_string()).into_response(),
+        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, why).into_response(),
+    }
+}
+
+/// `GET /metrics`: Prometheus exposition.
+async fn metrics_route(State(state): State<AppState>) -> Response {
+    let _ = readiness(&state).await;
+    match state.metrics.render(state.hub.stats()) {
+        Ok(text) => ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response(),
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "cannot encode metrics").into_response(),
+    }
+}
+
+/// Serves until `stop` resolves, then drains (see [`serve_with_admin`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let sweeper = {
-        let hub = state.hub.clone();
-        let token = state.shutdown.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(15));
-            let mut counts = tokio::time::interval(crate::server::room::COUNT_INTERVAL);
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => hub.sweep(),
-                    _ = counts.tick() => hub.flush_counts(),
-                    _ = token.cancelled() => return,
-                }
-            }
-        })
-    };
-    let token = state.shutdown.clone();
-    let tracker = state.tracker.clone();
-    let deadline = Duration::from_secs(state.config.shutdown_deadline_secs);
-    let appender = state.appender.clone();
+    serve_with_admin(listener, None, state, stop).await
+}
+
+/// Serves the app on `listener` (and `/metrics` and `/status` on `admin`, if given, instead)
+/// until `stop` resolves, then drains: `/readyz` turns 503 and new sockets are refused; after
+/// the drain delay open sockets are closed with 1012 "service restart"; HTTP goes on being
+/// served until they are gone or the deadline passes.
+pub async fn serve_with_admin(
+    listener: tokio::net::TcpListener,
+    admin: Option<tokio::net::TcpListener>,
+    state: AppState,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let sweeper = tokio::spawn(sweep(state.clone()));
     let keepalive = Keepalive {
         idle: Duration::from_secs(state.config.tcp_keepalive_idle_secs),
         interval: Duration::from_secs(state.config.tcp_keepalive_interval_secs),
         probes: state.config.tcp_keepalive_probes,
     };
-    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let done = CancellationToken::new();
+    let admin_server = admin.map(|admin| {
+        let app = router(state.clone(), Surface::All)
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let done = done.clone();
+        tokio::spawn(async move {
+            let served = axum::serve(admin, app)
+                .with_graceful_shutdown(done.cancelled_owned())
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "admin listener failed");
+            }
+        })
+    });
+    let surface = match admin_server {
+        Some(_) => Surface::Public,
+        None => Surface::All,
+    };
+    let app = router(state.clone(), surface)
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
     let listener = listener.tap_io(move |stream| tcp::tune(stream, keepalive));
+    let deadline = Duration::from_secs(state.config.shutdown_deadline_secs);
+    let draining = state.clone();
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             stop.await;
-            tracing::info!("draining connections");
-            token.cancel();
+            drain(&draining, deadline).await;
         })
         .await;
-    tracker.close();
-    let drained = tokio::time::timeout(deadline, async {
-        tracker.wait().await;
-        // Let the writer commit what is queued (unconfirmed, so clients would re-send it anyway).
-        while !appender.is_idle() {
+    // Let the writer commit what is queued (unconfirmed, so clients would re-send it anyway).
+    let _ = tokio::time::timeout(deadline, async {
+        while !state.appender.is_idle() {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-    });
-    if drained.await.is_err() {
-        tracing::warn!(
-            open = tracker.len(),
-            "shutdown deadline passed with connections still open"
-        );
+    })
+    .await;
+    done.cancel();
+    if let Some(admin) = admin_server {
+        let _ = admin.await;
     }
     sweeper.abort();
     result
+}
+
+/// The drain, while HTTP is still served: not ready, then sockets closed and waited for.
+async fn drain(state: &AppState, deadline: Duration) {
+    state.draining.cancel();
+    state.metrics.set_ready(false);
+    let delay = Duration::from_millis(state.config.drain_delay_ms);
+    tracing::info!(
+        delay_ms = state.config.drain_delay_ms,
+        open = state.tracker.len(),
+        "draining: not ready, new sockets refused"
+    );
+    tokio::time::sleep(delay).await;
+    state.shutdown.cancel();
+    state.tracker.close();
+    if tokio::time::timeout(deadline, state.tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            open = state.tracker.len(),
+            "shutdown deadline passed with connections still open"
+        );
+    }
+}
+
+/// Housekeeping until the sockets close: drops empty rooms, sends big rooms their online
+/// counts, and samples the status page's figures every second.
+async fn sweep(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(15));
+    let mut second = tokio::time::interval(crate::server::room::COUNT_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => state.hub.sweep(),
+            _ = second.tick() => {
+                state.hub.flush_counts();
+                state.status.sample(state.hub.stats(), &state.metrics);
+            }
+            _ = state.shutdown.cancelled() => return,
+        }
+    }
 }
 
 /// Resolves on SIGTERM or SIGINT.

@@ -104,8 +104,16 @@ settings! {
     session_secret: String = "", "CHAT_SESSION_SECRET";
     /// Seconds to wait for connections to close on shutdown.
     shutdown_deadline_secs: u64 = "10", "CHAT_SHUTDOWN_DEADLINE_SECS";
+    /// After SIGTERM, milliseconds to go on serving with /readyz at 503 before closing sockets, so that load balancers stop sending clients first.
+    drain_delay_ms: u64 = "0", "CHAT_DRAIN_DELAY_MS";
+    /// Address for /metrics and /status, e.g. "127.0.0.1:9100" (empty: both on `listen`).
+    admin_listen: String = "", "CHAT_ADMIN_LISTEN";
     /// Log format: text or json.
     log_format: String = "text", "CHAT_LOG_FORMAT";
+    /// Log filter, e.g. "debug" or "info,chatroom=debug" (empty: RUST_LOG, else "info").
+    log_level: String = "", "CHAT_LOG_LEVEL";
+    /// Log the text of every chat message received (for debugging; off keeps message text out of logs).
+    log_message_text: bool = "false", "CHAT_LOG_MESSAGE_TEXT";
 }
 
 /// Command line of the server.
@@ -115,6 +123,10 @@ pub struct Cli {
     /// Settings file (TOML) [default: Leptos.toml, if present]
     #[arg(long, env = "CHAT_CONFIG")]
     pub config: Option<PathBuf>,
+
+    /// Check the settings (file, environment, flags) and exit: 0 if valid, 1 with the error if not
+    #[arg(long)]
+    pub check_config: bool,
 
     #[command(flatten)]
     pub settings: Settings,
@@ -187,6 +199,23 @@ impl Config {
                 });
             }
         }
+        if !self.admin_listen.is_empty() && self.admin_addr().is_none() {
+            return Err(ConfigError::Invalid {
+                name: "admin_listen",
+                reason: format!(
+                    "{:?} is not an address like 127.0.0.1:9100",
+                    self.admin_listen
+                ),
+            });
+        }
+        if !self.log_level.is_empty() {
+            if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log_level) {
+                return Err(ConfigError::Invalid {
+                    name: "log_level",
+                    reason: e.to_string(),
+                });
+            }
+        }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return Err(ConfigError::Invalid {
                 name: "log_format",
@@ -194,6 +223,11 @@ impl Config {
             });
         }
         Ok(())
+    }
+
+    /// Where /metrics and /status are served apart from the app, if anywhere.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_listen.trim().parse().ok()
     }
 
     /// Defaults only, for tests and embedding.

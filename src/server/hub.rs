@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use super::metrics::{HubStats, Metrics, Rejection};
 use super::outbox::Outbox;
 use super::room::{ConnId, JoinError, Room, RoomLimits};
 use super::session::{Session, SessionId};
@@ -22,6 +23,7 @@ pub struct Hub {
     reservation: Duration,
     grace: Duration,
     next_conn: AtomicU64,
+    metrics: Arc<Metrics>,
 }
 
 impl StoreError {
@@ -43,11 +45,31 @@ impl Hub {
             reservation,
             grace,
             next_conn: AtomicU64::new(1),
+            metrics: Arc::new(Metrics::new()),
         }
     }
 
     pub fn limits(&self) -> &RoomLimits {
         &self.limits
+    }
+
+    /// What this hub and its connections count.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Rooms, members and queues now, summed over every room.
+    pub fn stats(&self) -> HubStats {
+        let rooms: Vec<Arc<Room>> = self.rooms().values().cloned().collect();
+        rooms.iter().fold(HubStats::default(), |mut all, room| {
+            let s = room.stats();
+            all.rooms += usize::from(s.members > 0);
+            all.members += s.members;
+            all.connections += s.connections;
+            all.queued += s.queued;
+            all.queued_max = all.queued_max.max(s.queued_max);
+            all
+        })
     }
 
     fn rooms(&self) -> MutexGuard<'_, HashMap<String, Arc<Room>>> {
@@ -182,16 +204,23 @@ impl Delivery for Hub {
             return;
         };
         match outcome {
-            Outcome::Stored(m) => room.deliver(m),
+            Outcome::Stored(m) => {
+                let n = room.deliver_timed(m, append.received, &self.metrics);
+                self.metrics.messages_broadcast.inc();
+                self.metrics.messages_delivered.inc_by(n as u64);
+            }
             Outcome::Duplicate(m) => room.send_to(append.conn, &ServerFrame::Message(m)),
-            Outcome::Failed(e) => room.send_to(
-                append.conn,
-                &ServerFrame::Error {
-                    code: e.code(),
-                    message: format!("Not stored: {e}"),
-                    client_id: Some(append.client_id),
-                },
-            ),
+            Outcome::Failed(e) => {
+                self.metrics.rejected(Rejection::Code(e.code()));
+                room.send_to(
+                    append.conn,
+                    &ServerFrame::Error {
+                        code: e.code(),
+                        message: format!("Not stored: {e}"),
+                        client_id: Some(append.client_id),
+                    },
+                )
+            }
         }
     }
 }
@@ -561,6 +590,7 @@ mod tests {
                 avatar: "fox".into(),
             },
             text: "hi".into(),
+            received: Instant::now(),
         };
         hub.deliver(append.clone(), Outcome::Stored(message(1, "hi")));
         assert_eq!(frames(&mut bob).len(), 1);

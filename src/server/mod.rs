@@ -1,12 +1,17 @@
 //! Server-only code: configuration, sessions, the room hub, the WebSocket route and the HTTP app around them.
 
 pub mod app;
+#[cfg(feature = "embed")]
+pub mod assets;
 pub mod config;
 pub mod hub;
 pub mod limits;
+pub mod metrics;
 pub mod outbox;
+pub mod procstat;
 pub mod room;
 pub mod session;
+pub mod status;
 pub mod store;
 pub mod tcp;
 pub mod wire;

@@ -209,6 +209,15 @@ impl Outbox {
         }
     }
 
+    /// The code `close_now` was asked for, if it was.
+    pub fn close_now_code(&self) -> Option<u16> {
+        self.shared
+            .queue()
+            .close_now
+            .as_ref()
+            .map(|(code, _)| *code)
+    }
+
     /// Frames waiting to be written.
     pub fn depth(&self) -> usize {
         self.shared.queue().items.len()

@@ -10,11 +10,13 @@
 //! shown twice. Messages are delivered here only after the store committed them.
 
 use axum::extract::ws::Utf8Bytes;
+use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use thiserror::Error;
 
+use super::metrics::{HubStats, Metrics};
 use super::outbox::Outbox;
 use super::session::{Session, SessionId};
 use crate::protocol::{close, ChatMessage, ErrorCode, Member, MessageId, ServerFrame};
@@ -153,7 +155,16 @@ pub struct Room {
 impl RoomState {
     /// Sends `frame` to every connection; closes those that cannot keep up.
     fn fan_out(&mut self, frame: &ServerFrame, message_id: Option<MessageId>, max_staged: usize) {
-        let bytes = Utf8Bytes::from(frame.encode());
+        self.fan_out_bytes(Utf8Bytes::from(frame.encode()), message_id, max_staged);
+    }
+
+    /// [`RoomState::fan_out`] of an encoded frame; returns to how many connections it went.
+    fn fan_out_bytes(
+        &mut self,
+        bytes: Utf8Bytes,
+        message_id: Option<MessageId>,
+        max_staged: usize,
+    ) -> usize {
         for conn in self.conns.values_mut() {
             match &mut conn.staged {
                 Some(held) if held.len() < max_staged => held.push(Staged {
@@ -168,6 +179,7 @@ impl RoomState {
                 }
             }
         }
+        self.conns.len()
     }
 
     /// The first `limit` members in join order.
@@ -445,15 +457,37 @@ impl Room {
     }
 
     /// Broadcasts a stored message to everyone, its sender included (its confirmation).
-    pub fn deliver(&self, message: ChatMessage) {
-        let mut st = self.state();
-        st.last_delivered = st.last_delivered.max(message.id);
+    /// Returns to how many connections it went.
+    pub fn deliver(&self, message: ChatMessage) -> usize {
         let id = message.id;
-        st.fan_out(
-            &ServerFrame::Message(message),
-            Some(id),
-            self.limits.max_staged,
-        );
+        let bytes = Utf8Bytes::from(ServerFrame::Message(message).encode());
+        self.deliver_frame(id, bytes)
+    }
+
+    /// Like [`Room::deliver`], and records in `metrics`, once the last member's copy is
+    /// written (or dropped), how long the message took from its receipt.
+    pub fn deliver_timed(
+        &self,
+        message: ChatMessage,
+        received: Instant,
+        metrics: &Arc<Metrics>,
+    ) -> usize {
+        let id = message.id;
+        let owner = TimedFrame {
+            text: ServerFrame::Message(message).encode(),
+            received,
+            metrics: metrics.clone(),
+        };
+        match Utf8Bytes::try_from(Bytes::from_owner(owner)) {
+            Ok(bytes) => self.deliver_frame(id, bytes),
+            Err(_) => 0, // unreachable: the owner is a String
+        }
+    }
+
+    fn deliver_frame(&self, id: MessageId, bytes: Utf8Bytes) -> usize {
+        let mut st = self.state();
+        st.last_delivered = st.last_delivered.max(id);
+        st.fan_out_bytes(bytes, Some(id), self.limits.max_staged)
     }
 
     /// Sends `frame` to one connection only (confirmations of re-sends, errors).
@@ -507,5 +541,42 @@ impl Room {
 
     pub fn connection_count(&self) -> usize {
         self.state().conns.len()
+    }
+
+    /// Members, connections and queued frames, for the metrics.
+    pub fn stats(&self) -> HubStats {
+        let st = self.state();
+        let mut stats = HubStats {
+            rooms: 1,
+            members: st.members.len(),
+            connections: st.conns.len(),
+            ..HubStats::default()
+        };
+        for c in st.conns.values() {
+            let depth = c.outbox.depth();
+            stats.queued += depth;
+            stats.queued_max = stats.queued_max.max(depth);
+        }
+        stats
+    }
+}
+
+/// A message frame shared by every member's queue; dropping the last copy, once the last
+/// socket has it, records the fan-out's latency.
+struct TimedFrame {
+    text: String,
+    received: Instant,
+    metrics: Arc<Metrics>,
+}
+
+impl AsRef<[u8]> for TimedFrame {
+    fn as_ref(&self) -> &[u8] {
+        self.text.as_bytes()
+    }
+}
+
+impl Drop for TimedFrame {
+    fn drop(&mut self) {
+        self.metrics.fanned_out(self.received);
     }
 }

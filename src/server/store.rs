@@ -55,6 +55,8 @@ pub enum StoreError {
     Sql(#[from] rusqlite::Error),
     #[error("message store task failed: {0}")]
     Task(String),
+    #[error("the message store cannot be written: {0}")]
+    NotWritable(String),
 }
 
 impl StoreError {
@@ -80,6 +82,8 @@ pub struct Append {
     pub client_id: String,
     pub author: Member,
     pub text: String,
+    /// When the server received it, for the fan-out latency.
+    pub received: std::time::Instant,
 }
 
 /// What became of an append.
@@ -127,7 +131,14 @@ pub struct Store {
     path: PathBuf,
     max_pages: Option<u64>,
     read: Arc<Mutex<Connection>>,
+    /// When the database last took a probe write, and how that went.
+    probe: Mutex<Option<(std::time::Instant, Result<(), String>)>>,
 }
+
+/// How long a probe of [`Store::check_writable`] stands for.
+const PROBE_FRESH: std::time::Duration = std::time::Duration::from_secs(1);
+/// How long a probe waits for a lock held by someone else.
+const PROBE_BUSY: std::time::Duration = std::time::Duration::from_millis(500);
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS rooms (
@@ -221,6 +232,7 @@ impl Store {
             path: path.to_path_buf(),
             max_pages,
             read: Arc::new(Mutex::new(conn)),
+            probe: Mutex::new(None),
         })
     }
 
@@ -394,6 +406,42 @@ impl Store {
             Ok(out)
         })
         .await
+    }
+
+    /// Could a message be stored now? The writer must be running and the database must take
+    /// a write (a one-row probe, at most once a second: later calls get the last answer, so
+    /// that a busy health check cannot load the database).
+    pub async fn check_writable(&self, appender: &Appender) -> Result<(), StoreError> {
+        if appender.tx.is_closed() {
+            return Err(StoreError::Closed);
+        }
+        let fresh = |p: &Option<(std::time::Instant, Result<(), String>)>| {
+            p.as_ref()
+                .filter(|(at, _)| at.elapsed() < PROBE_FRESH)
+                .map(|(_, r)| r.clone())
+        };
+        if let Some(r) = fresh(&self.probe.lock().unwrap_or_else(|e| e.into_inner())) {
+            return r.map_err(StoreError::NotWritable);
+        }
+        // Its own short-lived connection with a short busy timeout: a locked or failing
+        // database answers within a second and holds up no reader.
+        let path = self.path.clone();
+        let result = tokio::task::spawn_blocking(move || -> rusqlite::Result<()> {
+            let c = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+            c.busy_timeout(PROBE_BUSY)?;
+            c.execute(
+                "INSERT INTO meta (key, value) VALUES ('ready_probe', ?1)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [now_ms()],
+            )?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()));
+        *self.probe.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((std::time::Instant::now(), result.clone()));
+        result.map_err(StoreError::NotWritable)
     }
 
     /// The secret that signs sessions, created on first use, so that sessions outlive restarts.
@@ -618,6 +666,7 @@ mod tests {
                 avatar: "fox".into(),
             },
             text: text.into(),
+            received: std::time::Instant::now(),
         }
     }
 

@@ -25,6 +25,7 @@ use tokio::time::Instant;
 use super::app::AppState;
 use super::hub::Hub;
 use super::limits::{LimitError, Permit};
+use super::metrics::{CloseReason, Refusal, Rejection};
 use super::outbox::{outbox, Next, Outbox, OutboxReceiver};
 use super::room::{check_post, ConnId, Room};
 use super::session::{self, Session};
@@ -48,39 +49,63 @@ pub async fn ws_route(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     mut req: Request,
 ) -> Response {
+    let refuse = |why: Refusal, status: StatusCode, text: String| {
+        state.metrics.refused(why);
+        (status, text).into_response()
+    };
     let accept = match wire::accept_key(req.headers()) {
         Ok(a) => a,
-        Err(why) => return (StatusCode::BAD_REQUEST, why).into_response(),
+        Err(why) => return refuse(Refusal::BadRequest, StatusCode::BAD_REQUEST, why.into()),
     };
     let Some(on_upgrade) = req.extensions_mut().remove::<hyper::upgrade::OnUpgrade>() else {
-        return (
+        return refuse(
+            Refusal::BadRequest,
             StatusCode::UPGRADE_REQUIRED,
-            "connection cannot be upgraded",
-        )
-            .into_response();
+            "connection cannot be upgraded".into(),
+        );
     };
     let headers = req.headers();
     let Ok(room) = validate_room(&room) else {
-        return (StatusCode::NOT_FOUND, "no such room").into_response();
+        return refuse(
+            Refusal::BadRequest,
+            StatusCode::NOT_FOUND,
+            "no such room".into(),
+        );
     };
     if !origin_allowed(headers, &state.config.allowed_origins) {
-        return (StatusCode::FORBIDDEN, "cross-origin WebSocket refused").into_response();
+        return refuse(
+            Refusal::Origin,
+            StatusCode::FORBIDDEN,
+            "cross-origin WebSocket refused".into(),
+        );
     }
-    if state.shutdown.is_cancelled() {
-        return (StatusCode::SERVICE_UNAVAILABLE, "server is restarting").into_response();
+    if state.draining.is_cancelled() {
+        return refuse(
+            Refusal::Draining,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server is restarting".into(),
+        );
     }
     let permit = match state.limits.acquire(peer.ip()) {
         Ok(p) => p,
         Err(e @ LimitError::PerIp) => {
-            return (StatusCode::TOO_MANY_REQUESTS, e.to_string()).into_response()
+            return refuse(
+                Refusal::IpLimit,
+                StatusCode::TOO_MANY_REQUESTS,
+                e.to_string(),
+            )
         }
         Err(e @ LimitError::Total) => {
-            return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response()
+            return refuse(
+                Refusal::TotalLimit,
+                StatusCode::SERVICE_UNAVAILABLE,
+                e.to_string(),
+            )
         }
     };
     let session = session::from_headers(&state.keys, headers, &room);
     let tracker = state.tracker.clone();
-    tokio::spawn(tracker.track_future(run(on_upgrade, state, room, session, permit)));
+    tokio::spawn(tracker.track_future(run(on_upgrade, state, room, session, peer, permit)));
     let mut response = Response::new(Body::empty());
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let h = response.headers_mut();
@@ -194,8 +219,9 @@ impl Socket {
         }
     }
 
-    /// Queues what the outbox hands over (and what waits behind it); true once a close is queued.
-    fn take(&mut self, first: Next, rx: &mut OutboxReceiver) -> bool {
+    /// Queues what the outbox hands over (and what waits behind it); the close code once a
+    /// close is queued.
+    fn take(&mut self, first: Next, rx: &mut OutboxReceiver) -> Option<u16> {
         let mut next = Some(first);
         let mut taken = 0;
         while let Some(item) = next.take() {
@@ -205,12 +231,12 @@ impl Socket {
                 Next::Close(code, reason) => {
                     self.writer.close(code, &reason);
                     self.closing = true;
-                    return true;
+                    return Some(code);
                 }
                 Next::Done => {
                     self.writer.close(1000, "");
                     self.closing = true;
-                    return true;
+                    return Some(1000);
                 }
             }
             taken += 1;
@@ -218,7 +244,7 @@ impl Socket {
                 next = rx.try_next();
             }
         }
-        false
+        None
     }
 
     /// After the connection's work is over: writes what is queued and a close frame, then
@@ -263,6 +289,7 @@ async fn run(
     state: AppState,
     room: String,
     session: Option<Session>,
+    peer: SocketAddr,
     _permit: Permit,
 ) {
     let upgraded = match on_upgrade.await {
@@ -278,6 +305,9 @@ async fn run(
     let early = parts.read_buf;
     let id = state.hub.next_conn_id();
     let opened = std::time::Instant::now();
+    let metrics = state.metrics.clone();
+    let _open = metrics.opened();
+    tracing::info!(conn = id, room = %room, peer = %peer, "connection opened");
     let config = state.config.clone();
     let (tx, mut rx) = outbox(config.outgoing_queue_frames, config.outgoing_queue_bytes);
     let shutdown = state.shutdown.clone();
@@ -312,9 +342,10 @@ async fn run(
                 "connection handler panicked; closing this connection only"
             );
             tx.close_now(1011, "internal error");
-            "panic"
+            CloseReason::Error
         }
     };
+    metrics.closed(ended_by);
     // Leave the room first so that no more frames are queued, then flush and close.
     let room = std::mem::take(&mut conn.room);
     drop(conn);
@@ -324,7 +355,7 @@ async fn run(
     tracing::info!(
         conn = id,
         room = %room,
-        ended_by,
+        reason = ended_by.as_str(),
         secs = opened.elapsed().as_secs_f32(),
         "connection closed"
     );
@@ -357,7 +388,7 @@ async fn serve(
     hb: Heartbeat,
     shutdown: &tokio_util::sync::CancellationToken,
     early: Bytes,
-) -> &'static str {
+) -> CloseReason {
     let heartbeat = Utf8Bytes::from_static(HEARTBEAT);
     let mut next_ping = Instant::now() + hb.interval;
     // Set after a ping while nothing has come back: the connection must answer by then.
@@ -376,9 +407,7 @@ async fn serve(
     // It is hyper's whole read buffer: do not keep it for the connection's life.
     drop(early);
     if let Err(e) = decoded {
-        let (code, reason) = e.close();
-        conn.outbox.close(code, reason);
-        return "protocol error";
+        return conn.broken(e);
     }
     loop {
         // Taken, so that an idle connection keeps no event buffer.
@@ -389,7 +418,7 @@ async fn serve(
                         conn.on_text(&text).await;
                     } else if conn.flooding() {
                         conn.outbox.close(close::FLOODING, "too many messages");
-                        return "flooding";
+                        return CloseReason::RateLimit;
                     }
                 }
                 Event::Binary => conn.reply(ServerFrame::error(
@@ -398,11 +427,12 @@ async fn serve(
                 )),
                 Event::Ping(payload) => socket.writer.pong(payload),
                 Event::Pong => {}
-                Event::Close(_) => return "client",
+                Event::Close(_) => return CloseReason::Client,
             }
         }
+        // A failed write is a connection the client has reset or abandoned.
         if socket.writer.pending() && socket.writer.flush(&socket.stream).is_err() {
-            return "write error";
+            return CloseReason::Client;
         }
         let wake = answer_by.map_or(next_ping, |d| d.min(next_ping));
         if timer.deadline() != wake || timer.is_elapsed() {
@@ -412,46 +442,41 @@ async fn serve(
         tokio::select! {
             _ = &mut closed_now => {
                 socket.writer.discard_unstarted();
-                return "closed by server";
+                return cut.close_now_code().map_or(CloseReason::Error, CloseReason::from_code);
             }
             _ = &mut cancelled => {
                 // Spread the reconnects of everyone over a while, so the restarted server is not stampeded.
                 let spread = conn.state.config.restart_spread_ms.max(1);
                 let retry = rand::Rng::gen_range(&mut rand::thread_rng(), 0..spread);
                 conn.outbox.close(close::SERVICE_RESTART, &format!("service restart; retry_ms={retry}"));
-                return "shutdown";
+                return CloseReason::Shutdown;
             }
             ready = socket.stream.readable() => {
                 if ready.is_err() {
-                    return "client";
+                    return CloseReason::Client;
                 }
                 answer_by = None;
                 match socket.read(&mut events) {
                     Ok(()) => {}
-                    Err(ReadEnd::Gone) => return "client",
-                    Err(ReadEnd::Broken(e)) => {
-                        tracing::debug!(conn = conn.id, error = %e, "protocol error");
-                        let (code, reason) = e.close();
-                        conn.outbox.close(code, reason);
-                        return "protocol error";
-                    }
+                    Err(ReadEnd::Gone) => return CloseReason::Client,
+                    Err(ReadEnd::Broken(e)) => return conn.broken(e),
                 }
             }
             ready = socket.stream.writable(), if writing => {
                 if ready.is_err() || socket.writer.flush(&socket.stream).is_err() {
-                    return "write error";
+                    return CloseReason::Client;
                 }
             }
             next = rx.next(), if !writing => {
-                if socket.take(next, rx) {
-                    return "closed by server";
+                if let Some(code) = socket.take(next, rx) {
+                    return CloseReason::from_code(code);
                 }
             }
             _ = &mut timer => {
                 let now = Instant::now();
                 if answer_by.is_some_and(|d| now >= d) {
                     conn.outbox.close_now(close::HEARTBEAT_TIMEOUT, "heartbeat timeout");
-                    return "heartbeat timeout";
+                    return CloseReason::HeartbeatTimeout;
                 }
                 if now >= next_ping {
                     conn.outbox.ping();
@@ -466,9 +491,25 @@ async fn serve(
 
 impl Connection {
     fn reply(&self, frame: ServerFrame) {
+        if let ServerFrame::Error { code, .. } = &frame {
+            self.state.metrics.rejected(Rejection::Code(*code));
+        }
         if self.outbox.push(frame.encode().into()).is_err() {
             self.outbox.close_now(close::SLOW_CONSUMER, "slow consumer");
         }
+    }
+
+    /// A frame broke the WebSocket protocol: close with its code.
+    fn broken(&self, e: WireError) -> CloseReason {
+        tracing::debug!(conn = self.id, error = %e, "protocol error");
+        let (code, reason) = e.close();
+        self.state.metrics.rejected(match code {
+            close::TOO_BIG => Rejection::TooBig,
+            1007 => Rejection::InvalidUtf8,
+            _ => Rejection::Protocol,
+        });
+        self.outbox.close(code, reason);
+        CloseReason::ProtocolError
     }
 
     /// Takes a token for one more frame; counts a refusal when there is none.
@@ -529,6 +570,9 @@ impl Connection {
             Ok(a) => a,
             Err(e) => return self.reply(refuse(e.code(), e.to_string(), client_id)),
         };
+        if self.state.config.log_message_text {
+            tracing::info!(conn = self.id, room = %self.room, client_id, text, "message");
+        }
         let append = Append {
             room: m.room.name().into(),
             conn: self.id,
@@ -536,10 +580,14 @@ impl Connection {
             client_id: client_id.clone(),
             author,
             text,
+            received: std::time::Instant::now(),
         };
         // The confirmation (or error) comes from the hub once the writer is done.
-        if let Err(e) = self.state.appender.append(append) {
-            self.reply(refuse(e.code(), e.to_string(), client_id));
+        match self.state.appender.append(append) {
+            Ok(()) => {
+                self.state.metrics.messages_received.inc();
+            }
+            Err(e) => self.reply(refuse(e.code(), e.to_string(), client_id)),
         }
     }
 

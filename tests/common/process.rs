@@ -5,11 +5,14 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub struct ServerProcess {
     pub child: Child,
     pub addr: SocketAddr,
+    /// Every line the server has logged (to stdout) so far.
+    pub logs: Arc<Mutex<Vec<String>>>,
 }
 
 impl ServerProcess {
@@ -40,9 +43,12 @@ impl ServerProcess {
             .expect("server starts");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = std::sync::mpsc::channel();
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let kept = logs.clone();
         std::thread::spawn(move || {
             let mut sent = false;
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                kept.lock().unwrap().push(line.clone());
                 if !sent {
                     if let Some(rest) = line.split("listening on http://").nth(1) {
                         let addr: String = rest
@@ -60,7 +66,12 @@ impl ServerProcess {
             .expect("server reports its address")
             .parse()
             .expect("a socket address");
-        ServerProcess { child, addr }
+        ServerProcess { child, addr, logs }
+    }
+
+    /// The lines logged so far.
+    pub fn log_lines(&self) -> Vec<String> {
+        self.logs.lock().unwrap().clone()
     }
 
     /// Open file descriptors of the server process.

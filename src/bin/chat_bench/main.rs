@@ -2,7 +2,6 @@
 
 mod client;
 mod peer;
-mod procstat;
 mod report;
 mod traffic;
 
@@ -15,9 +14,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, Semaphore};
 
+use chatroom::server::procstat::Proc;
 use client::{open_socket, source_addr, Sessions};
 use peer::Peer;
-use procstat::Proc;
 use report::{IdleReport, Percentiles, PhaseReport, Report, Sample, SetupReport};
 use traffic::{histogram, Pace, PhaseStats, Publisher, Reader, Shared};
 
@@ -199,7 +198,7 @@ fn main() -> ExitCode {
         eprintln!("chat-bench: {e}");
         return ExitCode::from(2);
     }
-    let files = procstat::raise_file_limit();
+    let files = chatroom::server::limits::raise_file_limit();
     if (files as usize) < args.connections + 64 {
         eprintln!(
             "chat-bench: warning: open-file limit {files} is below {} connections plus headroom",

@@ -1,8 +1,8 @@
-//! Readings from `/proc`: CPU seconds (`/proc/PID/stat`) and resident memory (`/proc/PID/status`) of the server and of this tool.
+//! Readings from `/proc`: CPU seconds, resident memory and open files of a process (this one, or the server `chat-bench` measures).
 
 use std::io;
 
-/// Which process to read: the server (by pid) or this tool.
+/// Which process to read: another one (by pid) or this one.
 #[derive(Clone, Copy, Debug)]
 pub enum Proc {
     Pid(u32),
@@ -31,6 +31,21 @@ impl Proc {
         parse_rss_kib(&status)
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no VmRSS line"))
     }
+
+    /// File descriptors open now (entries of `fd/`).
+    pub fn open_fds(self) -> io::Result<u64> {
+        Ok(std::fs::read_dir(self.path("fd"))?.count() as u64)
+    }
+}
+
+/// This process's soft open-file limit.
+pub fn max_fds() -> Option<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes the struct we pass.
+    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0).then_some(lim.rlim_cur)
 }
 
 /// utime + stime in clock ticks. The command name (field 2) may hold spaces and
@@ -64,8 +79,6 @@ fn clock_ticks_per_sec() -> f64 {
     }
 }
 
-pub use chatroom::server::limits::raise_file_limit;
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,5 +89,13 @@ mod tests {
             "1234 (my (odd) name) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 9 0 100 0 0";
         assert_eq!(parse_cpu_ticks(stat), Some(325));
         assert_eq!(parse_rss_kib("Name:\tx\nVmRSS:\t  51200 kB\n"), Some(51200));
+    }
+
+    #[test]
+    fn this_process_can_be_read() {
+        let fds = Proc::Me.open_fds().unwrap();
+        assert!(fds >= 3, "stdin, stdout, stderr at least: {fds}");
+        assert!(max_fds().unwrap() >= fds);
+        assert!(Proc::Me.rss_kib().unwrap() > 0);
     }
 }
