@@ -57,7 +57,7 @@ pub async fn load_room(room: String) -> Result<RoomSnapshot, ServerFnError> {
         .map(|s| s.member());
     let (members, online) = state.hub.members(&room);
     let recent = state
-        .store
+        .log
         .recent(&room, u64::MAX, state.config.recent_messages)
         .await
         .map_err(|e| ServerFnError::new(e.to_string()))?;
@@ -79,7 +79,7 @@ pub async fn load_older(room: String, before: u64) -> Result<Vec<ChatMessage>, S
     let state = use_context::<AppState>().ok_or_else(|| ServerFnError::new("no app state"))?;
     let room = crate::rules::validate_room(&room).map_err(|e| ServerFnError::new(e.to_string()))?;
     state
-        .store
+        .log
         .before(&room, before, state.config.recent_messages)
         .await
         .map_err(|e| ServerFnError::new(e.to_string()))
@@ -122,6 +122,19 @@ pub async fn join_room(
     let sid = session::from_headers(&state.keys, &headers, &room)
         .map(|s| s.sid)
         .unwrap_or_else(SessionId::random);
+    // In cluster mode the name must be free on every node.
+    let hold_ms = state.config.name_reservation_secs * 1000;
+    let key = crate::rules::name_key(&name);
+    match state.log.hold_name(&room, &key, &sid, hold_ms).await {
+        Ok(true) => {}
+        Ok(false) => return refuse(JoinField::Name, JoinError::NameTaken.to_string()),
+        Err(_) => {
+            return refuse(
+                JoinField::Room,
+                "The chat service cannot store messages right now; try again in a moment".into(),
+            )
+        }
+    }
     if let Err(e) = state.hub.reserve(&room, &name, &sid) {
         let field = match e {
             JoinError::NameTaken => JoinField::Name,

@@ -4,7 +4,7 @@ mod common;
 
 use chatroom::api::{JoinField, JoinOutcome};
 use chatroom::protocol::{close, ClientFrame, ErrorCode, Member, ServerFrame};
-use common::{Client, TestServer};
+use common::{ack, Client, TestServer};
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -317,4 +317,48 @@ async fn drain_closes_every_socket_with_service_restart() {
         tokio::net::TcpStream::connect(addr).await.is_err(),
         "no longer listening"
     );
+}
+
+#[tokio::test]
+async fn a_newcomer_to_a_room_nobody_is_in_gets_its_history() {
+    let server = TestServer::start().await;
+    let (mut ada, _) = server.member("quiet", "Ada", "fox").await;
+    for i in 0..3 {
+        let id = format!("h{i}");
+        ada.send(&send(&id, "earlier")).await;
+        ack(&mut ada, &id).await;
+    }
+    drop(ada);
+    // Wait until the room is empty (and so no longer live).
+    for _ in 0..100 {
+        if server_is_empty(&server, "quiet").await {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (outcome, cookie) = server.join("quiet", "Bob", "owl").await;
+    assert!(matches!(outcome, JoinOutcome::Joined(_)));
+    let (_bob, history, reset) =
+        Client::joined_with_history(server.addr, "quiet", &cookie.unwrap(), None).await;
+    assert!(!reset);
+    assert_eq!(
+        history.len(),
+        3,
+        "the room's messages, though nobody was in it"
+    );
+}
+
+async fn server_is_empty(server: &TestServer, room: &str) -> bool {
+    let body = reqwest::Client::new()
+        .post(server.url("/api/room"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("room={room}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let snap: chatroom::api::RoomSnapshot = serde_json::from_str(&body).unwrap();
+    snap.online == 0
 }

@@ -16,14 +16,16 @@ use tokio_util::task::TaskTracker;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
+use super::cluster::RedisLog;
 use super::config::Config;
 use super::hub::Hub;
 use super::limits::{connections_from_file_limit, ConnectionLimits};
+use super::log::MessageLog;
 use super::metrics::{self, Metrics};
 use super::room::RoomLimits;
 use super::session::SessionKeys;
 use super::status::StatusLog;
-use super::store::{Appender, Store, StoreError};
+use super::store::{Store, StoreError};
 use super::tcp::{self, Keepalive};
 use super::ws;
 use crate::app::{shell, App};
@@ -45,8 +47,8 @@ pub struct Shared {
     pub leptos_options: LeptosOptions,
     pub config: Arc<Config>,
     pub hub: Arc<Hub>,
-    pub store: Arc<Store>,
-    pub appender: Appender,
+    /// Where messages are stored and history is read: SQLite, or Redis in cluster mode.
+    pub log: MessageLog,
     pub keys: Arc<SessionKeys>,
     pub limits: Arc<ConnectionLimits>,
     pub metrics: Arc<Metrics>,
@@ -67,9 +69,9 @@ impl FromRef<AppState> for LeptosOptions {
 }
 
 impl AppState {
-    /// Opens the store (failing with a clear error if it is unusable), starts its writer and the hub.
+    /// Opens the message log (failing with a clear error if it is unusable: the SQLite file,
+    /// or in cluster mode Redis), starts its writer and the hub.
     pub async fn new(config: Config, leptos_options: LeptosOptions) -> Result<Self, StoreError> {
-        let store = Store::open(&config.data_path, config.max_db_mb)?;
         let limits = RoomLimits {
             max_members: config.max_room_members,
             max_message_chars: config.max_message_chars,
@@ -90,10 +92,32 @@ impl AppState {
             Duration::from_secs(config.name_reservation_secs),
             Duration::from_millis(config.presence_grace_ms),
         ));
-        let (appender, _writer) = store.start_writer(hub.clone())?;
+        let (log, stored_secret) = if config.redis_url.is_empty() {
+            let store = Store::open(&config.data_path, config.max_db_mb)?;
+            let (appender, _writer) = store.start_writer(hub.clone())?;
+            let secret = match config.session_secret.is_empty() {
+                true => Some(store.session_secret().await?),
+                false => None,
+            };
+            let store = Arc::new(store);
+            (MessageLog::Local { store, appender }, secret)
+        } else {
+            let log = RedisLog::start(
+                &config.redis_url,
+                config.redis_stream_len,
+                Duration::from_secs(config.presence_ttl_secs),
+                hub.clone(),
+            )
+            .await?;
+            let secret = match config.session_secret.is_empty() {
+                true => Some(log.session_secret().await?),
+                false => None,
+            };
+            (MessageLog::Cluster(log), secret)
+        };
         let lifetime = config.session_days * 24 * 3600;
-        let keys = if config.session_secret.is_empty() {
-            SessionKeys::from_key(store.session_secret().await?, lifetime)
+        let keys = if let Some(secret) = stored_secret {
+            SessionKeys::from_key(secret, lifetime)
         } else {
             SessionKeys::new(&config.session_secret, lifetime)
         };
@@ -106,8 +130,7 @@ impl AppState {
             status: Arc::new(StatusLog::default()),
             draining: CancellationToken::new(),
             hub,
-            store: Arc::new(store),
-            appender,
+            log,
             keys: Arc::new(keys),
             limits: conn_limits,
             shutdown: CancellationToken::new(),
@@ -169,11 +192,7 @@ async fn readiness(state: &AppState) -> Result<(), String> {
     let ready = if state.draining.is_cancelled() {
         Err("draining".to_string())
     } else {
-        state
-            .store
-            .check_writable(&state.appender)
-            .await
-            .map_err(|e| e.to_string())
+        state.log.check_writable().await.map_err(|e| e.to_string())
     };
     state.metrics.set_ready(ready.is_ok());
     ready
@@ -253,7 +272,7 @@ pub async fn serve_with_admin(
         .await;
     // Let the writer commit what is queued (unconfirmed, so clients would re-send it anyway).
     let _ = tokio::time::timeout(deadline, async {
-        while !state.appender.is_idle() {
+        while !state.log.is_idle() {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     })

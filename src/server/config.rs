@@ -108,6 +108,12 @@ settings! {
     drain_delay_ms: u64 = "0", "CHAT_DRAIN_DELAY_MS";
     /// Address for /metrics and /status, e.g. "127.0.0.1:9100" (empty: both on `listen`).
     admin_listen: String = "", "CHAT_ADMIN_LISTEN";
+    /// Redis URL, e.g. "redis://127.0.0.1:6379/": turns on cluster mode, where every node on this Redis is one chat service (empty: this node alone, on SQLite).
+    redis_url: String = "", "CHAT_REDIS_URL";
+    /// Cluster mode: messages kept per room in Redis (history and resume reach this far back).
+    redis_stream_len: usize = "10000", "CHAT_REDIS_STREAM_LEN";
+    /// Cluster mode: seconds within which the members of a node that stopped (or lost Redis) leave the other nodes' lists.
+    presence_ttl_secs: u64 = "15", "CHAT_PRESENCE_TTL_SECS";
     /// Log format: text or json.
     log_format: String = "text", "CHAT_LOG_FORMAT";
     /// Log filter, e.g. "debug" or "info,chatroom=debug" (empty: RUST_LOG, else "info").

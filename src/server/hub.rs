@@ -6,15 +6,16 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
+use tokio::sync::mpsc::UnboundedSender;
 
 use super::metrics::{HubStats, Metrics, Rejection};
 use super::outbox::Outbox;
-use super::room::{ConnId, JoinError, Room, RoomLimits};
+use super::room::{ConnId, JoinError, PresenceChange, Room, RoomLimits};
 use super::session::{Session, SessionId};
 use super::store::{Append, Delivery, Outcome, StoreError};
-use crate::protocol::{ErrorCode, Member, MessageId, ServerFrame};
+use crate::protocol::{ChatMessage, ErrorCode, Member, MessageId, ServerFrame};
 
 /// All rooms of this process.
 pub struct Hub {
@@ -24,6 +25,8 @@ pub struct Hub {
     grace: Duration,
     next_conn: AtomicU64,
     metrics: Arc<Metrics>,
+    /// Cluster mode: where rooms report changes of local presence.
+    presence: OnceLock<UnboundedSender<PresenceChange>>,
 }
 
 impl StoreError {
@@ -46,6 +49,7 @@ impl Hub {
             grace,
             next_conn: AtomicU64::new(1),
             metrics: Arc::new(Metrics::new()),
+            presence: OnceLock::new(),
         }
     }
 
@@ -53,9 +57,38 @@ impl Hub {
         &self.limits
     }
 
+    /// Cluster mode: every room reports who becomes present here, and who leaves, to `sink`.
+    pub fn share_presence(&self, sink: UnboundedSender<PresenceChange>) {
+        let _ = self.presence.set(sink);
+    }
+
+    fn new_room(&self, name: &str, stored_last: Option<MessageId>) -> Arc<Room> {
+        let room = match stored_last {
+            Some(last) => Room::new(name, self.limits.clone(), last),
+            None => Room::unread(name, self.limits.clone()),
+        };
+        if let Some(sink) = self.presence.get() {
+            room.share_presence(sink.clone());
+        }
+        Arc::new(room)
+    }
+
     /// What this hub and its connections count.
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
+    }
+
+    /// Broadcasts a stored message to `room`, counting it; `received` is when it reached this
+    /// node, if it did (in cluster mode it may come from another node).
+    pub fn deliver_stored(&self, room: &Room, m: ChatMessage, received: Option<Instant>) {
+        let n = room.deliver_timed(m, received.unwrap_or_else(Instant::now), &self.metrics);
+        self.metrics.messages_broadcast.inc();
+        self.metrics.messages_delivered.inc_by(n as u64);
+    }
+
+    /// The names of the rooms that live here.
+    pub fn room_names(&self) -> Vec<String> {
+        self.rooms().keys().cloned().collect()
     }
 
     /// Rooms, members and queues now, summed over every room.
@@ -91,7 +124,7 @@ impl Hub {
         let mut rooms = self.rooms();
         let r = rooms
             .entry(room.to_string())
-            .or_insert_with(|| Arc::new(Room::new(room, self.limits.clone(), 0)));
+            .or_insert_with(|| self.new_room(room, None));
         r.reserve(name, sid, Instant::now() + self.reservation)
     }
 
@@ -117,8 +150,9 @@ impl Hub {
         let mut rooms = self.rooms();
         let r = rooms
             .entry(room.to_string())
-            .or_insert_with(|| Arc::new(Room::new(room, self.limits.clone(), stored_last)))
+            .or_insert_with(|| self.new_room(room, Some(stored_last)))
             .clone();
+        r.learn_last(stored_last);
         match r.join(conn, session, outbox) {
             Ok(upto) => Ok((r, upto.max(stored_last))),
             Err(e) => {
@@ -204,11 +238,7 @@ impl Delivery for Hub {
             return;
         };
         match outcome {
-            Outcome::Stored(m) => {
-                let n = room.deliver_timed(m, append.received, &self.metrics);
-                self.metrics.messages_broadcast.inc();
-                self.metrics.messages_delivered.inc_by(n as u64);
-            }
+            Outcome::Stored(m) => self.deliver_stored(&room, m, Some(append.received)),
             Outcome::Duplicate(m) => room.send_to(append.conn, &ServerFrame::Message(m)),
             Outcome::Failed(e) => {
                 self.metrics.rejected(Rejection::Code(e.code()));

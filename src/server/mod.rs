@@ -3,11 +3,14 @@
 pub mod app;
 #[cfg(feature = "embed")]
 pub mod assets;
+pub mod cluster;
 pub mod config;
 pub mod hub;
 pub mod limits;
+pub mod log;
 pub mod metrics;
 pub mod outbox;
+pub mod presence;
 pub mod procstat;
 pub mod room;
 pub mod session;

@@ -11,10 +11,11 @@
 
 use axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 use thiserror::Error;
+use tokio::sync::mpsc::UnboundedSender;
 
 use super::metrics::{HubStats, Metrics};
 use super::outbox::Outbox;
@@ -114,7 +115,37 @@ struct MemberEntry {
     seq: u64,
     /// Set while the member has no connection but is kept for the presence grace period.
     lingering: Option<u64>,
+    /// Cluster mode: the other nodes this member is also present on.
+    remote: BTreeSet<String>,
 }
+
+impl MemberEntry {
+    /// Present on this node: connected, or within the grace period.
+    fn here(&self) -> bool {
+        self.conns > 0 || self.lingering.is_some()
+    }
+}
+
+/// A change of who is present on this node, for cluster mode to share with the other nodes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PresenceChange {
+    /// `member` (with session `sid`) is now present here in `room`.
+    Here {
+        room: String,
+        key: String,
+        member: Member,
+        sid: SessionId,
+    },
+    /// The member under `key` is no longer present here.
+    Gone {
+        room: String,
+        key: String,
+        sid: SessionId,
+    },
+}
+
+/// Members present on other nodes, by name key: the member, its session and those nodes.
+pub type RemoteMembers = HashMap<String, (Member, SessionId, BTreeSet<String>)>;
 
 /// A live event held for a staged connection.
 struct Staged {
@@ -141,6 +172,9 @@ struct RoomState {
     count_sent_at: Option<Instant>,
     /// Newest message delivered here.
     last_delivered: MessageId,
+    /// `last_delivered` is the store's newest id too: false for a room made only to hold a
+    /// reservation, until a connection joins it.
+    last_known: bool,
     next_seq: u64,
     next_linger: u64,
 }
@@ -150,6 +184,8 @@ pub struct Room {
     name: String,
     limits: RoomLimits,
     state: Mutex<RoomState>,
+    /// Cluster mode: where changes of local presence go.
+    presence: OnceLock<UnboundedSender<PresenceChange>>,
 }
 
 impl RoomState {
@@ -238,9 +274,122 @@ impl Room {
             limits,
             state: Mutex::new(RoomState {
                 last_delivered: last_id,
+                last_known: true,
                 ..RoomState::default()
             }),
+            presence: OnceLock::new(),
         }
+    }
+
+    /// Cluster mode: reports who becomes present here and who leaves to `sink`.
+    pub fn share_presence(&self, sink: UnboundedSender<PresenceChange>) {
+        let _ = self.presence.set(sink);
+    }
+
+    fn tell(&self, change: impl FnOnce() -> PresenceChange) {
+        if let Some(sink) = self.presence.get() {
+            let _ = sink.send(change());
+        }
+    }
+
+    /// Cluster mode: the members present on other nodes now. Newcomers are announced (or
+    /// counted), and those no longer present anywhere leave.
+    pub fn sync_remote(&self, remote: &RemoteMembers) {
+        let mut st = self.state();
+        let gone: Vec<String> = st
+            .members
+            .iter()
+            .filter(|(k, m)| !m.remote.is_empty() && !remote.contains_key(*k))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in gone {
+            let leaves = match st.members.get_mut(&key) {
+                Some(m) => {
+                    m.remote.clear();
+                    !m.here()
+                }
+                None => false,
+            };
+            if leaves {
+                self.remove_member(&mut st, &key);
+            }
+        }
+        for (key, (member, sid, nodes)) in remote {
+            if let Some(m) = st.members.get_mut(key) {
+                if &m.sid == sid {
+                    m.remote = nodes.clone();
+                }
+                continue;
+            }
+            self.add_member(
+                &mut st,
+                key.clone(),
+                member.clone(),
+                sid.clone(),
+                nodes.clone(),
+            );
+        }
+    }
+
+    /// Lists a member new to this room (announcing them, or counting them in a big room).
+    fn add_member(
+        &self,
+        st: &mut RoomState,
+        key: String,
+        member: Member,
+        sid: SessionId,
+        remote: BTreeSet<String>,
+    ) {
+        st.next_seq += 1;
+        let seq = st.next_seq;
+        let announce = st.members.len() < self.limits.presence_list_limit;
+        if announce {
+            st.fan_out(
+                &ServerFrame::Joined {
+                    member: member.clone(),
+                },
+                None,
+                self.limits.max_staged,
+            );
+        }
+        st.order.insert(seq, key.clone());
+        st.members.insert(
+            key,
+            MemberEntry {
+                member,
+                sid,
+                conns: 0,
+                seq,
+                lingering: None,
+                remote,
+            },
+        );
+        if !announce {
+            st.count_changed(Instant::now());
+        }
+    }
+
+    /// A room made to hold a name reservation, before anyone asked the store about it.
+    pub fn unread(name: impl Into<String>, limits: RoomLimits) -> Self {
+        Room {
+            name: name.into(),
+            limits,
+            state: Mutex::new(RoomState::default()),
+            presence: OnceLock::new(),
+        }
+    }
+
+    /// The store's newest message id as this room knows it, if it does.
+    pub fn known_last(&self) -> Option<MessageId> {
+        let st = self.state();
+        st.last_known.then_some(st.last_delivered)
+    }
+
+    /// Tells the room the store's newest id (read before a connection joins).
+    pub fn learn_last(&self, stored_last: MessageId) {
+        let mut st = self.state();
+        st.last_delivered = st.last_delivered.max(stored_last);
+        st.last_known = true;
     }
 
     pub fn name(&self) -> &str {
@@ -294,38 +443,22 @@ impl Room {
             if st.members.len() >= self.limits.max_members {
                 return Err(JoinError::RoomFull);
             }
-            let member = session.member();
-            st.next_seq += 1;
-            let seq = st.next_seq;
             st.reservations.remove(&key);
-            let announce = st.members.len() < self.limits.presence_list_limit;
-            if announce {
-                st.fan_out(
-                    &ServerFrame::Joined {
-                        member: member.clone(),
-                    },
-                    None,
-                    self.limits.max_staged,
-                );
-            }
-            st.order.insert(seq, key.clone());
-            st.members.insert(
-                key.clone(),
-                MemberEntry {
-                    member,
-                    sid: session.sid.clone(),
-                    conns: 0,
-                    seq,
-                    lingering: None,
-                },
-            );
-            if !announce {
-                st.count_changed(Instant::now());
-            }
+            let (member, sid) = (session.member(), session.sid.clone());
+            self.add_member(&mut st, key.clone(), member, sid, BTreeSet::new());
         }
         if let Some(entry) = st.members.get_mut(&key) {
+            let arrives = !entry.here();
             entry.conns += 1;
             entry.lingering = None;
+            if arrives {
+                self.tell(|| PresenceChange::Here {
+                    room: self.name.clone(),
+                    key: key.clone(),
+                    member: entry.member.clone(),
+                    sid: entry.sid.clone(),
+                });
+            }
         }
         st.conns.insert(
             conn,
@@ -404,8 +537,22 @@ impl Room {
             }
             return Some((entry.key, token));
         }
-        self.remove_member(&mut st, &entry.key);
+        self.left_here(&mut st, &entry.key);
         None
+    }
+
+    /// The member under `key` is no longer present on this node: it leaves the room unless
+    /// it is present on another node.
+    fn left_here(&self, st: &mut RoomState, key: &str) {
+        let Some(m) = st.members.get(key) else { return };
+        self.tell(|| PresenceChange::Gone {
+            room: self.name.clone(),
+            key: key.to_string(),
+            sid: m.sid.clone(),
+        });
+        if m.remote.is_empty() {
+            self.remove_member(st, key);
+        }
     }
 
     /// Ends a lingering member whose grace period is over, unless they came back.
@@ -416,7 +563,10 @@ impl Room {
             .get(key)
             .is_some_and(|m| m.conns == 0 && m.lingering == Some(token))
         {
-            self.remove_member(&mut st, key);
+            if let Some(m) = st.members.get_mut(key) {
+                m.lingering = None;
+            }
+            self.left_here(&mut st, key);
         }
     }
 
@@ -529,7 +679,8 @@ impl Room {
     pub fn prune(&self, now: Instant) -> bool {
         let mut st = self.state();
         st.reservations.retain(|_, (_, until)| *until > now);
-        st.members.is_empty() && st.reservations.is_empty() && st.conns.is_empty()
+        // Members present only on other nodes do not keep a room alive here.
+        st.members.values().all(|m| !m.here()) && st.reservations.is_empty() && st.conns.is_empty()
     }
 
     /// Asks every connection to close with `code`.

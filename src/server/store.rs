@@ -57,6 +57,8 @@ pub enum StoreError {
     Task(String),
     #[error("the message store cannot be written: {0}")]
     NotWritable(String),
+    #[error("the shared message store (Redis) failed: {0}")]
+    Redis(String),
 }
 
 impl StoreError {

@@ -31,7 +31,7 @@ use super::room::{check_post, ConnId, Room};
 use super::session::{self, Session};
 use super::store::Append;
 use super::wire::{self, Decoder, Event, WireError, Writer};
-use crate::protocol::{close, ClientFrame, ErrorCode, ServerFrame};
+use crate::protocol::{close, ChatMessage, ClientFrame, ErrorCode, ServerFrame};
 use crate::rules::validate_room;
 
 /// Frames taken from the outbox for one write (one system call when the socket takes them).
@@ -583,7 +583,7 @@ impl Connection {
             received: std::time::Instant::now(),
         };
         // The confirmation (or error) comes from the hub once the writer is done.
-        match self.state.appender.append(append) {
+        match self.state.log.append(append) {
             Ok(()) => {
                 self.state.metrics.messages_received.inc();
             }
@@ -605,9 +605,9 @@ impl Connection {
             ));
             return self.outbox.close(close::SESSION_REFUSED, "no session");
         };
-        let store = self.state.store.clone();
+        let store = self.state.log.clone();
         // A live room knows its newest message; only a new one asks the store.
-        let live = self.state.hub.room(&self.room).map(|r| r.last_delivered());
+        let live = self.state.hub.room(&self.room).and_then(|r| r.known_last());
         let stored_last = match live {
             Some(id) => id,
             None => match store.last_id(&self.room).await {
@@ -634,6 +634,9 @@ impl Connection {
             room: room.clone(),
             conn: self.id,
         });
+        if live.is_none() {
+            store.room_created(&self.room);
+        }
         // History up to `upto` comes from the store; anything later is held by the room.
         let config = &self.state.config;
         let page = config.recent_messages;
@@ -648,13 +651,18 @@ impl Connection {
             }
             None => store.recent(&self.room, upto, page).await,
         };
+        // Ids are gapless, so a resume must start right after `after`; it cannot when the gap
+        // is too long, or older than what the log keeps (cluster mode trims it).
+        let resumable = |gap: &Vec<ChatMessage>| match (after, gap.first()) {
+            (Some(a), Some(first)) => first.id == a + 1 && gap.len() <= config.max_resume_gap,
+            (Some(a), None) => a >= upto,
+            (None, _) => true,
+        };
         let (history, reset) = match history {
-            Ok(gap) if gap.len() > config.max_resume_gap => {
-                match store.recent(&self.room, upto, page).await {
-                    Ok(r) => (r, true),
-                    Err(e) => return self.storage_failed(e),
-                }
-            }
+            Ok(gap) if !resumable(&gap) => match store.recent(&self.room, upto, page).await {
+                Ok(r) => (r, true),
+                Err(e) => return self.storage_failed(e),
+            },
             Ok(h) => (h, false),
             Err(e) => return self.storage_failed(e),
         };

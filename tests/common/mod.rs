@@ -3,6 +3,7 @@
 
 pub mod process;
 pub mod raw;
+pub mod redis_server;
 
 use chatroom::api::JoinOutcome;
 use chatroom::protocol::{ClientFrame, ServerFrame};

@@ -1,0 +1,115 @@
+//! Where messages are kept: this node's SQLite store, or in cluster mode the Redis streams every node shares; one interface for both.
+
+use std::sync::Arc;
+
+use super::cluster::RedisLog;
+use super::session::SessionId;
+use super::store::{Append, Appender, Store, StoreError};
+use crate::protocol::{ChatMessage, MessageId};
+
+/// The message log the server appends to and reads history from.
+#[derive(Clone)]
+pub enum MessageLog {
+    /// One node: SQLite, with its writer thread.
+    Local {
+        store: Arc<Store>,
+        appender: Appender,
+    },
+    /// Several nodes on one Redis.
+    Cluster(Arc<RedisLog>),
+}
+
+impl MessageLog {
+    /// Queues a message for storing; its confirmation or error comes through the hub.
+    pub fn append(&self, append: Append) -> Result<(), StoreError> {
+        match self {
+            MessageLog::Local { appender, .. } => appender.append(append),
+            MessageLog::Cluster(log) => log.append(append),
+        }
+    }
+
+    /// Nothing waits to be stored.
+    pub fn is_idle(&self) -> bool {
+        match self {
+            MessageLog::Local { appender, .. } => appender.is_idle(),
+            MessageLog::Cluster(log) => log.is_idle(),
+        }
+    }
+
+    /// A room was just created on this node (cluster mode: it may have missed a message).
+    pub fn room_created(&self, room: &str) {
+        if let MessageLog::Cluster(log) = self {
+            log.catch_up(room);
+        }
+    }
+
+    pub async fn last_id(&self, room: &str) -> Result<MessageId, StoreError> {
+        match self {
+            MessageLog::Local { store, .. } => store.last_id(room).await,
+            MessageLog::Cluster(log) => log.last_id(room).await,
+        }
+    }
+
+    /// The `limit` newest messages with ids up to `upto`, oldest first.
+    pub async fn recent(
+        &self,
+        room: &str,
+        upto: MessageId,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, StoreError> {
+        match self {
+            MessageLog::Local { store, .. } => store.recent(room, upto, limit).await,
+            MessageLog::Cluster(log) => log.recent(room, upto, limit).await,
+        }
+    }
+
+    /// Up to `limit` messages older than `before`, oldest first.
+    pub async fn before(
+        &self,
+        room: &str,
+        before: MessageId,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, StoreError> {
+        match self {
+            MessageLog::Local { store, .. } => store.before(room, before, limit).await,
+            MessageLog::Cluster(log) => log.before(room, before, limit).await,
+        }
+    }
+
+    /// Up to `limit` messages with `after < id <= upto`, oldest first.
+    pub async fn between(
+        &self,
+        room: &str,
+        after: MessageId,
+        upto: MessageId,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, StoreError> {
+        match self {
+            MessageLog::Local { store, .. } => store.between(room, after, upto, limit).await,
+            MessageLog::Cluster(log) => log.between(room, after, upto, limit).await,
+        }
+    }
+
+    /// Holds `name_key` in `room` for session `sid` for `for_ms` on every node (cluster mode;
+    /// one node's rooms check names themselves). False if another session holds it.
+    pub async fn hold_name(
+        &self,
+        room: &str,
+        name_key: &str,
+        sid: &SessionId,
+        for_ms: u64,
+    ) -> Result<bool, StoreError> {
+        match self {
+            MessageLog::Local { .. } => Ok(true),
+            MessageLog::Cluster(log) => log.hold_name(room, name_key, sid, for_ms).await,
+        }
+    }
+
+    /// Could a message be stored now?
+    pub async fn check_writable(&self) -> Result<(), StoreError> {
+        match self {
+            MessageLog::Local { store, appender } => store.check_writable(appender).await,
+            MessageLog::Cluster(log) => log.check_writable().await,
+        }
+    }
+}
