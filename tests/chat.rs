@@ -349,16 +349,5 @@ async fn a_newcomer_to_a_room_nobody_is_in_gets_its_history() {
 }
 
 async fn server_is_empty(server: &TestServer, room: &str) -> bool {
-    let body = reqwest::Client::new()
-        .post(server.url("/api/room"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("room={room}"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let snap: chatroom::api::RoomSnapshot = serde_json::from_str(&body).unwrap();
-    snap.online == 0
+    common::room_snapshot(server.addr, room).await.online == 0
 }

@@ -295,17 +295,7 @@ async fn told(c: &mut Client, name: &str, joined: bool, within: Duration) -> Dur
 }
 
 async fn members_on(addr: std::net::SocketAddr, room: &str) -> Vec<String> {
-    let body = reqwest::Client::new()
-        .post(format!("http://{addr}/api/room"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("room={room}"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let snap: chatroom::api::RoomSnapshot = serde_json::from_str(&body).unwrap();
+    let snap = common::room_snapshot(addr, room).await;
     let mut names: Vec<String> = snap.members.into_iter().map(|m| m.name).collect();
     names.sort();
     names

@@ -301,25 +301,15 @@ async fn older_history_comes_in_pages_by_id() {
     .await;
     let (mut ada, _) = server.member("lobby", "Ada", "fox").await;
     post_confirmed(&mut ada, "m", 7).await;
-    let older = |before: u64| {
-        let url = server.url("/api/older");
-        async move {
-            let body = reqwest::Client::new()
-                .post(url)
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(format!("room=lobby&before={before}"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            serde_json::from_str::<Vec<ChatMessage>>(&body)
-                .unwrap()
-                .into_iter()
-                .map(|m| m.id)
-                .collect::<Vec<_>>()
-        }
+    let addr = server.addr;
+    let older = |before: u64| async move {
+        let before = before.to_string();
+        let body = common::call(addr, "older", &[("room", "lobby"), ("before", &before)]).await;
+        serde_json::from_str::<Vec<ChatMessage>>(&body)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.id)
+            .collect::<Vec<_>>()
     };
     assert_eq!(older(5).await, [2, 3, 4]);
     assert_eq!(older(2).await, [1]);

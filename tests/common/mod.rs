@@ -133,6 +133,24 @@ pub async fn join_http(
     (outcome, cookie)
 }
 
+/// Calls the server function `/api/<endpoint>` of the server at `addr` with form fields; returns the body.
+pub async fn call(addr: SocketAddr, endpoint: &str, fields: &[(&str, &str)]) -> String {
+    let resp = reqwest::Client::new()
+        .post(format!("http://{addr}/api/{endpoint}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(fields))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{endpoint}: {}", resp.status());
+    resp.text().await.unwrap()
+}
+
+/// The first-paint snapshot of `room` (members, online count, recent messages) from `addr`.
+pub async fn room_snapshot(addr: SocketAddr, room: &str) -> chatroom::api::RoomSnapshot {
+    serde_json::from_str(&call(addr, "room", &[("room", room)]).await).unwrap()
+}
+
 fn form(pairs: &[(&str, &str)]) -> String {
     pairs
         .iter()
