@@ -362,6 +362,12 @@ async fn the_members_of_a_killed_node_leave_every_list_within_the_ttl() {
         "Ada left Bob's list {took:?} after her node died (TTL {ttl} s)"
     );
     assert_eq!(members_on(b.addr, "r").await, ["Bob"]);
+    // Her name is no longer held by the dead node.
+    let (outcome, _) = join_http(b.addr, "r", "Ada", "owl").await;
+    assert!(
+        matches!(outcome, chatroom::api::JoinOutcome::Joined(_)),
+        "{outcome:?}"
+    );
 }
 
 /// Sends `n` messages from `c` and waits for each confirmation.

@@ -515,7 +515,12 @@ async fn read_up(log: &RedisLog, hub: &Hub, room: &str, next: Option<ChatMessage
                     hub.deliver_stored(&live, m, received);
                 }
             }
-            Err(e) => tracing::warn!(error = %e, %room, "cannot read missed messages"),
+            Err(e) => {
+                // Delivering `next` now would skip the missed ones for good; the next message
+                // or the resubscription after this (Redis is likely away) reads them all.
+                tracing::warn!(error = %e, %room, "cannot read missed messages");
+                return;
+            }
         }
     }
     if let Some(m) = next {

@@ -1,17 +1,23 @@
-//! Cluster-wide presence on Redis: each node lists its members with an expiry it keeps renewing, reads the other nodes' members into its rooms every second, and holds each name for one session across all nodes.
+//! Cluster-wide presence on Redis: each node lists its members per room, keeps a liveness key alive, reads the rooms whose members changed into its own, and holds each name for one session across all nodes.
 //!
-//! A room's members are a hash, `chat:{room}:presence`, with one field per member and node
-//! (`<name key>|<node>`) holding the member, its session and an expiry. A node that dies stops
-//! renewing its fields, so its members leave every other node's list once they expire, within
-//! `presence_ttl_secs`. A name is held by a key of its own, `chat:{room}:name:<name key>`,
-//! taken with `SET` only if free or already this session's, so two nodes cannot give one name
-//! to two people.
+//! - A room's members are a hash, `chat:{room}:presence`, with one field per member and node
+//!   (`<name key>|<node>`) holding the member and its session.
+//! - Each write marks the room in `chat:presence:changed`, a sorted set scored by a counter
+//!   (`chat:presence:version`), so a node reads only the rooms that changed since its last
+//!   look, plus those it just created: a second's work is a few commands, not a read of
+//!   every room.
+//! - Each node renews `chat:node:<id>` every second with a lifetime a little under
+//!   `presence_ttl_secs`. When a node's key is gone, the others drop its members (and its
+//!   fields) at once: a killed node's members leave every list within the TTL.
+//! - A name is held by `chat:{room}:name:<name key>` = `<session>|<node>`. It can be taken only
+//!   if it is free, already this session's, or held by a node that is gone. A reservation
+//!   expires; a present member's hold lasts until it leaves here.
 
 use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::hub::Hub;
@@ -20,21 +26,42 @@ use super::session::SessionId;
 use super::store::StoreError;
 use crate::protocol::Member;
 
-/// How often a node reads the other nodes' members.
-const SYNC: Duration = Duration::from_secs(1);
+/// How often a node renews its liveness and reads what changed.
+const TICK: Duration = Duration::from_secs(1);
+/// How long marks of changed rooms are kept: far longer than a tick.
+const CHANGES_KEPT: i64 = 100_000;
 
-/// Takes or renews a name for a session unless another one holds it: KEYS name; ARGV sid, ms.
+/// Takes a name for `<sid>|<node>` unless another session holds it on a live node: KEYS name
+/// lock; ARGV sid, node, ms (0: no expiry). A holder's node is live while `chat:node:<node>`
+/// exists.
 const HOLD: &str = r#"
 local v = redis.call('GET', KEYS[1])
-if v and v ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if v then
+  local sid, node = string.match(v, '^(.*)|([^|]*)$')
+  if sid ~= ARGV[1] and node and redis.call('EXISTS', 'chat:node:' .. node) == 1 then
+    return 0
+  end
+end
+if tonumber(ARGV[3]) > 0 then
+  redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2], 'PX', ARGV[3])
+else
+  redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2])
+end
 return 1
 "#;
 
-/// Frees a name if this session holds it: KEYS name; ARGV sid.
+/// Frees a name lock if it holds exactly ARGV[1]: KEYS name lock.
 const RELEASE: &str = r#"
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
+"#;
+
+/// Marks rooms (ARGV) as changed, under the next version number.
+const MARK: &str = r#"
+local v = redis.call('INCR', 'chat:presence:version')
+for i = 1, #ARGV do redis.call('ZADD', 'chat:presence:changed', v, ARGV[i]) end
+redis.call('ZREMRANGEBYSCORE', 'chat:presence:changed', '-inf', v - tonumber(KEYS[1]))
+return v
 "#;
 
 fn presence_key(room: &str) -> String {
@@ -45,9 +72,9 @@ fn name_lock(room: &str, key: &str) -> String {
     format!("chat:{{{room}}}:name:{key}")
 }
 
-/// A member present on this node: (room, name key) → (member, session).
-type Key = (String, String);
-type Who = (Member, SessionId);
+fn node_key(node: &str) -> String {
+    format!("chat:node:{node}")
+}
 
 /// One member on one node, as stored in the presence hash.
 #[derive(Debug, Serialize, Deserialize)]
@@ -55,23 +82,24 @@ struct Entry {
     name: String,
     avatar: String,
     sid: String,
-    /// Milliseconds since the Unix epoch after which the entry no longer counts.
-    until: i64,
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// This node's part of cluster-wide presence.
 pub struct Presence {
     conn: ConnectionManager,
-    /// This node's id in presence fields: random per start.
+    /// This node's id: random per start.
     node: String,
     ttl: Duration,
+}
+
+/// What the presence task knows between ticks.
+struct View {
+    /// Read everything again (at start, and after losing Redis).
+    reset: bool,
+    /// The version of the newest change read.
+    version: i64,
+    /// The other nodes' members of each room served here, as last read.
+    remote: HashMap<String, RemoteMembers>,
 }
 
 impl Presence {
@@ -84,7 +112,8 @@ impl Presence {
         }
     }
 
-    /// Holds `name` in `room` for session `sid` for `for_ms`; false if another session has it.
+    /// Holds `name_key` in `room` for session `sid` for `for_ms` (a reservation); false if
+    /// another session on a live node has it.
     pub async fn hold_name(
         &self,
         room: &str,
@@ -98,11 +127,18 @@ impl Presence {
             .arg(1)
             .arg(name_lock(room, name_key))
             .arg(&sid.0)
-            .arg(for_ms)
+            .arg(&self.node)
+            .arg(for_ms.max(1))
             .query_async(&mut conn)
             .await
             .map_err(|e| StoreError::Redis(e.to_string()))?;
         Ok(held == 1)
+    }
+
+    /// The lifetime of this node's liveness key: two ticks under the TTL, so that the others
+    /// notice a dead node within it.
+    fn alive_for(&self) -> Duration {
+        self.ttl.saturating_sub(2 * TICK).max(2 * TICK)
     }
 
     /// Until `changes` ends: shares this node's members and reads the others' into `hub`.
@@ -111,41 +147,59 @@ impl Presence {
         hub: Arc<Hub>,
         mut changes: UnboundedReceiver<PresenceChange>,
     ) {
-        // This node's members: (room, key) → (member, session).
-        let mut here: HashMap<Key, Who> = HashMap::new();
-        let mut tick = tokio::time::interval(SYNC);
+        // This node's members, to write again after Redis lost them.
+        let mut here: HashMap<(String, String), (Member, SessionId)> = HashMap::new();
+        let mut view = View {
+            reset: true,
+            version: 0,
+            remote: HashMap::new(),
+        };
+        let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let every = (self.ttl.as_secs() / 5).max(1);
-        let mut ticks = 0u64;
         let mut healthy = true;
         loop {
             tokio::select! {
                 change = changes.recv() => {
                     let Some(change) = change else { return };
-                    let written = match change {
-                        PresenceChange::Here { room, key, member, sid } => {
-                            let (k, who) = ((room, key), (member, sid));
-                            let r = self.write(&[(&k, &who)]).await;
-                            here.insert(k, who);
-                            r
+                    let mut batch = vec![change];
+                    while let Ok(more) = changes.try_recv() {
+                        batch.push(more);
+                    }
+                    for change in &batch {
+                        match change {
+                            PresenceChange::Here { room, key, member, sid } => {
+                                here.insert((room.clone(), key.clone()), (member.clone(), sid.clone()));
+                            }
+                            PresenceChange::Gone { room, key, .. } => {
+                                here.remove(&(room.clone(), key.clone()));
+                            }
                         }
-                        PresenceChange::Gone { room, key, sid } => {
-                            here.remove(&(room.clone(), key.clone()));
-                            self.remove(&room, &key, &sid).await
-                        }
-                    };
+                    }
+                    let written = self.write(&batch).await;
                     healthy = self.note(healthy, written);
+                    if !healthy {
+                        view.reset = true;
+                    }
                 }
                 _ = tick.tick() => {
-                    ticks += 1;
-                    if ticks.is_multiple_of(every) || !healthy {
-                        let all: Vec<(&Key, &Who)> = here.iter().collect();
+                    if !healthy {
+                        // Redis may have restarted without our entries: write them all again.
+                        let all: Vec<PresenceChange> = here
+                            .iter()
+                            .map(|((room, key), (member, sid))| PresenceChange::Here {
+                                room: room.clone(),
+                                key: key.clone(),
+                                member: member.clone(),
+                                sid: sid.clone(),
+                            })
+                            .collect();
                         let written = self.write(&all).await;
                         healthy = self.note(healthy, written);
                     }
-                    if healthy {
-                        let read = self.read_into(&hub).await;
-                        healthy = self.note(healthy, read);
+                    let read = self.tick(&hub, &mut view).await;
+                    healthy = self.note(healthy, read);
+                    if !healthy {
+                        view.reset = true;
                     }
                 }
             }
@@ -167,109 +221,203 @@ impl Presence {
         }
     }
 
-    /// Writes (or renews) these members' entries and name holds, in one pipeline.
-    async fn write(&self, members: &[(&Key, &Who)]) -> redis::RedisResult<()> {
-        if members.is_empty() {
-            return Ok(());
-        }
-        // Entries expire two sync periods before the TTL, so that others see them go within it.
-        let valid = self.ttl.saturating_sub(2 * SYNC).max(SYNC);
-        let until = now_ms() + valid.as_millis() as i64;
-        let mut pipe = redis::pipe();
-        for &((room, key), (member, sid)) in members {
-            let entry = Entry {
-                name: member.name.clone(),
-                avatar: member.avatar.clone(),
-                sid: sid.0.clone(),
-                until,
-            };
-            let json = serde_json::to_string(&entry).unwrap_or_default();
-            pipe.cmd("HSET")
-                .arg(presence_key(room))
-                .arg(format!("{key}|{}", self.node))
-                .arg(json)
-                .ignore();
-            pipe.cmd("EVAL")
-                .arg(HOLD)
-                .arg(1)
-                .arg(name_lock(room, key))
-                .arg(&sid.0)
-                .arg(self.ttl.as_millis() as u64)
-                .ignore();
-        }
-        let mut conn = self.conn.clone();
-        pipe.query_async::<()>(&mut conn).await
-    }
-
-    async fn remove(&self, room: &str, key: &str, sid: &SessionId) -> redis::RedisResult<()> {
-        let mut pipe = redis::pipe();
-        pipe.cmd("HDEL")
-            .arg(presence_key(room))
-            .arg(format!("{key}|{}", self.node))
-            .ignore();
-        pipe.cmd("EVAL")
-            .arg(RELEASE)
-            .arg(1)
-            .arg(name_lock(room, key))
-            .arg(&sid.0)
-            .ignore();
-        let mut conn = self.conn.clone();
-        pipe.query_async::<()>(&mut conn).await
-    }
-
-    /// Reads every live room's members on other nodes into it; drops expired entries.
-    async fn read_into(&self, hub: &Hub) -> redis::RedisResult<()> {
-        let rooms = hub.room_names();
-        if rooms.is_empty() {
+    /// Writes these changes of this node's members, and marks their rooms, in one pipeline.
+    async fn write(&self, changes: &[PresenceChange]) -> redis::RedisResult<()> {
+        if changes.is_empty() {
             return Ok(());
         }
         let mut pipe = redis::pipe();
-        for room in &rooms {
-            pipe.cmd("HGETALL").arg(presence_key(room));
-        }
-        let mut conn = self.conn.clone();
-        let hashes: Vec<HashMap<String, String>> = pipe.query_async(&mut conn).await?;
-        let now = now_ms();
-        let mut expired = redis::pipe();
-        let mut any_expired = false;
-        for (room, fields) in rooms.iter().zip(hashes) {
-            let mut remote = RemoteMembers::new();
-            for (field, json) in fields {
-                let Some((key, node)) = field.rsplit_once('|') else {
-                    continue;
-                };
-                let Ok(e) = serde_json::from_str::<Entry>(&json) else {
-                    continue;
-                };
-                if e.until < now {
-                    expired
-                        .cmd("HDEL")
+        let mut rooms = BTreeSet::new();
+        for change in changes {
+            match change {
+                PresenceChange::Here {
+                    room,
+                    key,
+                    member,
+                    sid,
+                } => {
+                    let entry = Entry {
+                        name: member.name.clone(),
+                        avatar: member.avatar.clone(),
+                        sid: sid.0.clone(),
+                    };
+                    let json = serde_json::to_string(&entry).unwrap_or_default();
+                    pipe.cmd("HSET")
                         .arg(presence_key(room))
-                        .arg(&field)
+                        .arg(format!("{key}|{}", self.node))
+                        .arg(json)
                         .ignore();
-                    any_expired = true;
-                    continue;
+                    // Held while present here: no expiry.
+                    pipe.cmd("EVAL")
+                        .arg(HOLD)
+                        .arg(1)
+                        .arg(name_lock(room, key))
+                        .arg(&sid.0)
+                        .arg(&self.node)
+                        .arg(0)
+                        .ignore();
+                    rooms.insert(room);
                 }
-                if node == self.node {
-                    continue;
+                PresenceChange::Gone { room, key, sid } => {
+                    pipe.cmd("HDEL")
+                        .arg(presence_key(room))
+                        .arg(format!("{key}|{}", self.node))
+                        .ignore();
+                    pipe.cmd("EVAL")
+                        .arg(RELEASE)
+                        .arg(1)
+                        .arg(name_lock(room, key))
+                        .arg(format!("{}|{}", sid.0, self.node))
+                        .ignore();
+                    rooms.insert(room);
                 }
-                let member = Member {
-                    name: e.name,
-                    avatar: e.avatar,
-                };
-                remote
-                    .entry(key.to_string())
-                    .or_insert_with(|| (member, SessionId(e.sid), BTreeSet::new()))
-                    .2
-                    .insert(node.to_string());
-            }
-            if let Some(r) = hub.room(room) {
-                r.sync_remote(&remote);
             }
         }
-        if any_expired {
-            expired.query_async::<()>(&mut conn).await?;
+        let mut mark = redis::cmd("EVAL");
+        mark.arg(MARK).arg(1).arg(CHANGES_KEPT);
+        for room in rooms {
+            mark.arg(room);
+        }
+        pipe.add_command(mark).ignore();
+        let mut conn = self.conn.clone();
+        pipe.query_async::<()>(&mut conn).await
+    }
+
+    /// One second's work: read the rooms that changed (and those new here), renew this
+    /// node's liveness, and drop the members of nodes that are gone.
+    async fn tick(&self, hub: &Hub, view: &mut View) -> redis::RedisResult<()> {
+        let mut conn = self.conn.clone();
+        if view.reset {
+            // At start, or after losing Redis: read every room again from the current version.
+            let version: Option<i64> = redis::cmd("GET")
+                .arg("chat:presence:version")
+                .query_async(&mut conn)
+                .await?;
+            view.version = version.unwrap_or(0);
+            view.remote.clear();
+            view.reset = false;
+        }
+        let live: HashSet<String> = hub.room_names().into_iter().collect();
+        view.remote.retain(|room, _| live.contains(room));
+        let changed: Vec<(String, i64)> = redis::cmd("ZRANGEBYSCORE")
+            .arg("chat:presence:changed")
+            .arg(format!("({}", view.version))
+            .arg("+inf")
+            .arg("WITHSCORES")
+            .query_async(&mut conn)
+            .await?;
+        if let Some(v) = changed.iter().map(|(_, v)| *v).max() {
+            view.version = view.version.max(v);
+        }
+        // Rooms to read: changed ones that live here, and live ones never read.
+        let mut touched: BTreeSet<String> = changed
+            .into_iter()
+            .map(|(room, _)| room)
+            .filter(|room| live.contains(room))
+            .collect();
+        touched.extend(
+            live.iter()
+                .filter(|r| !view.remote.contains_key(*r))
+                .cloned(),
+        );
+        if !touched.is_empty() {
+            let mut pipe = redis::pipe();
+            for room in &touched {
+                pipe.cmd("HGETALL").arg(presence_key(room));
+            }
+            let hashes: Vec<HashMap<String, String>> = pipe.query_async(&mut conn).await?;
+            for (room, fields) in touched.iter().zip(hashes) {
+                view.remote.insert(room.clone(), self.others(&fields));
+            }
+        }
+        // Renew this node, and ask after every node the rooms here list members of.
+        let nodes: Vec<String> = view
+            .remote
+            .values()
+            .flat_map(|r| r.values().flat_map(|(_, _, n)| n.iter().cloned()))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET")
+            .arg(node_key(&self.node))
+            .arg(1)
+            .arg("PX")
+            .arg(self.alive_for().as_millis() as u64)
+            .ignore();
+        for node in &nodes {
+            pipe.cmd("EXISTS").arg(node_key(node));
+        }
+        let alive: Vec<bool> = pipe.query_async(&mut conn).await?;
+        let dead: HashSet<&String> = nodes
+            .iter()
+            .zip(alive)
+            .filter(|(_, up)| !up)
+            .map(|(n, _)| n)
+            .collect();
+        // Members of nodes that are gone leave now; their fields and names go too.
+        let mut cleanup = redis::pipe();
+        if !dead.is_empty() {
+            for (room, remote) in view.remote.iter_mut() {
+                let before = remote.len();
+                for (key, (_, sid, nodes)) in remote.iter_mut() {
+                    for node in nodes.iter().filter(|n| dead.contains(n)) {
+                        cleanup
+                            .cmd("HDEL")
+                            .arg(presence_key(room))
+                            .arg(format!("{key}|{node}"))
+                            .ignore();
+                        cleanup
+                            .cmd("EVAL")
+                            .arg(RELEASE)
+                            .arg(1)
+                            .arg(name_lock(room, key))
+                            .arg(format!("{}|{node}", sid.0))
+                            .ignore();
+                        touched.insert(room.clone());
+                    }
+                    nodes.retain(|n| !dead.contains(n));
+                }
+                remote.retain(|_, (_, _, nodes)| !nodes.is_empty());
+                if remote.len() != before {
+                    touched.insert(room.clone());
+                }
+            }
+        }
+        for room in &touched {
+            if let (Some(r), Some(remote)) = (hub.room(room), view.remote.get(room)) {
+                r.sync_remote(remote);
+            }
+        }
+        if !dead.is_empty() {
+            cleanup.query_async::<()>(&mut conn).await?;
         }
         Ok(())
+    }
+
+    /// The members of a presence hash that are on other nodes.
+    fn others(&self, fields: &HashMap<String, String>) -> RemoteMembers {
+        let mut remote = RemoteMembers::new();
+        for (field, json) in fields {
+            let Some((key, node)) = field.rsplit_once('|') else {
+                continue;
+            };
+            if node == self.node {
+                continue;
+            }
+            let Ok(e) = serde_json::from_str::<Entry>(json) else {
+                continue;
+            };
+            let member = Member {
+                name: e.name,
+                avatar: e.avatar,
+            };
+            remote
+                .entry(key.to_string())
+                .or_insert_with(|| (member, SessionId(e.sid), BTreeSet::new()))
+                .2
+                .insert(node.to_string());
+        }
+        remote
     }
 }
