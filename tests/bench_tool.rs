@@ -4,6 +4,7 @@
 mod common;
 
 use common::process::ServerProcess;
+use common::redis_server::RedisServer;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -45,6 +46,55 @@ fn a_small_run_delivers_every_acked_message_to_every_member() {
     );
     let report = run_small(&server.addr.to_string(), &server.pid(), &[], dir.path());
     assert_eq!(report["peer"], "ours");
+    assert!(report["phases"][0].get("cross_node").is_none());
+}
+
+/// Two cluster nodes on one redis-server: members are split over both, and the deliveries
+/// that cross from one node to the other are counted apart.
+#[test]
+fn a_small_run_over_two_cluster_nodes_counts_cross_node_deliveries() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let url = redis.url();
+    let nodes: Vec<ServerProcess> = ["a", "b"]
+        .iter()
+        .map(|name| {
+            let listen = format!("127.0.0.1:{}", free_port());
+            ServerProcess::start(
+                &dir.path().join(format!("{name}.db")),
+                &[
+                    "--listen",
+                    &listen,
+                    "--redis-url",
+                    &url,
+                    "--max-connections-per-ip",
+                    "1000000",
+                    "--max-room-members",
+                    "1000000",
+                ],
+            )
+        })
+        .collect();
+    let targets = format!("{},{}", nodes[0].addr, nodes[1].addr);
+    let pids = format!("{},{}", nodes[0].pid(), nodes[1].pid());
+    let report = run_small(&targets, &pids, &[], dir.path());
+    assert_eq!(report["config"]["target"], targets.as_str());
+    assert_eq!(
+        report["setup"]["connected_per_target"],
+        serde_json::json!([20, 20])
+    );
+    let phase = &report["phases"][0];
+    // Rooms of 10, five members on each node: half of every message's deliveries cross.
+    let acked = phase["acked"].as_u64().unwrap();
+    assert_eq!(phase["cross_node"]["deliveries"].as_u64(), Some(acked * 5));
+    assert_eq!(
+        phase["cross_node"]["latency_us"]["count"].as_u64(),
+        Some(acked * 5)
+    );
+    assert_eq!(
+        phase["server_cpu_by_process"].as_array().map(Vec::len),
+        Some(2)
+    );
 }
 
 /// The same small run against the comparison peer of bench/peers/node-ws (`ws` on Node): the
@@ -115,15 +165,22 @@ impl Drop for NodePeer {
     }
 }
 
-/// 40 members in rooms of 10, 4 publishers at 200 msg/s for 2 s against `target`: checks that
-/// nothing is lost, every delivery is counted and no connection fails; returns the JSON report.
+/// 40 members in rooms of 10, 4 publishers at 200 msg/s for 2 s against `target` (one address,
+/// or several comma-separated with as many pids): checks that nothing is lost, every delivery
+/// is counted and no connection fails; returns the JSON report.
 fn run_small(target: &str, pid: &str, extra: &[&str], dir: &Path) -> serde_json::Value {
     let json = dir.join("run.json");
     let svg = dir.join("run.svg");
     let started = Instant::now();
+    // Several pids (a cluster's nodes) go to --server-pids.
+    let pid_flag = if pid.contains(',') {
+        "--server-pids"
+    } else {
+        "--server-pid"
+    };
     let out = Command::new(env!("CARGO_BIN_EXE_chat-bench"))
         .args(["--target", target])
-        .args(["--server-pid", pid])
+        .args([pid_flag, pid])
         .args(extra)
         .args(["--connections", "40", "--room-size", "10"])
         .args(["--publishers", "4", "--rate", "200", "--duration", "2"])

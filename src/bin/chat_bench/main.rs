@@ -17,7 +17,9 @@ use tokio::sync::{mpsc, Semaphore};
 use chatroom::server::procstat::Proc;
 use client::{open_socket, source_addr, Sessions};
 use peer::Peer;
-use report::{IdleReport, Percentiles, PhaseReport, Report, Sample, SetupReport};
+use report::{
+    CrossNode, IdleReport, Percentiles, PhaseReport, ProcessCpu, Report, Sample, SetupReport,
+};
 use traffic::{histogram, Pace, PhaseStats, Publisher, Reader, Shared};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -28,6 +30,8 @@ const DRAIN: Duration = Duration::from_secs(5);
 /// local port slows down as a source address fills up (at 19,500 sockets on one address it
 /// took two thirds of the tool's CPU time), so the tool spreads them thinly.
 const SOCKETS_PER_SOURCE: usize = 1_000;
+/// Most `--target` nodes.
+const MAX_TARGETS: usize = 64;
 /// Concurrent `join_room` requests (each on its own keep-alive connection).
 const SESSION_WORKERS: usize = 32;
 /// Longest a single connection's set-up may take before it counts as failed.
@@ -39,9 +43,12 @@ const SETUP_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone, Parser, serde::Serialize)]
 #[command(name = "chat-bench", version)]
 pub struct Args {
-    /// Server address (loopback only), e.g. 127.0.0.1:4100.
-    #[arg(long)]
-    pub target: SocketAddr,
+    /// Server address (loopback only), e.g. 127.0.0.1:4100; or several, comma-separated, the
+    /// nodes of a cluster: each room's members are spread over them round-robin (member p of
+    /// room r goes to node (r + p) mod n), and each member's session is made on its node.
+    #[arg(long, value_delimiter = ',', required = true)]
+    #[serde(serialize_with = "serialize_targets")]
+    pub target: Vec<SocketAddr>,
     /// The server's protocol: this project's server, or the comparison peer of
     /// bench/peers/node-ws (no sessions, no welcome).
     #[arg(long, value_enum, default_value_t = Peer::Ours)]
@@ -49,6 +56,12 @@ pub struct Args {
     /// The server's process id: enables CPU and RSS readings.
     #[arg(long)]
     pub server_pid: Option<u32>,
+    /// Several processes (a cluster's nodes and its Redis), comma-separated, instead of
+    /// --server-pid: server CPU and RSS are their sums, and each phase's CPU is also given by
+    /// process.
+    #[arg(long, value_delimiter = ',', conflicts_with = "server_pid")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub server_pids: Vec<u32>,
     /// WebSocket connections (members) to open.
     #[arg(long, default_value_t = 100)]
     pub connections: usize,
@@ -129,12 +142,27 @@ impl Args {
         Duration::from_secs_f64(self.timeout.unwrap_or(planned + 120.0).max(1.0))
     }
 
+    /// Every process whose CPU and RSS are read: --server-pids, or --server-pid.
+    fn pids(&self) -> Vec<u32> {
+        if self.server_pids.is_empty() {
+            self.server_pid.into_iter().collect()
+        } else {
+            self.server_pids.clone()
+        }
+    }
+
     fn check(&self) -> Result<(), String> {
-        if !self.target.ip().is_loopback() {
-            return Err(format!(
-                "--target {} is not a loopback address",
-                self.target
-            ));
+        if let Some(t) = self.target.iter().find(|t| !t.ip().is_loopback()) {
+            return Err(format!("--target {t} is not a loopback address"));
+        }
+        if self.target.is_empty() || self.target.len() > MAX_TARGETS {
+            return Err(format!("--target: 1 to {MAX_TARGETS} addresses"));
+        }
+        let mut distinct = self.target.clone();
+        distinct.sort();
+        distinct.dedup();
+        if distinct.len() != self.target.len() {
+            return Err("--target: an address is given twice".into());
         }
         if self.connections == 0 || self.room_size == 0 {
             return Err("--connections and --room-size must be at least 1".into());
@@ -167,12 +195,30 @@ impl Args {
     }
 }
 
-/// One member to be: its connection index, room, name and source address.
+/// The targets as given: `127.0.0.1:4100,127.0.0.1:4101`.
+pub fn targets_text(targets: &[SocketAddr]) -> String {
+    targets
+        .iter()
+        .map(|t| t.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// `--target` in the JSON report: one string, as given (the single target's address alone).
+fn serialize_targets<S: serde::Serializer>(
+    targets: &[SocketAddr],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&targets_text(targets))
+}
+
+/// One member to be: its room, name, source address and node (index into `--target`).
 struct Plan {
     room: usize,
     name: String,
     source: std::net::IpAddr,
     publisher: bool,
+    node: usize,
 }
 
 fn plan(args: &Args, run: u32) -> Vec<Plan> {
@@ -182,12 +228,19 @@ fn plan(args: &Args, run: u32) -> Vec<Plan> {
     for j in 0..args.publishers {
         publishers[(j % rooms) * args.room_size + j / rooms] = true;
     }
+    let nodes = args.target.len().max(1);
     (0..args.connections)
-        .map(|i| Plan {
-            room: i / args.room_size,
-            name: format!("b{run:x}-{i}"),
-            source: source_addr(i % sources),
-            publisher: publishers[i],
+        .map(|i| {
+            let (room, place) = (i / args.room_size, i % args.room_size);
+            Plan {
+                room,
+                name: format!("b{run:x}-{i}"),
+                source: source_addr(i % sources),
+                publisher: publishers[i],
+                // Round-robin within the room, starting one node further in each room, so
+                // that the rooms' first members (their publishers) are spread over the nodes.
+                node: (room + place) % nodes,
+            }
         })
         .collect()
 }
@@ -264,15 +317,29 @@ fn main() -> ExitCode {
     });
 }
 
-/// Server readings, when its pid is known.
-struct Server(Option<Proc>);
+/// Readings of the server's processes, when their pids are known: one server, or a
+/// cluster's nodes and its Redis. CPU and RSS are their sums (unknown if one cannot be read).
+struct Server(Vec<u32>);
 
 impl Server {
     fn cpu(&self) -> Option<f64> {
-        self.0.and_then(|p| p.cpu_seconds().ok())
+        if self.0.is_empty() {
+            return None;
+        }
+        self.each_cpu().into_iter().sum()
     }
     fn rss(&self) -> Option<u64> {
-        self.0.and_then(|p| p.rss_kib().ok())
+        if self.0.is_empty() {
+            return None;
+        }
+        self.0.iter().map(|&p| Proc::Pid(p).rss_kib().ok()).sum()
+    }
+    /// Each process's CPU seconds so far.
+    fn each_cpu(&self) -> Vec<Option<f64>> {
+        self.0
+            .iter()
+            .map(|&p| Proc::Pid(p).cpu_seconds().ok())
+            .collect()
     }
     /// The server's readings and this tool's CPU time, now.
     fn sample(&self, t: f64) -> Sample {
@@ -285,13 +352,21 @@ impl Server {
     }
 }
 
+/// A process's command name (`chatroom`, `redis-server`), or "?" if it cannot be read.
+fn process_name(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "?".into())
+}
+
 fn delta(after: Option<f64>, before: Option<f64>) -> Option<f64> {
     Some(after? - before?)
 }
 
-/// A connection that is set up: its sink and window if it publishes.
+/// A connection that is set up: its room, node, and its sink and window if it publishes.
 struct Connected {
     room: usize,
+    node: usize,
     publisher: Option<(
         futures::stream::SplitSink<client::Ws, tokio_tungstenite::tungstenite::Message>,
         Arc<Semaphore>,
@@ -306,9 +381,16 @@ async fn run(args: Args) -> Result<Report, Error> {
         .unwrap_or(0)
         & 0xffff_ffff) as u32;
     let shared = Arc::new(Shared::new(run_id, args.peer));
-    let server = Server(args.server_pid.map(Proc::Pid));
-    if let (Some(pid), None) = (args.server_pid, server.cpu()) {
-        return Err(format!("cannot read /proc/{pid}/stat: is --server-pid right?").into());
+    let server = Server(args.pids());
+    let flag = if args.server_pids.is_empty() {
+        "--server-pid"
+    } else {
+        "--server-pids"
+    };
+    for pid in args.pids() {
+        if Proc::Pid(pid).cpu_seconds().is_err() {
+            return Err(format!("cannot read /proc/{pid}/stat: is {flag} right?").into());
+        }
     }
     let plans = plan(&args, run_id);
     let rooms = args.rooms();
@@ -353,9 +435,14 @@ async fn run(args: Args) -> Result<Report, Error> {
         launched += 1;
         let tx = tx.clone();
         let shared = shared.clone();
-        let target = args.target;
-        let (room, name, source, publisher) =
-            (plan.room, plan.name.clone(), plan.source, plan.publisher);
+        let target = args.target[plan.node];
+        let (room, name, source, publisher, node) = (
+            plan.room,
+            plan.name.clone(),
+            plan.source,
+            plan.publisher,
+            plan.node,
+        );
         let cookie = cookie.clone();
         tokio::spawn(async move {
             let started = Instant::now();
@@ -388,6 +475,7 @@ async fn run(args: Args) -> Result<Report, Error> {
             };
             let _ = tx.send(Ok(Connected {
                 room,
+                node,
                 publisher: handed,
                 setup_us,
             }));
@@ -397,6 +485,7 @@ async fn run(args: Args) -> Result<Report, Error> {
                 shared,
                 name,
                 window,
+                node: node as u16,
             };
             reader.run(stream, held).await;
         });
@@ -404,6 +493,7 @@ async fn run(args: Args) -> Result<Report, Error> {
     drop(tx);
     let mut setup_hist = histogram();
     let mut members = vec![0u32; rooms];
+    let mut per_node = vec![0usize; args.target.len()];
     let mut publishers = Vec::new();
     let mut connected = 0usize;
     while let Some(result) = rx.recv().await {
@@ -412,8 +502,9 @@ async fn run(args: Args) -> Result<Report, Error> {
                 connected += 1;
                 setup_hist.saturating_record(c.setup_us.max(1));
                 members[c.room] += 1;
+                per_node[c.node] += 1;
                 if let Some((sink, window)) = c.publisher {
-                    publishers.push((c.room, sink, window));
+                    publishers.push((c.room, c.node, sink, window));
                 }
             }
             Err(e) => *failures.entry(e).or_default() += 1,
@@ -452,6 +543,7 @@ async fn run(args: Args) -> Result<Report, Error> {
         },
         sources: args.sources(),
         rooms,
+        connected_per_target: (args.target.len() > 1).then_some(per_node),
     };
     let sessions_rate = if args.peer.has_sessions() {
         format!("{:.0}/s sessions", setup.sessions_per_sec)
@@ -472,11 +564,12 @@ async fn run(args: Args) -> Result<Report, Error> {
     } else {
         let mut pubs: Vec<Publisher> = publishers
             .into_iter()
-            .map(|(room, sink, window)| Publisher {
+            .map(|(room, node, sink, window)| Publisher {
                 shared: shared.clone(),
                 sink,
                 window,
                 room_size: members[room],
+                node: node as u16,
             })
             .collect();
         for (phase, rate) in args.rates().into_iter().enumerate() {
@@ -510,20 +603,29 @@ async fn sessions(args: &Args, plans: &[Plan]) -> Vec<Result<String, String>> {
             .collect(),
     ));
     let next = Arc::new(AtomicUsize::new(0));
-    let jobs: Arc<Vec<(String, String)>> = Arc::new(
+    let jobs: Arc<Vec<(String, String, usize)>> = Arc::new(
         plans
             .iter()
-            .map(|p| (format!("bench-{}", p.room), p.name.clone()))
+            .map(|p| (format!("bench-{}", p.room), p.name.clone(), p.node))
             .collect(),
     );
     let mut tasks = Vec::new();
     for w in 0..SESSION_WORKERS.min(plans.len()) {
         let (results, next, jobs) = (results.clone(), next.clone(), jobs.clone());
-        let mut http = Sessions::new(args.target, source_addr(w % args.sources()));
+        // One keep-alive connection per node: a member's session is made on its own node.
+        let source = source_addr(w % args.sources());
+        let mut http: Vec<Sessions> = args
+            .target
+            .iter()
+            .map(|t| Sessions::new(*t, source))
+            .collect();
         tasks.push(tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some((room, name)) = jobs.get(i) else {
+                let Some((room, name, node)) = jobs.get(i) else {
+                    return;
+                };
+                let Some(http) = http.get_mut(*node) else {
                     return;
                 };
                 let r = http.join(room, name).await.map_err(|e| e.0);
@@ -572,6 +674,7 @@ async fn publish(
 ) -> (PhaseReport, Vec<Publisher>) {
     let rss_before = server.rss();
     let cpu_before = server.cpu();
+    let each_before = server.each_cpu();
     let me_before = Proc::Me.cpu_seconds().ok();
     let count = pubs.len().max(1);
     let start = Instant::now() + Duration::from_millis(20);
@@ -633,6 +736,7 @@ async fn publish(
         }
     }
     let last = sample(start.elapsed().as_secs_f64());
+    let each_after = server.each_cpu();
     let (cpu_after, me_after, rss_after) = (
         last.server_cpu_secs,
         last.client_cpu_secs,
@@ -644,7 +748,7 @@ async fn publish(
         unreachable!("the phase was pushed above")
     };
     p.drained = true;
-    let report = PhaseReport::from_stats(
+    let mut report = PhaseReport::from_stats(
         p,
         args.duration,
         delta(cpu_after, cpu_before),
@@ -653,5 +757,71 @@ async fn publish(
         rss_after,
         samples,
     );
+    if args.target.len() > 1 {
+        report.cross_node = Some(CrossNode::of(p, report.delivery_secs));
+    }
+    if server.0.len() > 1 {
+        let each = server.0.iter().zip(each_before.iter().zip(&each_after));
+        report.server_cpu_by_process = Some(
+            each.map(|(&pid, (before, after))| ProcessCpu {
+                pid,
+                name: process_name(pid),
+                cpu_secs: delta(*after, *before),
+            })
+            .collect(),
+        );
+    }
     (report, back)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(extra: &[&str]) -> Args {
+        let base = ["chat-bench", "--connections", "40", "--room-size", "10"];
+        Args::try_parse_from(base.iter().chain(extra)).expect("valid arguments")
+    }
+
+    #[test]
+    fn members_and_publishers_are_spread_over_the_targets() {
+        let a = args(&[
+            "--target",
+            "127.0.0.1:4100,127.0.0.1:4101",
+            "--publishers",
+            "4",
+        ]);
+        assert_eq!(a.check(), Ok(()));
+        let plans = plan(&a, 1);
+        for room in 0..4 {
+            let on_first = plans
+                .iter()
+                .filter(|p| p.room == room && p.node == 0)
+                .count();
+            assert_eq!(on_first, 5, "room {room}");
+        }
+        let publishers: Vec<usize> = plans
+            .iter()
+            .filter(|p| p.publisher)
+            .map(|p| p.node)
+            .collect();
+        assert_eq!(publishers, [0, 1, 0, 1]);
+        let one = args(&["--target", "127.0.0.1:4100"]);
+        assert!(plan(&one, 1).iter().all(|p| p.node == 0));
+    }
+
+    #[test]
+    fn every_target_must_be_loopback_and_distinct() {
+        assert!(args(&["--target", "127.0.0.1:4100,10.0.0.1:4100"])
+            .check()
+            .is_err());
+        assert!(args(&["--target", "127.0.0.1:4100,127.0.0.1:4100"])
+            .check()
+            .is_err());
+        assert!(
+            args(&["--target", "127.0.0.1:4100", "--target", "127.0.0.2:4100"])
+                .check()
+                .is_ok()
+        );
+    }
 }

@@ -90,6 +90,9 @@ pub struct SetupReport {
     pub rss_per_connection_bytes: Option<f64>,
     pub sources: usize,
     pub rooms: usize,
+    /// Members connected to each `--target`, in its order (several targets only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connected_per_target: Option<Vec<usize>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -136,6 +139,45 @@ pub struct PhaseReport {
     pub rss_before_kib: Option<u64>,
     pub rss_after_kib: Option<u64>,
     pub timeline: Vec<Second>,
+    /// Deliveries whose receiver is on another node than the sender (several targets only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cross_node: Option<CrossNode>,
+    /// Server CPU over publishing and draining, by process (several server pids only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_cpu_by_process: Option<Vec<ProcessCpu>>,
+}
+
+/// The deliveries of a phase whose sender and receiver are on different nodes.
+#[derive(Debug, Clone, Serialize)]
+pub struct CrossNode {
+    pub deliveries: u64,
+    /// Over the same span as the phase's `deliveries_per_sec`.
+    pub deliveries_per_sec: f64,
+    /// Their share of all this phase's deliveries.
+    pub share: f64,
+    pub latency_us: Percentiles,
+    pub latency_curve: Vec<(f64, u64)>,
+}
+
+impl CrossNode {
+    pub fn of(p: &PhaseStats, delivery_secs: f64) -> Self {
+        CrossNode {
+            deliveries: p.cross_delivered,
+            deliveries_per_sec: p.cross_delivered as f64 / delivery_secs.max(1e-9),
+            share: p.cross_delivered as f64 / (p.delivered.max(1)) as f64,
+            latency_us: Percentiles::of(&p.cross_latency),
+            latency_curve: curve(&p.cross_latency),
+        }
+    }
+}
+
+/// One server process's CPU time in a phase.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProcessCpu {
+    pub pid: u32,
+    /// Its command name (`/proc/PID/comm`).
+    pub name: String,
+    pub cpu_secs: Option<f64>,
 }
 
 impl PhaseReport {
@@ -203,6 +245,8 @@ impl PhaseReport {
             rss_before_kib,
             rss_after_kib,
             timeline,
+            cross_node: None,
+            server_cpu_by_process: None,
         }
     }
 }
@@ -330,15 +374,23 @@ pub fn table(r: &Report) -> String {
         out,
         "peer {}  target {}  connections {}  room size {} ({} rooms)  publishers {}  sources {}",
         r.peer.name(),
-        c.target,
+        crate::targets_text(&c.target),
         c.connections,
         c.room_size,
         s.rooms,
         c.publishers,
         s.sources
     );
+    if !c.server_pids.is_empty() {
+        let pids: Vec<String> = c.server_pids.iter().map(|p| p.to_string()).collect();
+        let _ = writeln!(
+            out,
+            "server CPU and RSS: sums over processes {}",
+            pids.join(", ")
+        );
+    }
     let _ = writeln!(out, "\nset-up");
-    let rows = [
+    let mut rows = vec![
         (
             "sessions (join POST)".to_string(),
             if r.peer.has_sessions() {
@@ -389,6 +441,15 @@ pub fn table(r: &Report) -> String {
                 .map(|b| format!("{:.2} KiB", b / 1024.0))),
         ),
     ];
+    if let Some(per) = &s.connected_per_target {
+        let each: Vec<String> = c
+            .target
+            .iter()
+            .zip(per)
+            .map(|(t, n)| format!("{t}: {n}"))
+            .collect();
+        rows.push(("connected per target".into(), each.join(", ")));
+    }
     for (k, v) in rows {
         let _ = writeln!(out, "  {k:<40} {v}");
     }
@@ -452,8 +513,41 @@ pub fn table(r: &Report) -> String {
                 ms(p.latency_us.max)
             );
         }
+        if r.phases.iter().any(|p| p.cross_node.is_some()) {
+            let _ = writeln!(
+                out,
+                "\ncross-node deliveries (sender and receiver on different nodes)"
+            );
+            let _ = writeln!(
+                out,
+                "  {:>8} {:>12} {:>12} {:>6} {:>8} {:>8} {:>8} {:>8}",
+                "rate/s",
+                "deliveries",
+                "deliv/s",
+                "share",
+                "p50 ms",
+                "p99 ms",
+                "p99.9 ms",
+                "max ms"
+            );
+            for p in &r.phases {
+                let Some(x) = &p.cross_node else { continue };
+                let _ = writeln!(
+                    out,
+                    "  {:>8} {:>12} {:>12.0} {:>5.0}% {:>8.2} {:>8.2} {:>8.2} {:>8.1}",
+                    p.rate,
+                    x.deliveries,
+                    x.deliveries_per_sec,
+                    x.share * 100.0,
+                    ms(x.latency_us.p50),
+                    ms(x.latency_us.p99),
+                    ms(x.latency_us.p999),
+                    ms(x.latency_us.max)
+                );
+            }
+        }
         for (k, p) in r.phases.iter().enumerate() {
-            let extra = [
+            let mut extra = vec![
                 ("refused", map(&p.refused)),
                 ("send failures", p.send_failures.to_string()),
                 ("duplicates", p.duplicates.to_string()),
@@ -476,6 +570,16 @@ pub fn table(r: &Report) -> String {
                     format!("{}/{}", opt(p.rss_before_kib), opt(p.rss_after_kib)),
                 ),
             ];
+            if let Some(each) = &p.server_cpu_by_process {
+                let each: Vec<String> = each
+                    .iter()
+                    .map(|e| {
+                        let cpu = opt(e.cpu_secs.map(|v| format!("{v:.2}")));
+                        format!("{} {} {cpu}", e.name, e.pid)
+                    })
+                    .collect();
+                extra.push(("server CPU s by process", each.join(" + ")));
+            }
             let line = extra
                 .iter()
                 .map(|(k, v)| format!("{k} {v}"))
@@ -594,6 +698,20 @@ fn latency_panel(r: &Report, area: &Area) -> Result<(), Box<dyn std::error::Erro
             ))?
             .label(name.clone())
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], color.stroke_width(2)));
+    }
+    // With several nodes: the cross-node deliveries alone, thin, in their phase's colour.
+    for (k, p) in r.phases.iter().enumerate() {
+        let Some(x) = &p.cross_node else { continue };
+        let color = Palette99::pick(k).to_rgba();
+        chart
+            .draw_series(LineSeries::new(
+                x.latency_curve
+                    .iter()
+                    .map(|(pct, us)| (to_x(*pct), ms(*us).max(0.01))),
+                color.stroke_width(1),
+            ))?
+            .label(format!("{}, cross-node", phase_name(p)))
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], color.stroke_width(1)));
     }
     if series.is_empty() {
         // Idle runs: the set-up latency percentiles stand in.

@@ -26,6 +26,8 @@ pub struct Msg {
     pub room_size: u32,
     pub delivered: u32,
     pub acked: bool,
+    /// The sender's node (index into `--target`).
+    pub node: u16,
 }
 
 /// Everything counted in one publish phase (one rate of a sweep).
@@ -39,6 +41,10 @@ pub struct PhaseStats {
     pub latency: Histogram<u64>,
     /// Publish-to-confirmation latency at the sender, µs.
     pub ack_latency: Histogram<u64>,
+    /// Latency of the deliveries whose receiver is on another node than the sender, µs.
+    pub cross_latency: Histogram<u64>,
+    /// Deliveries whose receiver is on another node than the sender.
+    pub cross_delivered: u64,
     /// Deliveries by second since `start`.
     pub per_second: Vec<u64>,
     pub sent: u64,
@@ -63,6 +69,8 @@ impl PhaseStats {
             msgs: Vec::new(),
             latency: histogram(),
             ack_latency: histogram(),
+            cross_latency: histogram(),
+            cross_delivered: 0,
             per_second: Vec::new(),
             sent: 0,
             acked: 0,
@@ -168,6 +176,8 @@ pub struct Reader {
     pub name: String,
     /// A publisher's window (`--rate 0`): each confirmation or refusal returns a place.
     pub window: Option<Arc<Semaphore>>,
+    /// This connection's node (index into `--target`).
+    pub node: u16,
 }
 
 impl Reader {
@@ -240,6 +250,10 @@ impl Reader {
             p.late += 1;
         }
         p.latency.saturating_record(latency_us);
+        if msg.node != self.node {
+            p.cross_delivered += 1;
+            p.cross_latency.saturating_record(latency_us);
+        }
         let second = now.saturating_duration_since(p.start).as_secs() as usize;
         if p.per_second.len() <= second {
             p.per_second.resize(second + 1, 0);
@@ -277,6 +291,8 @@ pub struct Publisher {
     pub sink: SplitSink<Ws, Message>,
     pub window: Arc<Semaphore>,
     pub room_size: u32,
+    /// The publisher's node (index into `--target`).
+    pub node: u16,
 }
 
 /// Pacing of one publisher in one phase.
@@ -342,6 +358,7 @@ impl Publisher {
             };
             p.msgs.push(Msg {
                 room_size: self.room_size,
+                node: self.node,
                 ..Msg::default()
             });
             p.sent += 1;
