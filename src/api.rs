@@ -136,6 +136,8 @@ pub async fn join_room(
         }
     }
     if let Err(e) = state.hub.reserve(&room, &name, &sid) {
+        // Not this session's after all: let go of the hold taken above.
+        state.log.release_name(&room, &key, &sid).await;
         let field = match e {
             JoinError::NameTaken => JoinField::Name,
             JoinError::RoomFull => JoinField::Room,

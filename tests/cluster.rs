@@ -444,3 +444,60 @@ async fn a_rolling_restart_loses_no_acknowledged_message_and_every_client_stays_
         Client::joined_with_history(a2.addr, "r", &cookie.unwrap(), None).await;
     assert_eq!(history, acked);
 }
+
+#[tokio::test]
+async fn a_member_with_tabs_on_two_nodes_keeps_their_name_until_the_last_tab_closes() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (node(&redis, &dir, "a"), node(&redis, &dir, "b"));
+    let (ada_on_a, cookie) = member(a.addr, "r", "Ada").await;
+    let (mut bob, _) = member(b.addr, "r", "Bob").await;
+    // A second tab of Ada's lands on the other node.
+    let ada_on_b = Client::joined(b.addr, "r", &cookie, None).await;
+    // Give both nodes a second or two to read each other's members.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    drop(ada_on_b);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (outcome, _) = join_http(b.addr, "r", "Ada", "owl").await;
+    assert!(
+        matches!(outcome, chatroom::api::JoinOutcome::Refused { .. }),
+        "Ada is still here (on the other node): {outcome:?}"
+    );
+    assert_eq!(members_on(b.addr, "r").await, ["Ada", "Bob"]);
+    drop(ada_on_a);
+    told(&mut bob, "Ada", false, Duration::from_secs(3)).await;
+    let (outcome, _) = join_http(b.addr, "r", "Ada", "owl").await;
+    assert!(
+        matches!(outcome, chatroom::api::JoinOutcome::Joined(_)),
+        "{outcome:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_join_refused_by_one_node_does_not_keep_the_name_from_the_others() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let url = redis.url();
+    let a = ServerProcess::start(&dir.path().join("a.db"), &["--redis-url", &url]);
+    let small = ["--redis-url", &url, "--max-room-members", "1"];
+    let b = ServerProcess::start(&dir.path().join("b.db"), &small);
+    let (_bob, _) = member(b.addr, "r", "Bob").await;
+    // Node b's room is full: Carol is refused there...
+    let (outcome, _) = join_http(b.addr, "r", "Carol", "owl").await;
+    assert!(
+        matches!(
+            outcome,
+            chatroom::api::JoinOutcome::Refused {
+                field: chatroom::api::JoinField::Room,
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
+    // ...and the name is still free for her on node a.
+    let (outcome, _) = join_http(a.addr, "r", "Carol", "fox").await;
+    assert!(
+        matches!(outcome, chatroom::api::JoinOutcome::Joined(_)),
+        "{outcome:?}"
+    );
+}

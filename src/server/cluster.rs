@@ -171,6 +171,11 @@ impl RedisLog {
         self.presence.hold_name(room, name_key, sid, for_ms).await
     }
 
+    /// Lets go of this node's hold on `name_key` for `sid`, if it is still that.
+    pub async fn release_name(&self, room: &str, name_key: &str, sid: &SessionId) {
+        self.presence.release_name(room, name_key, sid).await;
+    }
+
     /// The newest message id of `room` (0 if none).
     pub async fn last_id(&self, room: &str) -> Result<MessageId, StoreError> {
         let mut conn = self.conn.clone();

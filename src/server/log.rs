@@ -105,6 +105,13 @@ impl MessageLog {
         }
     }
 
+    /// Lets go of a hold taken by [`MessageLog::hold_name`] (cluster mode), if it is still ours.
+    pub async fn release_name(&self, room: &str, name_key: &str, sid: &SessionId) {
+        if let MessageLog::Cluster(log) = self {
+            log.release_name(room, name_key, sid).await;
+        }
+    }
+
     /// Could a message be stored now?
     pub async fn check_writable(&self) -> Result<(), StoreError> {
         match self {

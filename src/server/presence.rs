@@ -135,6 +135,22 @@ impl Presence {
         Ok(held == 1)
     }
 
+    /// Lets go of this node's hold on a name for `sid`, if it is still that (best effort: a
+    /// reservation expires anyway).
+    pub async fn release_name(&self, room: &str, name_key: &str, sid: &SessionId) {
+        let mut conn = self.conn.clone();
+        let released: redis::RedisResult<i64> = redis::cmd("EVAL")
+            .arg(RELEASE)
+            .arg(1)
+            .arg(name_lock(room, name_key))
+            .arg(format!("{}|{}", sid.0, self.node))
+            .query_async(&mut conn)
+            .await;
+        if let Err(e) = released {
+            tracing::debug!(error = %e, "cannot release a name hold");
+        }
+    }
+
     /// The lifetime of this node's liveness key: two ticks under the TTL, so that the others
     /// notice a dead node within it.
     fn alive_for(&self) -> Duration {
@@ -175,7 +191,7 @@ impl Presence {
                             }
                         }
                     }
-                    let written = self.write(&batch).await;
+                    let written = self.write(&batch, &view).await;
                     healthy = self.note(healthy, written);
                     if !healthy {
                         view.reset = true;
@@ -193,7 +209,7 @@ impl Presence {
                                 sid: sid.clone(),
                             })
                             .collect();
-                        let written = self.write(&all).await;
+                        let written = self.write(&all, &view).await;
                         healthy = self.note(healthy, written);
                     }
                     let read = self.tick(&hub, &mut view).await;
@@ -222,7 +238,9 @@ impl Presence {
     }
 
     /// Writes these changes of this node's members, and marks their rooms, in one pipeline.
-    async fn write(&self, changes: &[PresenceChange]) -> redis::RedisResult<()> {
+    /// A member who leaves here but is still on another node (tabs behind a balancer) hands
+    /// its name to that node rather than freeing it.
+    async fn write(&self, changes: &[PresenceChange], view: &View) -> redis::RedisResult<()> {
         if changes.is_empty() {
             return Ok(());
         }
@@ -263,12 +281,30 @@ impl Presence {
                         .arg(presence_key(room))
                         .arg(format!("{key}|{}", self.node))
                         .ignore();
-                    pipe.cmd("EVAL")
-                        .arg(RELEASE)
-                        .arg(1)
-                        .arg(name_lock(room, key))
-                        .arg(format!("{}|{}", sid.0, self.node))
-                        .ignore();
+                    let elsewhere = view
+                        .remote
+                        .get(room)
+                        .and_then(|r| r.get(key))
+                        .filter(|(_, other, _)| other == sid)
+                        .and_then(|(_, _, nodes)| nodes.iter().next());
+                    match elsewhere {
+                        Some(node) => pipe
+                            .cmd("EVAL")
+                            .arg(HOLD)
+                            .arg(1)
+                            .arg(name_lock(room, key))
+                            .arg(&sid.0)
+                            .arg(node)
+                            .arg(0)
+                            .ignore(),
+                        None => pipe
+                            .cmd("EVAL")
+                            .arg(RELEASE)
+                            .arg(1)
+                            .arg(name_lock(room, key))
+                            .arg(format!("{}|{}", sid.0, self.node))
+                            .ignore(),
+                    };
                     rooms.insert(room);
                 }
             }
