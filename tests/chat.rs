@@ -4,16 +4,9 @@ mod common;
 
 use chatroom::api::{JoinField, JoinOutcome};
 use chatroom::protocol::{close, ClientFrame, ErrorCode, Member, ServerFrame};
-use common::{ack, Client, TestServer};
+use common::{ack, send, Client, TestServer};
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
-
-fn send(client_id: &str, text: &str) -> ClientFrame {
-    ClientFrame::Send {
-        client_id: client_id.into(),
-        text: text.into(),
-    }
-}
 
 fn member(name: &str, avatar: &str) -> Member {
     Member {

@@ -3,10 +3,10 @@
 
 mod common;
 
-use chatroom::protocol::{ChatMessage, ClientFrame, ErrorCode, ServerFrame};
+use chatroom::protocol::{ChatMessage, ErrorCode, ServerFrame};
 use common::process::ServerProcess;
 use common::redis_server::RedisServer;
-use common::{ack, join_http, Client};
+use common::{ack, join_http, member_of, send, Client};
 use futures::StreamExt;
 use std::collections::HashSet;
 use std::time::Duration;
@@ -19,22 +19,13 @@ fn node(redis: &RedisServer, dir: &tempfile::TempDir, name: &str) -> ServerProce
     )
 }
 
-fn send(client_id: &str, text: &str) -> ClientFrame {
-    ClientFrame::Send {
-        client_id: client_id.into(),
-        text: text.into(),
-    }
-}
-
-/// Joins `room` on the node at `addr` as `name`; returns the client and its cookie.
-async fn member(addr: std::net::SocketAddr, room: &str, name: &str) -> (Client, String) {
-    let (outcome, cookie) = join_http(addr, room, name, "fox").await;
+/// Asserts that `name` may join `room` on `addr`.
+async fn assert_joins(addr: std::net::SocketAddr, room: &str, name: &str, avatar: &str) {
+    let (outcome, _) = join_http(addr, room, name, avatar).await;
     assert!(
         matches!(outcome, chatroom::api::JoinOutcome::Joined(_)),
         "{outcome:?}"
     );
-    let cookie = cookie.expect("cookie");
-    (Client::joined(addr, room, &cookie, None).await, cookie)
 }
 
 /// Asserts that no chat message reaches `c` within `d` (presence events may).
@@ -72,7 +63,7 @@ async fn clients_on_three_nodes_chat_and_see_one_order() {
         .collect();
     let mut clients = Vec::new();
     for (i, n) in nodes.iter().enumerate() {
-        clients.push(member(n.addr, "lobby", &format!("User{i}")).await.0);
+        clients.push(member_of(n.addr, "lobby", &format!("User{i}")).await.0);
     }
     // Everyone sends at once, from every node.
     const EACH: usize = 30;
@@ -127,8 +118,8 @@ async fn a_re_sent_message_is_confirmed_again_not_stored_twice_across_nodes() {
     let redis = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (node(&redis, &dir, "a"), node(&redis, &dir, "b"));
-    let (mut ada, cookie) = member(a.addr, "r", "Ada").await;
-    let (mut bob, _) = member(b.addr, "r", "Bob").await;
+    let (mut ada, cookie) = member_of(a.addr, "r", "Ada").await;
+    let (mut bob, _) = member_of(b.addr, "r", "Bob").await;
     ada.send(&send("once", "hello")).await;
     let first = ack(&mut ada, "once").await;
     assert_eq!(messages(&mut bob, 1).await, vec![first.clone()]);
@@ -150,8 +141,8 @@ async fn after_a_node_is_killed_its_client_resumes_on_another_without_gap_or_dup
     let dir = tempfile::tempdir().unwrap();
     let a = node(&redis, &dir, "a");
     let b = node(&redis, &dir, "b");
-    let (mut ada, ada_cookie) = member(a.addr, "r", "Ada").await;
-    let (mut bob, _) = member(b.addr, "r", "Bob").await;
+    let (mut ada, ada_cookie) = member_of(a.addr, "r", "Ada").await;
+    let (mut bob, _) = member_of(b.addr, "r", "Bob").await;
     for i in 0..5 {
         bob.send(&send(&format!("b{i}"), &format!("before {i}")))
             .await;
@@ -190,8 +181,8 @@ async fn while_redis_is_down_sends_are_refused_not_lost_and_the_node_recovers() 
             .map(|r| r.status().as_u16())
             .unwrap_or(0)
     };
-    let (mut ada, _) = member(a.addr, "r", "Ada").await;
-    let (mut bob, _) = member(b.addr, "r", "Bob").await;
+    let (mut ada, _) = member_of(a.addr, "r", "Ada").await;
+    let (mut bob, _) = member_of(b.addr, "r", "Bob").await;
     ada.send(&send("k1", "kept")).await;
     let kept = ack(&mut ada, "k1").await;
     messages(&mut bob, 1).await;
@@ -252,8 +243,8 @@ async fn messages_published_while_a_node_lost_its_subscription_still_arrive_in_o
     let dir = tempfile::tempdir().unwrap();
     let a = node(&redis, &dir, "a");
     let b = node(&redis, &dir, "b");
-    let (mut ada, _) = member(a.addr, "r", "Ada").await;
-    let (mut bob, _) = member(b.addr, "r", "Bob").await;
+    let (mut ada, _) = member_of(a.addr, "r", "Ada").await;
+    let (mut bob, _) = member_of(b.addr, "r", "Bob").await;
     let mut sent = Vec::new();
     for round in 0..5 {
         // Cut every node's subscription, then talk while they resubscribe.
@@ -306,8 +297,8 @@ async fn members_of_every_node_are_listed_everywhere_and_a_name_is_taken_on_all_
     let redis = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (node(&redis, &dir, "a"), node(&redis, &dir, "b"));
-    let (mut ada, _) = member(a.addr, "r", "Ada").await;
-    let (mut bob, _) = member(b.addr, "r", "Bob").await;
+    let (mut ada, _) = member_of(a.addr, "r", "Ada").await;
+    let (mut bob, _) = member_of(b.addr, "r", "Bob").await;
     told(&mut ada, "Bob", true, Duration::from_secs(3)).await;
     for addr in [a.addr, b.addr] {
         let mut listed = Vec::new();
@@ -335,11 +326,7 @@ async fn members_of_every_node_are_listed_everywhere_and_a_name_is_taken_on_all_
     drop(ada);
     told(&mut bob, "Ada", false, Duration::from_secs(3)).await;
     // Once she has left, her name is free again everywhere.
-    let (outcome, _) = join_http(b.addr, "r", "Ada", "owl").await;
-    assert!(
-        matches!(outcome, chatroom::api::JoinOutcome::Joined(_)),
-        "{outcome:?}"
-    );
+    assert_joins(b.addr, "r", "Ada", "owl").await;
 }
 
 #[tokio::test]
@@ -350,8 +337,8 @@ async fn the_members_of_a_killed_node_leave_every_list_within_the_ttl() {
     let flags = ["--redis-url", &redis.url(), "--presence-ttl-secs", "4"];
     let a = ServerProcess::start(&dir.path().join("a.db"), &flags);
     let b = ServerProcess::start(&dir.path().join("b.db"), &flags);
-    let (_ada, _) = member(a.addr, "r", "Ada").await;
-    let (mut bob, _) = member(b.addr, "r", "Bob").await;
+    let (_ada, _) = member_of(a.addr, "r", "Ada").await;
+    let (mut bob, _) = member_of(b.addr, "r", "Bob").await;
     if !members_on(b.addr, "r").await.contains(&"Ada".to_string()) {
         told(&mut bob, "Ada", true, Duration::from_secs(3)).await;
     }
@@ -363,11 +350,7 @@ async fn the_members_of_a_killed_node_leave_every_list_within_the_ttl() {
     );
     assert_eq!(members_on(b.addr, "r").await, ["Bob"]);
     // Her name is no longer held by the dead node.
-    let (outcome, _) = join_http(b.addr, "r", "Ada", "owl").await;
-    assert!(
-        matches!(outcome, chatroom::api::JoinOutcome::Joined(_)),
-        "{outcome:?}"
-    );
+    assert_joins(b.addr, "r", "Ada", "owl").await;
 }
 
 /// Sends `n` messages from `c` and waits for each confirmation.
@@ -388,8 +371,8 @@ async fn a_rolling_restart_loses_no_acknowledged_message_and_every_client_stays_
     let flags = ["--redis-url", &redis.url(), "--restart-spread-ms", "1"];
     let a = ServerProcess::start(&dir.path().join("a.db"), &flags);
     let b = ServerProcess::start(&dir.path().join("b.db"), &flags);
-    let (mut ada, ada_cookie) = member(a.addr, "r", "Ada").await;
-    let (mut bob, bob_cookie) = member(b.addr, "r", "Bob").await;
+    let (mut ada, ada_cookie) = member_of(a.addr, "r", "Ada").await;
+    let (mut bob, bob_cookie) = member_of(b.addr, "r", "Bob").await;
     let mut acked = say(&mut ada, "a", 5).await;
     acked.extend(say(&mut bob, "b", 5).await);
     // Bob has seen everything so far; Ada too once she reads it.
@@ -450,8 +433,8 @@ async fn a_member_with_tabs_on_two_nodes_keeps_their_name_until_the_last_tab_clo
     let redis = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (node(&redis, &dir, "a"), node(&redis, &dir, "b"));
-    let (ada_on_a, cookie) = member(a.addr, "r", "Ada").await;
-    let (mut bob, _) = member(b.addr, "r", "Bob").await;
+    let (ada_on_a, cookie) = member_of(a.addr, "r", "Ada").await;
+    let (mut bob, _) = member_of(b.addr, "r", "Bob").await;
     // A second tab of Ada's lands on the other node.
     let ada_on_b = Client::joined(b.addr, "r", &cookie, None).await;
     // Give both nodes a second or two to read each other's members.
@@ -466,11 +449,7 @@ async fn a_member_with_tabs_on_two_nodes_keeps_their_name_until_the_last_tab_clo
     assert_eq!(members_on(b.addr, "r").await, ["Ada", "Bob"]);
     drop(ada_on_a);
     told(&mut bob, "Ada", false, Duration::from_secs(3)).await;
-    let (outcome, _) = join_http(b.addr, "r", "Ada", "owl").await;
-    assert!(
-        matches!(outcome, chatroom::api::JoinOutcome::Joined(_)),
-        "{outcome:?}"
-    );
+    assert_joins(b.addr, "r", "Ada", "owl").await;
 }
 
 #[tokio::test]
@@ -481,7 +460,7 @@ async fn a_join_refused_by_one_node_does_not_keep_the_name_from_the_others() {
     let a = ServerProcess::start(&dir.path().join("a.db"), &["--redis-url", &url]);
     let small = ["--redis-url", &url, "--max-room-members", "1"];
     let b = ServerProcess::start(&dir.path().join("b.db"), &small);
-    let (_bob, _) = member(b.addr, "r", "Bob").await;
+    let (_bob, _) = member_of(b.addr, "r", "Bob").await;
     // Node b's room is full: Carol is refused there...
     let (outcome, _) = join_http(b.addr, "r", "Carol", "owl").await;
     assert!(
@@ -495,9 +474,5 @@ async fn a_join_refused_by_one_node_does_not_keep_the_name_from_the_others() {
         "{outcome:?}"
     );
     // ...and the name is still free for her on node a.
-    let (outcome, _) = join_http(a.addr, "r", "Carol", "fox").await;
-    assert!(
-        matches!(outcome, chatroom::api::JoinOutcome::Joined(_)),
-        "{outcome:?}"
-    );
+    assert_joins(a.addr, "r", "Carol", "fox").await;
 }

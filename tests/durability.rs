@@ -2,19 +2,12 @@
 
 mod common;
 
-use chatroom::protocol::{ChatMessage, ClientFrame, ErrorCode, ServerFrame};
+use chatroom::protocol::{ChatMessage, ErrorCode, ServerFrame};
 use chatroom::server::config::Settings;
 use common::process::{start_failure, ServerProcess};
-use common::{ack, member_of, Client, TestServer};
+use common::{ack, member_of, send, Client, TestServer};
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
-
-fn send(client_id: &str, text: &str) -> ClientFrame {
-    ClientFrame::Send {
-        client_id: client_id.into(),
-        text: text.into(),
-    }
-}
 
 /// Sends `n` messages one after the other, each once confirmed, and returns their ids.
 async fn post_confirmed(c: &mut Client, prefix: &str, n: usize) -> Vec<u64> {

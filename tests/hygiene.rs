@@ -3,20 +3,13 @@
 
 mod common;
 
-use chatroom::protocol::{close, ClientFrame, ErrorCode, ServerFrame};
+use chatroom::protocol::{close, ErrorCode, ServerFrame};
 use common::process::ServerProcess;
 use common::raw::{RawClient, CLOSE};
-use common::{ack, join_http, member_of, Client};
+use common::{ack, join_http, member_of, send, Client};
 use futures::SinkExt;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
-
-fn send(client_id: &str, text: &str) -> ClientFrame {
-    ClientFrame::Send {
-        client_id: client_id.into(),
-        text: text.into(),
-    }
-}
 
 fn db() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();

@@ -3,11 +3,11 @@
 
 mod common;
 
-use chatroom::protocol::{close, ClientFrame, ErrorCode, ServerFrame};
+use chatroom::protocol::{close, ErrorCode, ServerFrame};
 use chatroom::server::config::{Config, Settings};
 use common::process::ServerProcess;
 use common::raw::RawClient;
-use common::{ack, join_http, member_of, TestServer};
+use common::{ack, join_http, member_of, send, TestServer};
 use openmetrics_parser::{MetricsExposition, OpenMetricsType, OpenMetricsValue};
 use std::net::SocketAddr;
 use std::process::Command;
@@ -87,11 +87,7 @@ async fn metrics_parse_and_count_connections_messages_and_rejections() {
     assert_eq!(value(&during, "chatroom_rooms", &[]), 1.0);
     assert_eq!(value(&during, "chatroom_members", &[]), 2.0);
 
-    ada.send(&ClientFrame::Send {
-        client_id: "m1".into(),
-        text: "hello".into(),
-    })
-    .await;
+    ada.send(&send("m1", "hello")).await;
     ack(&mut ada, "m1").await;
     assert!(matches!(bob.recv().await, ServerFrame::Message(m) if m.text == "hello"));
     bob.send_raw(Message::text("not json")).await;
@@ -428,11 +424,7 @@ async fn json_logs_have_a_line_per_connection_and_no_message_text_unless_asked()
             &["--log-format", "json", "--log-message-text", &flag],
         );
         let (mut ada, _) = member_of(server.addr, "logs", "Ada").await;
-        ada.send(&ClientFrame::Send {
-            client_id: "s1".into(),
-            text: "a secret recipe".into(),
-        })
-        .await;
+        ada.send(&send("s1", "a secret recipe")).await;
         ack(&mut ada, "s1").await;
         drop(ada);
         let closed = eventually_async(Duration::from_secs(5), || async {
@@ -471,11 +463,7 @@ async fn every_series_the_dashboard_and_alert_rules_use_is_exposed() {
     let (mut ada, _) = member_of(server.addr, "ops", "Ada").await;
     ada.send_raw(Message::text("not json")).await;
     ada.recv().await;
-    ada.send(&ClientFrame::Send {
-        client_id: "e1".into(),
-        text: "hi".into(),
-    })
-    .await;
+    ada.send(&send("e1", "hi")).await;
     ack(&mut ada, "e1").await;
     let (_, status) = RawClient::connect(
         server.addr,

@@ -21,7 +21,7 @@ use super::config::Config;
 use super::hub::Hub;
 use super::limits::{connections_from_file_limit, ConnectionLimits};
 use super::log::MessageLog;
-use super::metrics::{self, Metrics};
+use super::metrics;
 use super::room::RoomLimits;
 use super::session::SessionKeys;
 use super::status::StatusLog;
@@ -51,7 +51,6 @@ pub struct Shared {
     pub log: MessageLog,
     pub keys: Arc<SessionKeys>,
     pub limits: Arc<ConnectionLimits>,
-    pub metrics: Arc<Metrics>,
     /// The last minutes of connections, rooms and message rates, for `/status`.
     pub status: Arc<StatusLog>,
     /// Cancelled when the drain begins: `/readyz` answers 503 and new sockets are refused.
@@ -92,15 +91,11 @@ impl AppState {
             Duration::from_secs(config.name_reservation_secs),
             Duration::from_millis(config.presence_grace_ms),
         ));
-        let (log, stored_secret) = if config.redis_url.is_empty() {
+        let log = if config.redis_url.is_empty() {
             let store = Store::open(&config.data_path, config.max_db_mb)?;
             let (appender, _writer) = store.start_writer(hub.clone())?;
-            let secret = match config.session_secret.is_empty() {
-                true => Some(store.session_secret().await?),
-                false => None,
-            };
             let store = Arc::new(store);
-            (MessageLog::Local { store, appender }, secret)
+            MessageLog::Local { store, appender }
         } else {
             let log = RedisLog::start(
                 &config.redis_url,
@@ -109,24 +104,18 @@ impl AppState {
                 hub.clone(),
             )
             .await?;
-            let secret = match config.session_secret.is_empty() {
-                true => Some(log.session_secret().await?),
-                false => None,
-            };
-            (MessageLog::Cluster(log), secret)
+            MessageLog::Cluster(log)
         };
         let lifetime = config.session_days * 24 * 3600;
-        let keys = if let Some(secret) = stored_secret {
-            SessionKeys::from_key(secret, lifetime)
+        let keys = if config.session_secret.is_empty() {
+            SessionKeys::from_key(log.session_secret().await?, lifetime)
         } else {
             SessionKeys::new(&config.session_secret, lifetime)
         };
-        let metrics = hub.metrics().clone();
-        metrics.set_ready(true);
+        hub.metrics().set_ready(true);
         Ok(AppState(Arc::new(Shared {
             leptos_options,
             config: Arc::new(config),
-            metrics,
             status: Arc::new(StatusLog::default()),
             draining: CancellationToken::new(),
             hub,
@@ -194,7 +183,7 @@ async fn readiness(state: &AppState) -> Result<(), String> {
     } else {
         state.log.check_writable().await.map_err(|e| e.to_string())
     };
-    state.metrics.set_ready(ready.is_ok());
+    state.hub.metrics().set_ready(ready.is_ok());
     ready
 }
 
@@ -210,7 +199,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
 /// `GET /metrics`: Prometheus exposition.
 async fn metrics_route(State(state): State<AppState>) -> Response {
     let _ = readiness(&state).await;
-    match state.metrics.render(state.hub.stats()) {
+    match state.hub.metrics().render(state.hub.stats()) {
         Ok(text) => ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response(),
         Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "cannot encode metrics").into_response(),
     }
@@ -288,7 +277,7 @@ pub async fn serve_with_admin(
 /// The drain, while HTTP is still served: not ready, then sockets closed and waited for.
 async fn drain(state: &AppState, deadline: Duration) {
     state.draining.cancel();
-    state.metrics.set_ready(false);
+    state.hub.metrics().set_ready(false);
     let delay = Duration::from_millis(state.config.drain_delay_ms);
     tracing::info!(
         delay_ms = state.config.drain_delay_ms,
@@ -319,7 +308,7 @@ async fn sweep(state: AppState) {
             _ = tick.tick() => state.hub.sweep(),
             _ = second.tick() => {
                 state.hub.flush_counts();
-                state.status.sample(state.hub.stats(), &state.metrics);
+                state.status.sample(state.hub.stats(), state.hub.metrics());
             }
             _ = state.shutdown.cancelled() => return,
         }

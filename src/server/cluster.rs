@@ -22,8 +22,7 @@ use tokio::sync::mpsc;
 
 use super::hub::Hub;
 use super::presence::Presence;
-use super::session::SessionId;
-use super::store::{Append, Delivery, Outcome, StoreError, QUEUE};
+use super::store::{now_ms, Append, Delivery, Outcome, StoreError, QUEUE};
 use crate::protocol::{ChatMessage, MessageId};
 
 /// Most appends sent to Redis in one pipeline.
@@ -159,21 +158,9 @@ impl RedisLog {
         let _ = self.catch_up.send(room.to_string());
     }
 
-    /// Holds `name_key` in `room` for session `sid` across nodes for `for_ms`; false if
-    /// another session has it.
-    pub async fn hold_name(
-        &self,
-        room: &str,
-        name_key: &str,
-        sid: &SessionId,
-        for_ms: u64,
-    ) -> Result<bool, StoreError> {
-        self.presence.hold_name(room, name_key, sid, for_ms).await
-    }
-
-    /// Lets go of this node's hold on `name_key` for `sid`, if it is still that.
-    pub async fn release_name(&self, room: &str, name_key: &str, sid: &SessionId) {
-        self.presence.release_name(room, name_key, sid).await;
+    /// Members and names across nodes.
+    pub fn presence(&self) -> &Presence {
+        &self.presence
     }
 
     /// The newest message id of `room` (0 if none).
@@ -323,7 +310,7 @@ impl RedisLog {
 fn unnumbered(append: &Append) -> Option<String> {
     let m = ChatMessage {
         id: 0,
-        ts: chrono_now_ms(),
+        ts: now_ms(),
         name: append.author.name.clone(),
         avatar: append.author.avatar.clone(),
         text: append.text.clone(),
@@ -331,13 +318,6 @@ fn unnumbered(append: &Append) -> Option<String> {
     };
     let json = serde_json::to_string(&m).ok()?;
     json.starts_with(r#"{"id":0,"#).then_some(json)
-}
-
-fn chrono_now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// Sends what is queued to Redis, a pipeline at a time. Stored messages reach their room

@@ -90,6 +90,15 @@ impl MessageLog {
         }
     }
 
+    /// The secret that signs sessions, made on first use and kept with the messages, so that
+    /// sessions outlive restarts (and, in cluster mode, are good on every node).
+    pub async fn session_secret(&self) -> Result<Vec<u8>, StoreError> {
+        match self {
+            MessageLog::Local { store, .. } => store.session_secret().await,
+            MessageLog::Cluster(log) => log.session_secret().await,
+        }
+    }
+
     /// Holds `name_key` in `room` for session `sid` for `for_ms` on every node (cluster mode;
     /// one node's rooms check names themselves). False if another session holds it.
     pub async fn hold_name(
@@ -101,14 +110,14 @@ impl MessageLog {
     ) -> Result<bool, StoreError> {
         match self {
             MessageLog::Local { .. } => Ok(true),
-            MessageLog::Cluster(log) => log.hold_name(room, name_key, sid, for_ms).await,
+            MessageLog::Cluster(log) => log.presence().hold_name(room, name_key, sid, for_ms).await,
         }
     }
 
     /// Lets go of a hold taken by [`MessageLog::hold_name`] (cluster mode), if it is still ours.
     pub async fn release_name(&self, room: &str, name_key: &str, sid: &SessionId) {
         if let MessageLog::Cluster(log) = self {
-            log.release_name(room, name_key, sid).await;
+            log.presence().release_name(room, name_key, sid).await;
         }
     }
 

@@ -390,6 +390,13 @@ impl Metrics {
 /// Counts one connection open while it lives.
 pub struct OpenConnection(Arc<Metrics>);
 
+impl OpenConnection {
+    /// Counts why the connection ended.
+    pub fn closed(&self, reason: CloseReason) {
+        self.0.closed(reason);
+    }
+}
+
 impl Drop for OpenConnection {
     fn drop(&mut self) {
         self.0.connections_open.dec();

@@ -607,15 +607,17 @@ impl Room {
     }
 
     /// Broadcasts a stored message to everyone, its sender included (its confirmation).
-    /// Returns to how many connections it went.
+    /// Returns to how many connections it went. (The server uses [`Room::deliver_timed`].)
+    #[cfg(test)]
     pub fn deliver(&self, message: ChatMessage) -> usize {
         let id = message.id;
         let bytes = Utf8Bytes::from(ServerFrame::Message(message).encode());
         self.deliver_frame(id, bytes)
     }
 
-    /// Like [`Room::deliver`], and records in `metrics`, once the last member's copy is
-    /// written (or dropped), how long the message took from its receipt.
+    /// Broadcasts a stored message to everyone, its sender included (its confirmation), and
+    /// records in `metrics`, once the last member's copy is written (or dropped), how long it
+    /// took from its receipt. Returns to how many connections it went.
     pub fn deliver_timed(
         &self,
         message: ChatMessage,

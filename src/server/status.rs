@@ -2,9 +2,10 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use super::metrics::{HubStats, Metrics};
+use super::store::now_ms;
 use crate::api::{StatusSample, StatusSnapshot};
 
 /// Samples kept: five minutes.
@@ -50,10 +51,7 @@ impl StatusLog {
             None => (0.0, 0.0),
         };
         inner.last = Some((now, broadcast, delivered));
-        let at_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
+        let at_ms = now_ms();
         if inner.samples.len() == KEEP {
             inner.samples.pop_front();
         }

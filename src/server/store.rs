@@ -167,7 +167,8 @@ CREATE TABLE IF NOT EXISTS meta (
 );
 ";
 
-fn now_ms() -> i64 {
+/// Milliseconds since the Unix epoch: a message's timestamp.
+pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)

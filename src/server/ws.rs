@@ -50,7 +50,7 @@ pub async fn ws_route(
     mut req: Request,
 ) -> Response {
     let refuse = |why: Refusal, status: StatusCode, text: String| {
-        state.metrics.refused(why);
+        state.hub.metrics().refused(why);
         (status, text).into_response()
     };
     let accept = match wire::accept_key(req.headers()) {
@@ -305,8 +305,7 @@ async fn run(
     let early = parts.read_buf;
     let id = state.hub.next_conn_id();
     let opened = std::time::Instant::now();
-    let metrics = state.metrics.clone();
-    let _open = metrics.opened();
+    let open = state.hub.metrics().opened();
     tracing::info!(conn = id, room = %room, peer = %peer, "connection opened");
     let config = state.config.clone();
     let (tx, mut rx) = outbox(config.outgoing_queue_frames, config.outgoing_queue_bytes);
@@ -345,7 +344,7 @@ async fn run(
             CloseReason::Error
         }
     };
-    metrics.closed(ended_by);
+    open.closed(ended_by);
     // Leave the room first so that no more frames are queued, then flush and close.
     let room = std::mem::take(&mut conn.room);
     drop(conn);
@@ -492,7 +491,7 @@ async fn serve(
 impl Connection {
     fn reply(&self, frame: ServerFrame) {
         if let ServerFrame::Error { code, .. } = &frame {
-            self.state.metrics.rejected(Rejection::Code(*code));
+            self.state.hub.metrics().rejected(Rejection::Code(*code));
         }
         if self.outbox.push(frame.encode().into()).is_err() {
             self.outbox.close_now(close::SLOW_CONSUMER, "slow consumer");
@@ -503,7 +502,7 @@ impl Connection {
     fn broken(&self, e: WireError) -> CloseReason {
         tracing::debug!(conn = self.id, error = %e, "protocol error");
         let (code, reason) = e.close();
-        self.state.metrics.rejected(match code {
+        self.state.hub.metrics().rejected(match code {
             close::TOO_BIG => Rejection::TooBig,
             1007 => Rejection::InvalidUtf8,
             _ => Rejection::Protocol,
@@ -585,7 +584,7 @@ impl Connection {
         // The confirmation (or error) comes from the hub once the writer is done.
         match self.state.log.append(append) {
             Ok(()) => {
-                self.state.metrics.messages_received.inc();
+                self.state.hub.metrics().messages_received.inc();
             }
             Err(e) => self.reply(refuse(e.code(), e.to_string(), client_id)),
         }

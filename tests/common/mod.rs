@@ -264,6 +264,14 @@ pub async fn member_of(addr: SocketAddr, room: &str, name: &str) -> (Client, Str
     (Client::joined(addr, room, &cookie, None).await, cookie)
 }
 
+/// A `send` frame.
+pub fn send(client_id: &str, text: &str) -> ClientFrame {
+    ClientFrame::Send {
+        client_id: client_id.into(),
+        text: text.into(),
+    }
+}
+
 /// Waits for the confirmation of `client_id`, skipping other frames.
 pub async fn ack(c: &mut Client, client_id: &str) -> chatroom::protocol::ChatMessage {
     loop {

@@ -1,6 +1,7 @@
 //! A real server process (the `chatroom` binary) on a temporary database, for restart and crash tests.
 #![allow(dead_code)]
 
+use chatroom::server::procstat::Proc;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -76,22 +77,12 @@ impl ServerProcess {
 
     /// Open file descriptors of the server process.
     pub fn open_fds(&self) -> usize {
-        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
-            .map(|d| d.count())
-            .unwrap_or(0)
+        Proc::Pid(self.child.id()).open_fds().unwrap_or(0) as usize
     }
 
     /// Resident memory of the server process, in KiB.
     pub fn rss_kib(&self) -> u64 {
-        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find(|l| l.starts_with("VmRSS:"))
-                    .and_then(|l| l.split_whitespace().nth(1))
-                    .and_then(|v| v.parse().ok())
-            })
-            .unwrap_or(0)
+        Proc::Pid(self.child.id()).rss_kib().unwrap_or(0)
     }
 
     /// Sockets on the server's port in CLOSE_WAIT (the peer closed, the server did not).
