@@ -36,15 +36,24 @@ pub fn is_avatar(id: &str) -> bool {
     AVATARS.contains(&id)
 }
 
-/// Path of the avatar's image. Only ever called with catalogue ids, so the result is a safe URL.
+/// The catalogue avatar shown for `avatar`: itself, or the default for anything else (such
+/// as the image URL of an old-protocol client).
+pub fn shown_avatar(avatar: &str) -> &str {
+    if is_avatar(avatar) {
+        avatar
+    } else {
+        DEFAULT_AVATAR
+    }
+}
+
+/// Path of the avatar's image: always one of the catalogue's, so the result is a safe URL.
 pub fn avatar_url(id: &str) -> String {
-    let id = if is_avatar(id) { id } else { DEFAULT_AVATAR };
-    format!("/avatars/{id}.svg")
+    format!("/avatars/{}.svg", shown_avatar(id))
 }
 
 /// Human label of an avatar ("fox" → "Fox"), used as the image's alt text.
 pub fn avatar_label(id: &str) -> String {
-    let mut chars = id.chars();
+    let mut chars = shown_avatar(id).chars();
     match chars.next() {
         Some(first) => first.to_uppercase().chain(chars).collect(),
         None => String::new(),
@@ -83,5 +92,8 @@ mod tests {
         assert_eq!(avatar_url("../../etc/passwd"), "/avatars/fox.svg");
         assert_eq!(avatar_url("owl"), "/avatars/owl.svg");
         assert_eq!(avatar_label("owl"), "Owl");
+        let foreign = "https://img.example/me.png";
+        assert_eq!(avatar_url(foreign), "/avatars/fox.svg");
+        assert_eq!(avatar_label(foreign), "Fox");
     }
 }

@@ -5,6 +5,7 @@ mod common;
 
 use chatroom::protocol::{close, ErrorCode, ServerFrame};
 use chatroom::server::config::{Config, Settings};
+use common::old::OldClient;
 use common::process::ServerProcess;
 use common::raw::RawClient;
 use common::{ack, join_http, member_of, send, TestServer};
@@ -129,6 +130,61 @@ async fn metrics_parse_and_count_connections_messages_and_rejections() {
     assert!(value(&after, "process_resident_memory_bytes", &[]) > 1e6);
     assert!(value(&after, "process_start_time_seconds", &[]) > 1.7e9);
     server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn old_protocol_connections_are_counted_apart_and_in_the_totals() {
+    let server = TestServer::start().await;
+    let base = server.url("");
+    let (mut ada, _) = member_of(server.addr, "lobby", "Ada").await;
+    let mut tom = OldClient::opened(server.addr, "Tom", "").await;
+    tom.recv().await; // Ada, listed
+    tom.send_raw(Message::text("not json")).await;
+    tom.say("hi from the old page").await;
+    assert!(matches!(ada.recv().await, ServerFrame::Joined { member } if member.name == "Tom"));
+    assert!(matches!(ada.recv().await, ServerFrame::Message(m) if m.name == "Tom"));
+    let during = scrape(&base).await;
+    assert_eq!(value(&during, "chatroom_connections_open", &[]), 2.0);
+    assert_eq!(value(&during, "chatroom_legacy_connections_open", &[]), 1.0);
+    assert_eq!(
+        value(&during, "chatroom_legacy_connections_opened", &[]),
+        1.0
+    );
+    assert_eq!(value(&during, "chatroom_messages_received", &[]), 1.0);
+    assert_eq!(
+        value(&during, "chatroom_legacy_messages_received", &[]),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &during,
+            "chatroom_frames_rejected",
+            &[("reason", "old_protocol_ignored")]
+        ),
+        1.0
+    );
+    tom.close().await;
+    let counted = eventually_async(Duration::from_secs(5), || async {
+        let m = scrape(&base).await;
+        value(&m, "chatroom_legacy_connections_open", &[]) == 0.0
+            && value(
+                &m,
+                "chatroom_legacy_connections_closed",
+                &[("reason", "client")],
+            ) == 1.0
+    })
+    .await;
+    assert!(counted, "Tom's close is counted as an old-protocol close");
+    let after = scrape(&base).await;
+    assert_eq!(value(&after, "chatroom_connections_open", &[]), 1.0);
+    assert_eq!(
+        value(
+            &after,
+            "chatroom_connections_closed",
+            &[("reason", "client")]
+        ),
+        1.0
+    );
 }
 
 #[tokio::test]

@@ -1,4 +1,4 @@
-//! The HTTP application: shared state, the axum router (SSR pages, server functions, `/ws/<room>`, health checks, `/metrics`) and serving with a graceful drain.
+//! The HTTP application: shared state, the axum router (SSR pages, server functions, `/ws/<room>`, the old protocol's `/` upgrade, health checks, `/metrics`) and serving with a graceful drain.
 
 use axum::extract::{FromRef, Request, State};
 use axum::http::{header, StatusCode};
@@ -77,6 +77,8 @@ impl AppState {
             max_staged: config.outgoing_queue_frames,
             silence_ms: (config.ping_interval_secs + config.pong_timeout_secs + 5) * 1000,
             presence_list_limit: config.presence_list_limit,
+            // Checked when the settings were loaded.
+            clock: super::legacy::Clock::new(&config.time_zone).unwrap_or_default(),
         };
         let max_total = match config.max_connections {
             0 => connections_from_file_limit(),
@@ -159,12 +161,24 @@ pub fn router(state: AppState, surface: Surface) -> Router {
         Surface::All => app,
         Surface::Public => app.layer(middleware::from_fn(hide_admin_paths)),
     };
+    let app = app.layer(middleware::from_fn_with_state(
+        state.clone(),
+        old_protocol_on_root,
+    ));
     // One line per request at INFO: method and path in the span, status and latency in the line.
     let trace = TraceLayer::new_for_http()
         .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
         .on_request(())
         .on_response(DefaultOnResponse::new().level(Level::INFO));
     app.layer(trace).with_state(state)
+}
+
+/// A WebSocket upgrade of `/` is an old PHP/Swoole chat client; a plain `GET /` is the app.
+async fn old_protocol_on_root(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if req.uri().path() == "/" && super::wire::wants_websocket(req.headers()) {
+        return ws::legacy_route(state, req).await;
+    }
+    next.run(req).await
 }
 
 async fn hide_admin_paths(req: Request, next: Next) -> Response {

@@ -114,6 +114,12 @@ settings! {
     redis_stream_len: usize = "10000", "CHAT_REDIS_STREAM_LEN";
     /// Cluster mode: seconds within which the members of a node that stopped (or lost Redis) leave the other nodes' lists.
     presence_ttl_secs: u64 = "15", "CHAT_PRESENCE_TTL_SECS";
+    /// Room that old PHP/Swoole chat clients join: they connect with a WebSocket upgrade on `/` and speak its JSON protocol (empty: the old protocol is off).
+    legacy_room: String = "lobby", "CHAT_LEGACY_ROOM";
+    /// Origins allowed to open old-protocol sockets, comma-separated ("*": any; these sockets carry no session cookie, so no page can act for a visitor).
+    legacy_origins: String = "*", "CHAT_LEGACY_ORIGINS";
+    /// Time zone of the HH:MM times sent to old-protocol clients (an IANA name, e.g. Europe/Berlin).
+    time_zone: String = "UTC", "CHAT_TIME_ZONE";
     /// Log format: text or json.
     log_format: String = "text", "CHAT_LOG_FORMAT";
     /// Log filter, e.g. "debug" or "info,chatroom=debug" (empty: RUST_LOG, else "info").
@@ -228,6 +234,22 @@ impl Config {
                 reason: format!("{:?} is neither text nor json", self.log_format),
             });
         }
+        if !self.legacy_room.is_empty() && crate::rules::validate_room(&self.legacy_room).is_err() {
+            return Err(ConfigError::Invalid {
+                name: "legacy_room",
+                reason: format!(
+                    "{:?}: {}",
+                    self.legacy_room,
+                    crate::rules::RoomError::Invalid
+                ),
+            });
+        }
+        if let Err(reason) = super::legacy::Clock::new(&self.time_zone) {
+            return Err(ConfigError::Invalid {
+                name: "time_zone",
+                reason,
+            });
+        }
         Ok(())
     }
 
@@ -307,6 +329,28 @@ mod tests {
                 "Leptos.toml lacks {field}"
             );
         }
+    }
+
+    #[test]
+    fn unknown_time_zones_and_bad_legacy_rooms_are_refused() {
+        for (flag, value, name) in [
+            ("--time-zone", "Mars/Olympus", "time_zone"),
+            ("--legacy-room", "No Spaces", "legacy_room"),
+        ] {
+            let cli = Cli::parse_from(["chatroom", flag, value]);
+            match Config::load(cli, Settings::default()) {
+                Err(ConfigError::Invalid { name: n, .. }) => assert_eq!(n, name),
+                other => panic!("{flag} {value}: {other:?}"),
+            }
+        }
+        let cli = Cli::parse_from([
+            "chatroom",
+            "--time-zone",
+            "Europe/Berlin",
+            "--legacy-room",
+            "",
+        ]);
+        assert!(Config::load(cli, Settings::default()).is_ok());
     }
 
     #[test]

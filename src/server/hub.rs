@@ -12,7 +12,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::metrics::{HubStats, Metrics, Rejection};
 use super::outbox::Outbox;
-use super::room::{ConnId, JoinError, PresenceChange, Room, RoomLimits};
+use super::room::{ConnId, JoinError, OldPeer, PresenceChange, Room, RoomLimits};
 use super::session::{Session, SessionId};
 use super::store::{Append, Delivery, Outcome, StoreError};
 use crate::protocol::{ChatMessage, ErrorCode, Member, MessageId, ServerFrame};
@@ -147,13 +147,41 @@ impl Hub {
         outbox: Outbox,
         stored_last: MessageId,
     ) -> Result<(Arc<Room>, MessageId), JoinError> {
+        self.enter(room, stored_last, |r| r.join(conn, session, outbox))
+    }
+
+    /// Registers old-protocol connection `conn` in `room` as the session's member, live at
+    /// once (see [`Room::join_old`]).
+    pub fn join_old(
+        &self,
+        room: &str,
+        conn: ConnId,
+        session: &Session,
+        outbox: Outbox,
+        stored_last: MessageId,
+        peer: OldPeer,
+    ) -> Result<Arc<Room>, JoinError> {
+        self.enter(room, stored_last, |r| {
+            r.join_old(conn, session, outbox, peer)
+        })
+        .map(|(r, _)| r)
+    }
+
+    /// Runs `join` on `room` (created if need be), under the hub lock; drops the room again
+    /// if the join failed and nobody else is in it.
+    fn enter(
+        &self,
+        room: &str,
+        stored_last: MessageId,
+        join: impl FnOnce(&Room) -> Result<MessageId, JoinError>,
+    ) -> Result<(Arc<Room>, MessageId), JoinError> {
         let mut rooms = self.rooms();
         let r = rooms
             .entry(room.to_string())
             .or_insert_with(|| self.new_room(room, Some(stored_last)))
             .clone();
         r.learn_last(stored_last);
-        match r.join(conn, session, outbox) {
+        match join(&r) {
             Ok(upto) => Ok((r, upto.max(stored_last))),
             Err(e) => {
                 if r.prune(Instant::now()) {
@@ -271,6 +299,7 @@ mod tests {
                 max_staged: 4,
                 silence_ms: 40_000,
                 presence_list_limit: 200,
+                ..RoomLimits::default()
             },
             Duration::from_secs(60),
             Duration::from_millis(grace_ms),

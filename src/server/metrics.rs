@@ -97,6 +97,9 @@ pub enum Rejection {
     InvalidUtf8,
     /// Any other breach of RFC 6455 (1002).
     Protocol,
+    /// An old-protocol frame that is ignored: not JSON, an unknown token, a message before
+    /// the open or a second open.
+    OldIgnored,
 }
 
 /// A `reason` label, encoded from a small enum without allocating per increment.
@@ -126,6 +129,7 @@ impl EncodeLabelSet for Reason<Rejection> {
             Rejection::TooBig => "frame_too_big".into(),
             Rejection::InvalidUtf8 => "invalid_utf8".into(),
             Rejection::Protocol => "protocol_violation".into(),
+            Rejection::OldIgnored => "old_protocol_ignored".into(),
         };
         [("reason", name)].encode(encoder)
     }
@@ -142,6 +146,12 @@ pub struct Metrics {
     connections_open: Gauge,
     connections_opened: Counter,
     connections_closed: Family<Reason<CloseReason>, Counter>,
+    // The same three for old-protocol connections alone (they are in the totals too).
+    legacy_open: Gauge,
+    legacy_opened: Counter,
+    legacy_closed: Family<Reason<CloseReason>, Counter>,
+    /// Chat messages accepted from old-protocol connections (also in `messages_received`).
+    pub legacy_messages_received: Counter,
     upgrades_refused: Family<Reason<Refusal>, Counter>,
     frames_rejected: Family<Reason<Rejection>, Counter>,
     pub messages_received: Counter,
@@ -186,6 +196,10 @@ impl Metrics {
             connections_open: Gauge::default(),
             connections_opened: Counter::default(),
             connections_closed: Family::default(),
+            legacy_open: Gauge::default(),
+            legacy_opened: Counter::default(),
+            legacy_closed: Family::default(),
+            legacy_messages_received: Counter::default(),
             upgrades_refused: Family::default(),
             frames_rejected: Family::default(),
             messages_received: Counter::default(),
@@ -237,6 +251,11 @@ impl Metrics {
                 "WebSocket connections open now",
                 &self.connections_open,
             ),
+            (
+                "legacy_connections_open",
+                "Old-protocol (Swoole chat) WebSocket connections open now, also in connections_open",
+                &self.legacy_open,
+            ),
             ("rooms", "Rooms with members", &self.rooms),
             ("members", "Members online in all rooms", &self.members),
             (
@@ -258,6 +277,16 @@ impl Metrics {
                 "connections_opened",
                 "WebSocket connections opened",
                 &self.connections_opened,
+            ),
+            (
+                "legacy_connections_opened",
+                "Old-protocol WebSocket connections opened, also in connections_opened",
+                &self.legacy_opened,
+            ),
+            (
+                "legacy_messages_received",
+                "Chat messages accepted from old-protocol clients, also in messages_received",
+                &self.legacy_messages_received,
             ),
             (
                 "messages_received",
@@ -282,6 +311,11 @@ impl Metrics {
             "connections_closed",
             "WebSocket connections closed, by reason",
             self.connections_closed.clone(),
+        );
+        r.register(
+            "legacy_connections_closed",
+            "Old-protocol WebSocket connections closed, by reason, also in connections_closed",
+            self.legacy_closed.clone(),
         );
         r.register(
             "upgrades_refused",
@@ -324,11 +358,19 @@ impl Metrics {
         self
     }
 
-    /// A connection was upgraded; the guard counts it open until dropped.
-    pub fn opened(self: &Arc<Self>) -> OpenConnection {
+    /// A connection was upgraded (`old`: speaking the old protocol); the guard counts it
+    /// open until dropped.
+    pub fn opened(self: &Arc<Self>, old: bool) -> OpenConnection {
         self.connections_opened.inc();
         self.connections_open.inc();
-        OpenConnection(self.clone())
+        if old {
+            self.legacy_opened.inc();
+            self.legacy_open.inc();
+        }
+        OpenConnection {
+            metrics: self.clone(),
+            old,
+        }
     }
 
     pub fn closed(&self, reason: CloseReason) {
@@ -388,18 +430,30 @@ impl Metrics {
 }
 
 /// Counts one connection open while it lives.
-pub struct OpenConnection(Arc<Metrics>);
+pub struct OpenConnection {
+    metrics: Arc<Metrics>,
+    old: bool,
+}
 
 impl OpenConnection {
     /// Counts why the connection ended.
     pub fn closed(&self, reason: CloseReason) {
-        self.0.closed(reason);
+        self.metrics.closed(reason);
+        if self.old {
+            self.metrics
+                .legacy_closed
+                .get_or_create(&Reason(reason))
+                .inc();
+        }
     }
 }
 
 impl Drop for OpenConnection {
     fn drop(&mut self) {
-        self.0.connections_open.dec();
+        self.metrics.connections_open.dec();
+        if self.old {
+            self.metrics.legacy_open.dec();
+        }
     }
 }
 

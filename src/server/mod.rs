@@ -6,6 +6,7 @@ pub mod assets;
 pub mod cluster;
 pub mod config;
 pub mod hub;
+pub mod legacy;
 pub mod limits;
 pub mod log;
 pub mod metrics;

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 use tokio::sync::mpsc::UnboundedSender;
 
+use super::legacy::{self, Clock};
 use super::metrics::{HubStats, Metrics};
 use super::outbox::Outbox;
 use super::session::{Session, SessionId};
@@ -29,7 +30,7 @@ pub const COUNT_INTERVAL: Duration = Duration::from_secs(1);
 /// Identifies one WebSocket connection, unique per process.
 pub type ConnId = u64;
 
-/// Limits that apply to every room.
+/// Limits and settings that apply to every room.
 #[derive(Clone, Debug)]
 pub struct RoomLimits {
     pub max_members: usize,
@@ -42,6 +43,8 @@ pub struct RoomLimits {
     /// rooms list this many and send the online count instead (announcing every join to
     /// every member costs members² frames).
     pub presence_list_limit: usize,
+    /// The clock of the `time` fields sent to old-protocol connections.
+    pub clock: Clock,
 }
 
 impl Default for RoomLimits {
@@ -52,6 +55,7 @@ impl Default for RoomLimits {
             max_staged: 1024,
             silence_ms: 40_000,
             presence_list_limit: 200,
+            clock: Clock::default(),
         }
     }
 }
@@ -158,6 +162,79 @@ struct ConnEntry {
     outbox: Outbox,
     /// `Some` until the connection's history has been sent.
     staged: Option<Vec<Staged>>,
+    /// Set for a connection speaking the old protocol.
+    old: Option<OldPeer>,
+}
+
+/// What a room knows of an old-protocol connection.
+#[derive(Clone, Debug)]
+pub struct OldPeer {
+    /// Its messages' client ids are `<tag>-<n>`: the old protocol never sends a sender its own message.
+    pub tag: String,
+    /// Scheme and host the connection reached this server at: catalogue avatars are sent as URLs under it.
+    pub site: Arc<str>,
+}
+
+impl OldPeer {
+    fn sent(&self, m: &ChatMessage) -> bool {
+        m.client_id
+            .as_deref()
+            .and_then(|id| id.strip_prefix(self.tag.as_str()))
+            .is_some_and(|rest| rest.starts_with('-'))
+    }
+}
+
+/// One event in the old protocol's shape, encoded on first need, once per site, and each
+/// copy holding the new protocol's copy (so that a timed message counts as written only
+/// when the old connections have it too).
+struct OldFrames<'a> {
+    event: Option<legacy::Event<'a>>,
+    tie: &'a Utf8Bytes,
+    clock: &'a Clock,
+    encoded: Vec<(Arc<str>, Utf8Bytes)>,
+}
+
+impl<'a> OldFrames<'a> {
+    fn new(event: Option<legacy::Event<'a>>, tie: &'a Utf8Bytes, clock: &'a Clock) -> Self {
+        OldFrames {
+            event,
+            tie,
+            clock,
+            encoded: Vec::new(),
+        }
+    }
+
+    /// The frame for `peer`, if it gets one.
+    fn for_peer(&mut self, peer: &OldPeer) -> Option<Utf8Bytes> {
+        let event = self.event?;
+        if let legacy::Event::Message(m) = event {
+            if peer.sent(m) {
+                return None;
+            }
+        }
+        if let Some((_, f)) = self.encoded.iter().find(|(site, _)| *site == peer.site) {
+            return Some(f.clone());
+        }
+        let owner = Tied {
+            text: legacy::encode(event, &peer.site, self.clock),
+            _tie: self.tie.clone(),
+        };
+        let frame = Utf8Bytes::try_from(Bytes::from_owner(owner)).ok()?;
+        self.encoded.push((peer.site.clone(), frame.clone()));
+        Some(frame)
+    }
+}
+
+/// An old-protocol frame that keeps its event's new-protocol frame alive.
+struct Tied {
+    text: String,
+    _tie: Utf8Bytes,
+}
+
+impl AsRef<[u8]> for Tied {
+    fn as_ref(&self) -> &[u8] {
+        self.text.as_bytes()
+    }
 }
 
 #[derive(Default)]
@@ -177,6 +254,8 @@ struct RoomState {
     last_known: bool,
     next_seq: u64,
     next_linger: u64,
+    /// Connections speaking the old protocol.
+    old_conns: usize,
 }
 
 /// A chat room.
@@ -189,19 +268,34 @@ pub struct Room {
 }
 
 impl RoomState {
-    /// Sends `frame` to every connection; closes those that cannot keep up.
-    fn fan_out(&mut self, frame: &ServerFrame, message_id: Option<MessageId>, max_staged: usize) {
-        self.fan_out_bytes(Utf8Bytes::from(frame.encode()), message_id, max_staged);
+    /// Sends `frame` to every connection (`old` to old-protocol ones); closes those that
+    /// cannot keep up.
+    fn fan_out(&mut self, frame: &ServerFrame, old: legacy::Event<'_>, limits: &RoomLimits) {
+        self.fan_out_bytes(Utf8Bytes::from(frame.encode()), Some(old), None, limits);
     }
 
     /// [`RoomState::fan_out`] of an encoded frame; returns to how many connections it went.
     fn fan_out_bytes(
         &mut self,
         bytes: Utf8Bytes,
+        old: Option<legacy::Event<'_>>,
         message_id: Option<MessageId>,
-        max_staged: usize,
+        limits: &RoomLimits,
     ) -> usize {
+        let max_staged = limits.max_staged;
+        let mut old_frames = OldFrames::new(old, &bytes, &limits.clock);
+        let mut sent = 0;
         for conn in self.conns.values_mut() {
+            if let Some(peer) = &conn.old {
+                if let Some(frame) = old_frames.for_peer(peer) {
+                    sent += 1;
+                    if conn.outbox.push(frame).is_err() {
+                        conn.outbox.close_now(close::SLOW_CONSUMER, "slow consumer");
+                    }
+                }
+                continue;
+            }
+            sent += 1;
             match &mut conn.staged {
                 Some(held) if held.len() < max_staged => held.push(Staged {
                     message_id,
@@ -215,7 +309,7 @@ impl RoomState {
                 }
             }
         }
-        self.conns.len()
+        sent
     }
 
     /// The first `limit` members in join order.
@@ -250,7 +344,11 @@ impl RoomState {
             }
             .encode(),
         );
-        for conn in self.conns.values().filter(|c| c.staged.is_none()) {
+        // Old clients have no online count.
+        for conn in self.conns.values() {
+            if conn.staged.is_some() || conn.old.is_some() {
+                continue;
+            }
             let _ = conn.outbox.push(frame.clone());
         }
     }
@@ -348,8 +446,11 @@ impl Room {
                 &ServerFrame::Joined {
                     member: member.clone(),
                 },
-                None,
-                self.limits.max_staged,
+                legacy::Event::Connect {
+                    member: &member,
+                    fd: seq,
+                },
+                &self.limits,
             );
         }
         st.order.insert(seq, key.clone());
@@ -434,6 +535,28 @@ impl Room {
         session: &Session,
         outbox: Outbox,
     ) -> Result<MessageId, JoinError> {
+        self.register(conn, session, outbox, None)
+    }
+
+    /// Registers old-protocol connection `conn` as the session's member, live at once (old
+    /// clients get no history): it is sent a `connect` for each member already here.
+    pub fn join_old(
+        &self,
+        conn: ConnId,
+        session: &Session,
+        outbox: Outbox,
+        peer: OldPeer,
+    ) -> Result<MessageId, JoinError> {
+        self.register(conn, session, outbox, Some(peer))
+    }
+
+    fn register(
+        &self,
+        conn: ConnId,
+        session: &Session,
+        outbox: Outbox,
+        old: Option<OldPeer>,
+    ) -> Result<MessageId, JoinError> {
         let key = name_key(&session.name);
         let mut st = self.state();
         if !st.free_for(&key, &session.sid, Instant::now()) {
@@ -460,15 +583,44 @@ impl Room {
                 });
             }
         }
+        let staged = match &old {
+            Some(peer) => {
+                self.greet_old(&st, &key, &outbox, peer);
+                st.old_conns += 1;
+                None
+            }
+            None => Some(Vec::new()),
+        };
         st.conns.insert(
             conn,
             ConnEntry {
                 key,
                 outbox,
-                staged: Some(Vec::new()),
+                staged,
+                old,
             },
         );
         Ok(st.last_delivered)
+    }
+
+    /// Sends a new old-protocol connection a `connect` for each member already listed, but itself.
+    fn greet_old(&self, st: &RoomState, key: &str, outbox: &Outbox, peer: &OldPeer) {
+        let listed = st
+            .order
+            .values()
+            .filter(|k| k.as_str() != key)
+            .filter_map(|k| st.members.get(k))
+            .take(self.limits.presence_list_limit);
+        for m in listed {
+            let event = legacy::Event::Connect {
+                member: &m.member,
+                fd: m.seq,
+            };
+            let frame = legacy::encode(event, &peer.site, &self.limits.clock);
+            if outbox.push(frame.into()).is_err() {
+                return outbox.close_now(close::SLOW_CONSUMER, "slow consumer");
+            }
+        }
     }
 
     /// Sends a staged connection its welcome with `history`, then the live events held for it.
@@ -519,6 +671,11 @@ impl Room {
     pub fn leave(&self, conn: ConnId, grace: bool) -> Option<(String, u64)> {
         let mut st = self.state();
         let entry = st.conns.remove(&conn)?;
+        if entry.old.is_some() {
+            st.old_conns -= 1;
+        }
+        // An old client cannot come back as the same member: it leaves at once.
+        let grace = grace && entry.old.is_none();
         let last = match st.members.get_mut(&entry.key) {
             Some(m) => {
                 m.conns = m.conns.saturating_sub(1);
@@ -578,9 +735,11 @@ impl Room {
                 st.count_changed(Instant::now());
             } else {
                 st.fan_out(
-                    &ServerFrame::Left { member: m.member },
-                    None,
-                    self.limits.max_staged,
+                    &ServerFrame::Left {
+                        member: m.member.clone(),
+                    },
+                    legacy::Event::Remove { fd: m.seq },
+                    &self.limits,
                 );
             }
         }
@@ -610,9 +769,12 @@ impl Room {
     /// Returns to how many connections it went. (The server uses [`Room::deliver_timed`].)
     #[cfg(test)]
     pub fn deliver(&self, message: ChatMessage) -> usize {
-        let id = message.id;
-        let bytes = Utf8Bytes::from(ServerFrame::Message(message).encode());
-        self.deliver_frame(id, bytes)
+        let frame = ServerFrame::Message(message);
+        let bytes = Utf8Bytes::from(frame.encode());
+        let ServerFrame::Message(message) = frame else {
+            return 0;
+        };
+        self.deliver_frame(&message, bytes)
     }
 
     /// Broadcasts a stored message to everyone, its sender included (its confirmation), and
@@ -624,29 +786,35 @@ impl Room {
         received: Instant,
         metrics: &Arc<Metrics>,
     ) -> usize {
-        let id = message.id;
+        // Encoded from the frame, then taken back out of it: no copy of the message.
+        let frame = ServerFrame::Message(message);
         let owner = TimedFrame {
-            text: ServerFrame::Message(message).encode(),
+            text: frame.encode(),
             received,
             metrics: metrics.clone(),
         };
+        let ServerFrame::Message(message) = frame else {
+            return 0;
+        };
         match Utf8Bytes::try_from(Bytes::from_owner(owner)) {
-            Ok(bytes) => self.deliver_frame(id, bytes),
+            Ok(bytes) => self.deliver_frame(&message, bytes),
             Err(_) => 0, // unreachable: the owner is a String
         }
     }
 
-    fn deliver_frame(&self, id: MessageId, bytes: Utf8Bytes) -> usize {
+    fn deliver_frame(&self, message: &ChatMessage, bytes: Utf8Bytes) -> usize {
         let mut st = self.state();
-        st.last_delivered = st.last_delivered.max(id);
-        st.fan_out_bytes(bytes, Some(id), self.limits.max_staged)
+        st.last_delivered = st.last_delivered.max(message.id);
+        let old = (st.old_conns > 0).then_some(legacy::Event::Message(message));
+        st.fan_out_bytes(bytes, old, Some(message.id), &self.limits)
     }
 
     /// Sends `frame` to one connection only (confirmations of re-sends, errors).
     pub fn send_to(&self, conn: ConnId, frame: &ServerFrame) {
         let mut st = self.state();
         let max = self.limits.max_staged;
-        if let Some(c) = st.conns.get_mut(&conn) {
+        // Old clients get no confirmations and cannot show errors.
+        if let Some(c) = st.conns.get_mut(&conn).filter(|c| c.old.is_none()) {
             let bytes = Utf8Bytes::from(frame.encode());
             match &mut c.staged {
                 Some(held) if held.len() < max => held.push(Staged {

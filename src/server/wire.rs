@@ -38,15 +38,21 @@ impl WireError {
     }
 }
 
+/// Does this request ask for a WebSocket (`Upgrade: websocket`)?
+pub fn wants_websocket(headers: &HeaderMap) -> bool {
+    has_token(headers, header::UPGRADE, "websocket")
+}
+
+fn has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
+    headers.get_all(name).iter().any(|v| {
+        v.to_str()
+            .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+    })
+}
+
 /// The `Sec-WebSocket-Accept` value for a valid upgrade request, or why it is not one.
 pub fn accept_key(headers: &HeaderMap) -> Result<HeaderValue, &'static str> {
-    let has_token = |name: header::HeaderName, token: &str| {
-        headers.get_all(name).iter().any(|v| {
-            v.to_str()
-                .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
-        })
-    };
-    if !has_token(header::CONNECTION, "upgrade") || !has_token(header::UPGRADE, "websocket") {
+    if !has_token(headers, header::CONNECTION, "upgrade") || !wants_websocket(headers) {
         return Err("not a WebSocket upgrade");
     }
     if headers

@@ -1,4 +1,4 @@
-//! The WebSocket route `/ws/<room>`: checks origin and limits, upgrades, then runs one connection as one task that reads frames into the hub and writes the outbox out.
+//! The WebSocket routes, `/ws/<room>` and the old protocol's `/`: check origin and limits, upgrade, then run one connection as one task that reads frames into the hub and writes the outbox out.
 //!
 //! One task per connection reads, writes and keeps the heartbeat (a ping every interval; a
 //! connection that sends nothing within the timeout after one is closed). When it ends, the
@@ -24,15 +24,16 @@ use tokio::time::Instant;
 
 use super::app::AppState;
 use super::hub::Hub;
+use super::legacy;
 use super::limits::{LimitError, Permit};
 use super::metrics::{CloseReason, Refusal, Rejection};
 use super::outbox::{outbox, Next, Outbox, OutboxReceiver};
-use super::room::{check_post, ConnId, Room};
-use super::session::{self, Session};
-use super::store::Append;
+use super::room::{check_post, ConnId, JoinError, OldPeer, Room};
+use super::session::{self, Session, SessionId};
+use super::store::{Append, StoreError};
 use super::wire::{self, Decoder, Event, WireError, Writer};
-use crate::protocol::{close, ChatMessage, ClientFrame, ErrorCode, ServerFrame};
-use crate::rules::validate_room;
+use crate::protocol::{close, ChatMessage, ClientFrame, ErrorCode, MessageId, ServerFrame};
+use crate::rules::{name_key, validate_room};
 
 /// Frames taken from the outbox for one write (one system call when the socket takes them).
 const WRITE_BATCH: usize = 128;
@@ -40,6 +41,36 @@ const WRITE_BATCH: usize = 128;
 const HEARTBEAT: &str = r#"{"type":"heartbeat"}"#;
 /// How long a closing connection may take to flush what it has queued.
 const FLUSH_GRACE: Duration = Duration::from_secs(2);
+
+/// Who a new connection is, as far as its upgrade request tells.
+enum Who {
+    /// The new protocol: the session in the request's cookie, if any (the `join` frame needs one).
+    Member(Option<Session>),
+    /// The old protocol: nobody yet (its open frame says who).
+    Old(OldPeer),
+}
+
+/// An upgrade refused: counted, and answered with `status` and `text`.
+fn refuse(state: &AppState, why: Refusal, status: StatusCode, text: &str) -> Response {
+    state.hub.metrics().refused(why);
+    (status, text.to_string()).into_response()
+}
+
+/// The accept key and the pending upgrade of a valid WebSocket upgrade request, or the
+/// status and reason to refuse it with.
+fn handshake(
+    req: &mut Request,
+) -> Result<(header::HeaderValue, hyper::upgrade::OnUpgrade), (StatusCode, &'static str)> {
+    let accept = wire::accept_key(req.headers()).map_err(|why| (StatusCode::BAD_REQUEST, why))?;
+    let on_upgrade = req
+        .extensions_mut()
+        .remove::<hyper::upgrade::OnUpgrade>()
+        .ok_or((
+            StatusCode::UPGRADE_REQUIRED,
+            "connection cannot be upgraded",
+        ))?;
+    Ok((accept, on_upgrade))
+}
 
 /// `GET /ws/<room>`: refuses bad rooms, foreign origins, draining servers and connections over
 /// the limits; otherwise upgrades.
@@ -49,63 +80,126 @@ pub async fn ws_route(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     mut req: Request,
 ) -> Response {
-    let refuse = |why: Refusal, status: StatusCode, text: String| {
-        state.hub.metrics().refused(why);
-        (status, text).into_response()
-    };
-    let accept = match wire::accept_key(req.headers()) {
-        Ok(a) => a,
-        Err(why) => return refuse(Refusal::BadRequest, StatusCode::BAD_REQUEST, why.into()),
-    };
-    let Some(on_upgrade) = req.extensions_mut().remove::<hyper::upgrade::OnUpgrade>() else {
-        return refuse(
-            Refusal::BadRequest,
-            StatusCode::UPGRADE_REQUIRED,
-            "connection cannot be upgraded".into(),
-        );
+    let (accept, on_upgrade) = match handshake(&mut req) {
+        Ok(h) => h,
+        Err((status, why)) => return refuse(&state, Refusal::BadRequest, status, why),
     };
     let headers = req.headers();
     let Ok(room) = validate_room(&room) else {
         return refuse(
+            &state,
             Refusal::BadRequest,
             StatusCode::NOT_FOUND,
-            "no such room".into(),
+            "no such room",
         );
     };
     if !origin_allowed(headers, &state.config.allowed_origins) {
         return refuse(
+            &state,
             Refusal::Origin,
             StatusCode::FORBIDDEN,
-            "cross-origin WebSocket refused".into(),
+            "cross-origin WebSocket refused",
         );
     }
+    let session = session::from_headers(&state.keys, headers, &room);
+    upgrade(state, on_upgrade, accept, room, Who::Member(session), peer)
+}
+
+/// A WebSocket upgrade of `/`: an old PHP/Swoole chat client, which joins the configured
+/// `legacy_room` and speaks the old protocol (see [`super::legacy`]). Any origin may connect
+/// unless `legacy_origins` lists them: these sockets carry no session.
+pub async fn legacy_route(state: AppState, mut req: Request) -> Response {
+    if state.config.legacy_room.is_empty() {
+        return refuse(
+            &state,
+            Refusal::BadRequest,
+            StatusCode::NOT_FOUND,
+            "the old protocol is off on this server",
+        );
+    }
+    let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<SocketAddr>>().copied() else {
+        return refuse(
+            &state,
+            Refusal::BadRequest,
+            StatusCode::BAD_REQUEST,
+            "no peer address",
+        );
+    };
+    let (accept, on_upgrade) = match handshake(&mut req) {
+        Ok(h) => h,
+        Err((status, why)) => return refuse(&state, Refusal::BadRequest, status, why),
+    };
+    let headers = req.headers();
+    let allowed = state.config.legacy_origins.trim();
+    if allowed != "*" && !origin_allowed(headers, allowed) {
+        return refuse(
+            &state,
+            Refusal::Origin,
+            StatusCode::FORBIDDEN,
+            "cross-origin WebSocket refused",
+        );
+    }
+    let peer_info = OldPeer {
+        tag: SessionId::random().0.chars().take(11).collect(),
+        site: site_of(headers).into(),
+    };
+    let room = state.config.legacy_room.clone();
+    upgrade(state, on_upgrade, accept, room, Who::Old(peer_info), peer)
+}
+
+/// `scheme://host` as the client reached this server (the scheme from `X-Forwarded-Proto`
+/// behind a TLS proxy): where it finds the avatar images.
+fn site_of(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("localhost");
+    let https = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"));
+    format!("{}://{host}", if https { "https" } else { "http" })
+}
+
+/// Refuses draining servers and connections over the limits; otherwise answers 101 and
+/// starts the connection's task.
+fn upgrade(
+    state: AppState,
+    on_upgrade: hyper::upgrade::OnUpgrade,
+    accept: header::HeaderValue,
+    room: String,
+    who: Who,
+    peer: SocketAddr,
+) -> Response {
     if state.draining.is_cancelled() {
         return refuse(
+            &state,
             Refusal::Draining,
             StatusCode::SERVICE_UNAVAILABLE,
-            "server is restarting".into(),
+            "server is restarting",
         );
     }
     let permit = match state.limits.acquire(peer.ip()) {
         Ok(p) => p,
         Err(e @ LimitError::PerIp) => {
             return refuse(
+                &state,
                 Refusal::IpLimit,
                 StatusCode::TOO_MANY_REQUESTS,
-                e.to_string(),
+                &e.to_string(),
             )
         }
         Err(e @ LimitError::Total) => {
             return refuse(
+                &state,
                 Refusal::TotalLimit,
                 StatusCode::SERVICE_UNAVAILABLE,
-                e.to_string(),
+                &e.to_string(),
             )
         }
     };
-    let session = session::from_headers(&state.keys, headers, &room);
     let tracker = state.tracker.clone();
-    tokio::spawn(tracker.track_future(run(on_upgrade, state, room, session, peer, permit)));
+    tokio::spawn(tracker.track_future(run(on_upgrade, state, room, who, peer, permit)));
     let mut response = Response::new(Body::empty());
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let h = response.headers_mut();
@@ -161,12 +255,21 @@ struct Connection {
     state: AppState,
     room: String,
     session: Option<Session>,
+    /// Set for an old-protocol connection.
+    old: Option<OldClient>,
     outbox: Outbox,
     membership: Option<Membership>,
     rate: DefaultDirectRateLimiter,
     /// Frames refused for rate since the sender last paused for [`FLOOD_PAUSE`].
     strikes: u32,
     last_refusal: Option<Instant>,
+}
+
+/// An old-protocol connection's own state.
+struct OldClient {
+    peer: OldPeer,
+    /// Messages sent so far: the next one's client id is `<tag>-<sent + 1>`.
+    sent: u64,
 }
 
 /// A sender that pauses this long after being refused is no longer counted as flooding.
@@ -288,7 +391,7 @@ async fn run(
     on_upgrade: hyper::upgrade::OnUpgrade,
     state: AppState,
     room: String,
-    session: Option<Session>,
+    who: Who,
     peer: SocketAddr,
     _permit: Permit,
 ) {
@@ -305,8 +408,13 @@ async fn run(
     let early = parts.read_buf;
     let id = state.hub.next_conn_id();
     let opened = std::time::Instant::now();
-    let open = state.hub.metrics().opened();
-    tracing::info!(conn = id, room = %room, peer = %peer, "connection opened");
+    let (session, old) = match who {
+        Who::Member(session) => (session, None),
+        Who::Old(peer) => (None, Some(OldClient { peer, sent: 0 })),
+    };
+    let open = state.hub.metrics().opened(old.is_some());
+    let protocol = if old.is_some() { "old" } else { "current" };
+    tracing::info!(conn = id, room = %room, peer = %peer, protocol, "connection opened");
     let config = state.config.clone();
     let (tx, mut rx) = outbox(config.outgoing_queue_frames, config.outgoing_queue_bytes);
     let shutdown = state.shutdown.clone();
@@ -315,6 +423,7 @@ async fn run(
         state,
         room,
         session,
+        old,
         outbox: tx.clone(),
         membership: None,
         rate: rate_limiter(config.rate_per_sec, config.rate_burst),
@@ -479,7 +588,10 @@ async fn serve(
                 }
                 if now >= next_ping {
                     conn.outbox.ping();
-                    conn.outbox.push_volatile(heartbeat.clone());
+                    // Old clients have no heartbeat event; their browsers answer the ping.
+                    if conn.old.is_none() {
+                        conn.outbox.push_volatile(heartbeat.clone());
+                    }
                     next_ping = now + hb.interval;
                     answer_by.get_or_insert(now + hb.timeout);
                 }
@@ -492,6 +604,10 @@ impl Connection {
     fn reply(&self, frame: ServerFrame) {
         if let ServerFrame::Error { code, .. } = &frame {
             self.state.hub.metrics().rejected(Rejection::Code(*code));
+        }
+        // Old clients cannot show errors (nor anything else of this protocol).
+        if self.old.is_some() {
+            return;
         }
         if self.outbox.push(frame.encode().into()).is_err() {
             self.outbox.close_now(close::SLOW_CONSUMER, "slow consumer");
@@ -539,6 +655,9 @@ impl Connection {
     }
 
     async fn on_text(&mut self, text: &str) {
+        if self.old.is_some() {
+            return self.on_old_text(text).await;
+        }
         let frame = match ClientFrame::decode(text) {
             Ok(f) => f,
             Err(e) => return self.reply(ServerFrame::error(e.code(), e.to_string())),
@@ -584,7 +703,11 @@ impl Connection {
         // The confirmation (or error) comes from the hub once the writer is done.
         match self.state.log.append(append) {
             Ok(()) => {
-                self.state.hub.metrics().messages_received.inc();
+                let metrics = self.state.hub.metrics();
+                metrics.messages_received.inc();
+                if self.old.is_some() {
+                    metrics.legacy_messages_received.inc();
+                }
             }
             Err(e) => self.reply(refuse(e.code(), e.to_string(), client_id)),
         }
@@ -605,14 +728,9 @@ impl Connection {
             return self.outbox.close(close::SESSION_REFUSED, "no session");
         };
         let store = self.state.log.clone();
-        // A live room knows its newest message; only a new one asks the store.
-        let live = self.state.hub.room(&self.room).and_then(|r| r.known_last());
-        let stored_last = match live {
-            Some(id) => id,
-            None => match store.last_id(&self.room).await {
-                Ok(id) => id,
-                Err(e) => return self.storage_failed(e),
-            },
+        let (stored_last, live) = match self.stored_last().await {
+            Ok(last) => last,
+            Err(e) => return self.storage_failed(e),
         };
         let hub = self.state.hub.clone();
         let (room, upto) = match hub.join(
@@ -633,7 +751,7 @@ impl Connection {
             room: room.clone(),
             conn: self.id,
         });
-        if live.is_none() {
+        if !live {
             store.room_created(&self.room);
         }
         // History up to `upto` comes from the store; anything later is held by the room.
@@ -667,6 +785,107 @@ impl Connection {
         };
         let after = if reset { None } else { after };
         room.activate(self.id, session.member(), history, after, reset);
+    }
+
+    /// The room's newest stored message id, and whether the room is live here: a live room
+    /// knows it, only a new one asks the store.
+    async fn stored_last(&self) -> Result<(MessageId, bool), StoreError> {
+        if let Some(id) = self.state.hub.room(&self.room).and_then(|r| r.known_last()) {
+            return Ok((id, true));
+        }
+        Ok((self.state.log.last_id(&self.room).await?, false))
+    }
+
+    /// A text frame of an old-protocol connection. What the old server ignored is ignored
+    /// here too: anything unreadable, a message before the open, a second open.
+    async fn on_old_text(&mut self, text: &str) {
+        match legacy::decode(text) {
+            legacy::Incoming::Open { username, avatar } if self.membership.is_none() => {
+                // Boxed, as the new protocol's join is.
+                Box::pin(self.open_old(&username, &avatar)).await
+            }
+            legacy::Incoming::Message { data } if self.membership.is_some() => {
+                let Some(old) = &mut self.old else { return };
+                old.sent += 1;
+                let client_id = format!("{}-{}", old.peer.tag, old.sent);
+                self.send(client_id, data);
+            }
+            _ => self.state.hub.metrics().rejected(Rejection::OldIgnored),
+        }
+    }
+
+    /// The open frame: joins the room under the name it gives (with a numeric suffix if
+    /// that is taken), or closes with 4001 if the name breaks the rules.
+    async fn open_old(&mut self, username: &str, avatar: &str) {
+        let Some(peer) = self.old.as_ref().map(|o| o.peer.clone()) else {
+            return;
+        };
+        let member = match legacy::identity(username, avatar) {
+            Ok(m) => m,
+            Err(e) => {
+                self.state
+                    .hub
+                    .metrics()
+                    .rejected(Rejection::Code(ErrorCode::SessionInvalid));
+                return self.outbox.close(close::SESSION_REFUSED, &e.to_string());
+            }
+        };
+        let (stored_last, live) = match self.stored_last().await {
+            Ok(last) => last,
+            Err(e) => return self.storage_failed(e),
+        };
+        let sid = SessionId::random();
+        let hold_ms = self.state.config.name_reservation_secs * 1000;
+        let log = self.state.log.clone();
+        let hub = self.state.hub.clone();
+        for n in 1..=legacy::MAX_NAME_SUFFIX {
+            let name = match n {
+                1 => member.name.clone(),
+                n => legacy::with_suffix(&member.name, n),
+            };
+            let key = name_key(&name);
+            // In cluster mode the name must be free on every node.
+            match log.hold_name(&self.room, &key, &sid, hold_ms).await {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => return self.storage_failed(e),
+            }
+            let session = Session {
+                sid: sid.clone(),
+                room: self.room.clone(),
+                name,
+                avatar: member.avatar.clone(),
+                exp: 0,
+            };
+            let joined = hub.join_old(
+                &self.room,
+                self.id,
+                &session,
+                self.outbox.clone(),
+                stored_last,
+                peer.clone(),
+            );
+            match joined {
+                Ok(room) => {
+                    self.membership = Some(Membership {
+                        hub,
+                        room,
+                        conn: self.id,
+                    });
+                    if !live {
+                        log.room_created(&self.room);
+                    }
+                    return;
+                }
+                Err(JoinError::NameTaken) => log.release_name(&self.room, &key, &sid).await,
+                Err(e @ JoinError::RoomFull) => {
+                    log.release_name(&self.room, &key, &sid).await;
+                    return self.outbox.close(close::SESSION_REFUSED, &e.to_string());
+                }
+            }
+        }
+        self.outbox
+            .close(close::SESSION_REFUSED, &JoinError::NameTaken.to_string());
     }
 
     fn storage_failed(&self, e: super::store::StoreError) {
