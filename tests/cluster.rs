@@ -4,6 +4,7 @@
 mod common;
 
 use chatroom::protocol::{ChatMessage, ErrorCode, ServerFrame};
+use common::old::OldClient;
 use common::process::ServerProcess;
 use common::redis_server::RedisServer;
 use common::{ack, join_http, member_of, send, Client};
@@ -475,4 +476,44 @@ async fn a_join_refused_by_one_node_does_not_keep_the_name_from_the_others() {
     );
     // ...and the name is still free for her on node a.
     assert_joins(a.addr, "r", "Carol", "fox").await;
+}
+
+#[tokio::test]
+async fn old_clients_on_two_nodes_chat_with_new_ones_and_keep_their_names_apart() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (node(&redis, &dir, "a"), node(&redis, &dir, "b"));
+    let (mut ada, _) = member_of(a.addr, "lobby", "Ada").await;
+    let mut tom = OldClient::opened(b.addr, "Tom", "https://img.example/tom.png").await;
+    // Ada is on the other node: Tom is told of her once presence has crossed over.
+    assert_eq!(tom.next_action("connect").await["username"], "Ada");
+    // The same name on node A is taken cluster-wide: a suffix.
+    let mut tom2 = OldClient::opened(a.addr, "tom", "").await;
+    let seen = |v: serde_json::Value| v["username"].as_str().unwrap().to_string();
+    let mut listed = vec![seen(tom2.recv().await), seen(tom2.recv().await)];
+    listed.sort();
+    assert_eq!(listed, ["Ada", "Tom"]);
+    assert_eq!(seen(tom.next_action("connect").await), "tom (2)");
+
+    tom.say("hello across nodes").await;
+    let m = &messages(&mut ada, 1).await[0];
+    assert_eq!(
+        (m.name.as_str(), m.text.as_str()),
+        ("Tom", "hello across nodes")
+    );
+    let at_tom2 = tom2.next_action("send").await;
+    assert_eq!(
+        (&at_tom2["username"], &at_tom2["data"]),
+        (
+            &serde_json::json!("Tom"),
+            &serde_json::json!("hello across nodes")
+        )
+    );
+    ada.send(&send("a1", "hi both")).await;
+    ack(&mut ada, "a1").await;
+    for old in [&mut tom, &mut tom2] {
+        assert_eq!(old.next_action("send").await["data"], "hi both");
+    }
+    // The sender never gets its own message back, whichever node delivers it.
+    tom.quiet_for(Duration::from_millis(500)).await;
 }

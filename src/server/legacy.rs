@@ -357,6 +357,41 @@ mod tests {
         assert!(time.len() == 5 && time.as_bytes()[2] == b':', "{time}");
     }
 
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn unescape(s: &str) -> String {
+            s.replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&quot;", "\"")
+                .replace("&#39;", "'")
+                .replace("&amp;", "&")
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+
+            /// Whatever a client sends, reading it never panics, and whatever text a member
+            /// has, old pages get it with no markup character left and nothing lost.
+            #[test]
+            fn any_text_is_read_safely_and_escaped_losslessly(text in "\\PC*", name in "[<>&'\"a-z ]{1,40}") {
+                let _ = decode(&text);
+                let _ = decode(&format!(r#"{{"token":"simplechat_open","username":{text:?}}}"#));
+                let escaped = escape(&text);
+                prop_assert!(!escaped.contains(['<', '>', '"', '\'']));
+                prop_assert_eq!(unescape(&escaped), text.clone());
+                let m = ChatMessage { id: 1, ts: 0, name, avatar: text.clone(), text, client_id: None };
+                let v: serde_json::Value =
+                    serde_json::from_str(&encode(Event::Message(&m), "http://h", &Clock::default())).unwrap();
+                for field in ["username", "avatar", "data"] {
+                    let s = v[field].as_str().unwrap();
+                    prop_assert!(!s.contains(['<', '>', '"', '\'']), "{}: {}", field, s);
+                }
+            }
+        }
+    }
+
     #[test]
     fn times_are_shown_in_the_configured_zone() {
         // 2026-01-15 12:34 UTC.

@@ -162,8 +162,8 @@ struct ConnEntry {
     outbox: Outbox,
     /// `Some` until the connection's history has been sent.
     staged: Option<Vec<Staged>>,
-    /// Set for a connection speaking the old protocol.
-    old: Option<OldPeer>,
+    /// Set for a connection speaking the old protocol (boxed: most connections are not).
+    old: Option<Box<OldPeer>>,
 }
 
 /// What a room knows of an old-protocol connection.
@@ -547,7 +547,7 @@ impl Room {
         outbox: Outbox,
         peer: OldPeer,
     ) -> Result<MessageId, JoinError> {
-        self.register(conn, session, outbox, Some(peer))
+        self.register(conn, session, outbox, Some(Box::new(peer)))
     }
 
     fn register(
@@ -555,7 +555,7 @@ impl Room {
         conn: ConnId,
         session: &Session,
         outbox: Outbox,
-        old: Option<OldPeer>,
+        old: Option<Box<OldPeer>>,
     ) -> Result<MessageId, JoinError> {
         let key = name_key(&session.name);
         let mut st = self.state();

@@ -256,7 +256,7 @@ struct Connection {
     room: String,
     session: Option<Session>,
     /// Set for an old-protocol connection.
-    old: Option<OldClient>,
+    old: Option<Box<OldClient>>,
     outbox: Outbox,
     membership: Option<Membership>,
     rate: DefaultDirectRateLimiter,
@@ -410,7 +410,8 @@ async fn run(
     let opened = std::time::Instant::now();
     let (session, old) = match who {
         Who::Member(session) => (session, None),
-        Who::Old(peer) => (None, Some(OldClient { peer, sent: 0 })),
+        // Boxed: it would make every connection's task bigger.
+        Who::Old(peer) => (None, Some(Box::new(OldClient { peer, sent: 0 }))),
     };
     let open = state.hub.metrics().opened(old.is_some());
     let protocol = if old.is_some() { "old" } else { "current" };
