@@ -172,7 +172,7 @@ fn urlencode(s: &str) -> String {
 }
 
 pub struct Client {
-    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    pub ws: Socket,
 }
 
 impl Client {
@@ -217,43 +217,58 @@ impl Client {
 
     /// The next server frame (pings and pongs skipped).
     pub async fn recv(&mut self) -> ServerFrame {
-        loop {
-            let msg = tokio::time::timeout(WAIT, self.ws.next())
-                .await
-                .expect("a frame in time")
-                .expect("socket open")
-                .expect("no socket error");
-            match msg {
-                Message::Text(t) => {
-                    return ServerFrame::decode(t.as_str()).expect("valid server frame")
-                }
-                Message::Ping(_) | Message::Pong(_) => continue,
-                other => panic!("unexpected {other:?}"),
-            }
-        }
+        ServerFrame::decode(&next_text(&mut self.ws).await).expect("valid server frame")
     }
 
     /// Waits for the server's close frame and returns its code.
     pub async fn closed_with(&mut self) -> u16 {
-        loop {
-            let msg = tokio::time::timeout(WAIT, self.ws.next())
-                .await
-                .expect("close in time");
-            match msg {
-                Some(Ok(Message::Close(Some(f)))) => return u16::from(f.code),
-                Some(Ok(Message::Close(None))) => return u16::from(CloseCode::Status),
-                Some(Ok(_)) => continue,
-                Some(Err(e)) => panic!("socket error before close frame: {e}"),
-                None => panic!("socket ended without a close frame"),
-            }
-        }
+        close_code(&mut self.ws).await
     }
 
     /// Asserts that nothing arrives within `d`.
     pub async fn quiet_for(&mut self, d: Duration) {
-        if let Ok(Some(Ok(Message::Text(t)))) = tokio::time::timeout(d, self.ws.next()).await {
-            panic!("unexpected frame {t}");
+        assert_quiet(&mut self.ws, d).await
+    }
+}
+
+pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// The next text frame on `ws` (pings and pongs skipped).
+pub async fn next_text(ws: &mut Socket) -> String {
+    loop {
+        let msg = tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("a frame in time")
+            .expect("socket open")
+            .expect("no socket error");
+        match msg {
+            Message::Text(t) => return t.as_str().to_string(),
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => panic!("unexpected {other:?}"),
         }
+    }
+}
+
+/// Waits for the server's close frame on `ws` and returns its code.
+pub async fn close_code(ws: &mut Socket) -> u16 {
+    loop {
+        let msg = tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("close in time");
+        match msg {
+            Some(Ok(Message::Close(Some(f)))) => return u16::from(f.code),
+            Some(Ok(Message::Close(None))) => return u16::from(CloseCode::Status),
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => panic!("socket error before close frame: {e}"),
+            None => panic!("socket ended without a close frame"),
+        }
+    }
+}
+
+/// Asserts that no text frame arrives on `ws` within `d`.
+pub async fn assert_quiet(ws: &mut Socket, d: Duration) {
+    if let Ok(Some(Ok(Message::Text(t)))) = tokio::time::timeout(d, ws.next()).await {
+        panic!("unexpected frame {t}");
     }
 }
 

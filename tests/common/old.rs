@@ -4,15 +4,13 @@ use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use super::WAIT;
+use super::{assert_quiet, close_code, next_text, Socket, WAIT};
 
 pub struct OldClient {
-    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    pub ws: Socket,
 }
 
 impl OldClient {
@@ -68,18 +66,7 @@ impl OldClient {
 
     /// The next text frame, as JSON (pings skipped).
     pub async fn recv(&mut self) -> Value {
-        loop {
-            let msg = tokio::time::timeout(WAIT, self.ws.next())
-                .await
-                .expect("a frame in time")
-                .expect("socket open")
-                .expect("no socket error");
-            match msg {
-                Message::Text(t) => return serde_json::from_str(t.as_str()).expect("JSON"),
-                Message::Ping(_) | Message::Pong(_) => continue,
-                other => panic!("unexpected {other:?}"),
-            }
-        }
+        serde_json::from_str(&next_text(&mut self.ws).await).expect("JSON")
     }
 
     /// The next frame whose `action` is `action`, skipping others.
@@ -94,24 +81,12 @@ impl OldClient {
 
     /// Asserts that no text frame arrives within `d`.
     pub async fn quiet_for(&mut self, d: Duration) {
-        if let Ok(Some(Ok(Message::Text(t)))) = tokio::time::timeout(d, self.ws.next()).await {
-            panic!("unexpected frame {t}");
-        }
+        assert_quiet(&mut self.ws, d).await
     }
 
     /// Waits for the server's close frame and returns its code.
     pub async fn closed_with(&mut self) -> u16 {
-        loop {
-            match tokio::time::timeout(WAIT, self.ws.next())
-                .await
-                .expect("close in time")
-            {
-                Some(Ok(Message::Close(Some(f)))) => return u16::from(f.code),
-                Some(Ok(Message::Close(None))) => return 1005,
-                Some(Ok(_)) => continue,
-                other => panic!("socket ended without a close frame: {other:?}"),
-            }
-        }
+        close_code(&mut self.ws).await
     }
 
     pub async fn close(mut self) {
