@@ -735,9 +735,7 @@ impl Room {
                 st.count_changed(Instant::now());
             } else {
                 st.fan_out(
-                    &ServerFrame::Left {
-                        member: m.member.clone(),
-                    },
+                    &ServerFrame::Left { member: m.member },
                     legacy::Event::Remove { fd: m.seq },
                     &self.limits,
                 );

@@ -890,7 +890,7 @@ impl Connection {
     }
 
     fn storage_failed(&self, e: super::store::StoreError) {
-        tracing::error!(conn = self.id, error = %e, "history read failed");
+        tracing::error!(conn = self.id, error = %e, "store read failed while joining");
         self.reply(ServerFrame::error(
             ErrorCode::StorageFailed,
             "Could not read the room's history; try again",
