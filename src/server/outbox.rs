@@ -6,13 +6,16 @@
 //! first); `close_now` overtakes the queue, so a stuck consumer is cut off without draining.
 //!
 //! An empty queue holds no buffer (it is given back once drained), so that ten thousand idle
-//! connections cost a few hundred bytes each here, not a preallocated channel each.
+//! connections cost a few hundred bytes each here, not a preallocated channel each. The
+//! receiver is polled (`poll_next`, `poll_urgent`) rather than awaited, so that the
+//! connection's task holds no waiting future for it either.
 
 use axum::extract::ws::Utf8Bytes;
+use futures::task::AtomicWaker;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use tokio::sync::Notify;
+use std::task::{Context, Poll};
 
 /// The sending side, held by the room (and the connection, for its own replies).
 #[derive(Debug)]
@@ -29,11 +32,11 @@ pub struct OutboxReceiver {
 #[derive(Debug)]
 struct Shared {
     queue: Mutex<Queue>,
-    /// Wakes the receiver when the queue stops being empty or the last sender goes.
-    ready: Notify,
-    /// Set by `close_now`; `cut` wakes whoever waits in `closed_now`.
+    /// The receiver's task, woken when the queue stops being empty, the last sender goes,
+    /// or `close_now` is asked for.
+    waker: AtomicWaker,
+    /// Set by `close_now`.
     urgent: AtomicBool,
-    cut: Notify,
     max_frames: usize,
     max_bytes: usize,
 }
@@ -78,9 +81,8 @@ pub fn outbox(capacity: usize, max_bytes: usize) -> (Outbox, OutboxReceiver) {
             senders: 1,
             ..Queue::default()
         }),
-        ready: Notify::new(),
+        waker: AtomicWaker::new(),
         urgent: AtomicBool::new(false),
-        cut: Notify::new(),
         max_frames: capacity.max(1),
         max_bytes,
     });
@@ -116,7 +118,7 @@ impl Drop for Outbox {
             q.senders == 0
         };
         if last {
-            self.shared.ready.notify_one();
+            self.shared.waker.wake();
         }
     }
 }
@@ -146,7 +148,7 @@ impl Outbox {
         };
         // A receiver only waits after finding the queue empty: later pushes need not wake it.
         if was_empty {
-            self.shared.ready.notify_one();
+            self.shared.waker.wake();
         }
         Ok(())
     }
@@ -196,26 +198,7 @@ impl Outbox {
             }
         }
         self.shared.urgent.store(true, Ordering::Release);
-        self.shared.ready.notify_one();
-        self.shared.cut.notify_one();
-    }
-
-    /// Resolves once `close_now` was called.
-    pub async fn closed_now(&self) {
-        // `notify_one` leaves a permit when nobody waits, so a request between the check and
-        // the wait is not missed.
-        while !self.shared.urgent.load(Ordering::Acquire) {
-            self.shared.cut.notified().await;
-        }
-    }
-
-    /// The code `close_now` was asked for, if it was.
-    pub fn close_now_code(&self) -> Option<u16> {
-        self.shared
-            .queue()
-            .close_now
-            .as_ref()
-            .map(|(code, _)| *code)
+        self.shared.waker.wake();
     }
 
     /// Frames waiting to be written.
@@ -227,12 +210,39 @@ impl Outbox {
 impl OutboxReceiver {
     /// Waits for the next frame or a close request (which comes first).
     pub async fn next(&mut self) -> Next {
-        loop {
-            if let Some(next) = self.try_next_or_done() {
-                return next;
-            }
-            self.shared.ready.notified().await;
+        std::future::poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    /// The next frame or close request, or `Pending` with `cx`'s task woken when one comes.
+    pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Next> {
+        if let Some(next) = self.try_next_or_done() {
+            return Poll::Ready(next);
         }
+        // Registered before looking again, so that a push in between is not missed.
+        self.shared.waker.register(cx.waker());
+        match self.try_next_or_done() {
+            Some(next) => Poll::Ready(next),
+            None => Poll::Pending,
+        }
+    }
+
+    /// Ready once `close_now` was asked for, with its code unless the request was already
+    /// taken; until then `cx`'s task is woken when it is.
+    pub fn poll_urgent(&mut self, cx: &mut Context<'_>) -> Poll<Option<u16>> {
+        if !self.urgent() {
+            self.shared.waker.register(cx.waker());
+            if !self.urgent() {
+                return Poll::Pending;
+            }
+        }
+        // `close_now` stores its request before it raises the flag.
+        Poll::Ready(
+            self.shared
+                .queue()
+                .close_now
+                .as_ref()
+                .map(|(code, _)| *code),
+        )
     }
 
     /// What is already waiting, if anything (to batch writes).
@@ -332,6 +342,26 @@ mod tests {
         tx.push("a".into()).unwrap();
         tx.close(1012, "restart");
         assert_eq!(rx.next().await, Next::Close(1012, "restart".into()));
+    }
+
+    #[tokio::test]
+    async fn a_waiting_receiver_wakes_for_a_frame_and_for_close_now() {
+        let (tx, mut rx) = outbox(4, 1024);
+        let waiting = tokio::spawn(async move {
+            let first = rx.next().await;
+            let urgent = std::future::poll_fn(|cx| rx.poll_urgent(cx)).await;
+            (first, urgent)
+        });
+        tokio::task::yield_now().await;
+        tx.push("late".into()).unwrap();
+        tokio::task::yield_now().await;
+        tx.close_now(4008, "slow consumer");
+        let (first, urgent) = tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
+            .await
+            .expect("the receiver was woken")
+            .unwrap();
+        assert_eq!(first, Next::Frame("late".into()));
+        assert_eq!(urgent, Some(4008));
     }
 
     #[tokio::test]

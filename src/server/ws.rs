@@ -14,10 +14,12 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures::FutureExt;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -435,15 +437,17 @@ async fn run(
         interval: Duration::from_secs(config.ping_interval_secs),
         timeout: Duration::from_secs(config.pong_timeout_secs),
     };
-    let serving = isolated(serve(
+    // Awaited where it is made: a `let` first would keep the future twice in this task.
+    let ended_by = match isolated(serve(
         &mut socket,
         &mut rx,
         &mut conn,
         heartbeat,
         &shutdown,
         early,
-    ));
-    let ended_by = match serving.await {
+    ))
+    .await
+    {
         Ok(ended) => ended,
         Err(_) => {
             tracing::error!(
@@ -473,9 +477,7 @@ async fn run(
 /// Runs `fut`, turning a panic inside it into `Err` so that it ends one connection, not the
 /// server; whatever `fut` owns (its [`Membership`]) is dropped on the way, so the member leaves.
 /// (Not an `async fn`: that would hold `fut` twice, as its argument and inside `catch_unwind`.)
-fn isolated<T>(
-    fut: impl std::future::Future<Output = T>,
-) -> impl std::future::Future<Output = Result<T, ()>> {
+fn isolated<T>(fut: impl Future<Output = T>) -> impl Future<Output = Result<T, ()>> {
     AssertUnwindSafe(fut)
         .catch_unwind()
         .map(|r| r.map_err(|_| ()))
@@ -509,9 +511,6 @@ async fn serve(
     tokio::pin!(timer);
     let cancelled = shutdown.cancelled();
     tokio::pin!(cancelled);
-    let cut = conn.outbox.clone();
-    let closed_now = cut.closed_now();
-    tokio::pin!(closed_now);
     let decoded = socket.decoder.feed(&early, &mut events);
     // It is hyper's whole read buffer: do not keep it for the connection's life.
     drop(early);
@@ -548,56 +547,105 @@ async fn serve(
             timer.as_mut().reset(wake);
         }
         let writing = socket.writer.pending();
-        tokio::select! {
-            _ = &mut closed_now => {
-                socket.writer.discard_unstarted();
-                return cut.close_now_code().map_or(CloseReason::Error, CloseReason::from_code);
+        // Every source is polled on each turn and every ready one handled, so none starves
+        // the others. Polled, not awaited: waiting futures would sit in every idle task.
+        let ready = std::future::poll_fn(|cx| {
+            let ready = Ready {
+                cut: rx.poll_urgent(cx),
+                shutdown: cancelled.as_mut().poll(cx).is_ready(),
+                readable: socket.stream.poll_read_ready(cx),
+                writable: if writing {
+                    socket.stream.poll_write_ready(cx)
+                } else {
+                    Poll::Pending
+                },
+                next: if writing {
+                    Poll::Pending
+                } else {
+                    rx.poll_next(cx)
+                },
+                timer: timer.as_mut().poll(cx).is_ready(),
+            };
+            if ready.any() {
+                Poll::Ready(ready)
+            } else {
+                Poll::Pending
             }
-            _ = &mut cancelled => {
-                // Spread the reconnects of everyone over a while, so the restarted server is not stampeded.
-                let spread = conn.state.config.restart_spread_ms.max(1);
-                let retry = rand::Rng::gen_range(&mut rand::thread_rng(), 0..spread);
-                conn.outbox.close(close::SERVICE_RESTART, &format!("service restart; retry_ms={retry}"));
-                return CloseReason::Shutdown;
+        })
+        .await;
+        if let Poll::Ready(code) = ready.cut {
+            socket.writer.discard_unstarted();
+            return code.map_or(CloseReason::Error, CloseReason::from_code);
+        }
+        if ready.shutdown {
+            // Spread the reconnects of everyone over a while, so the restarted server is not stampeded.
+            let spread = conn.state.config.restart_spread_ms.max(1);
+            let retry = rand::Rng::gen_range(&mut rand::thread_rng(), 0..spread);
+            conn.outbox.close(
+                close::SERVICE_RESTART,
+                &format!("service restart; retry_ms={retry}"),
+            );
+            return CloseReason::Shutdown;
+        }
+        if let Poll::Ready(r) = ready.readable {
+            if r.is_err() {
+                return CloseReason::Client;
             }
-            ready = socket.stream.readable() => {
-                if ready.is_err() {
-                    return CloseReason::Client;
-                }
-                answer_by = None;
-                match socket.read(&mut events) {
-                    Ok(()) => {}
-                    Err(ReadEnd::Gone) => return CloseReason::Client,
-                    Err(ReadEnd::Broken(e)) => return conn.broken(e),
-                }
-            }
-            ready = socket.stream.writable(), if writing => {
-                if ready.is_err() || socket.writer.flush(&socket.stream).is_err() {
-                    return CloseReason::Client;
-                }
-            }
-            next = rx.next(), if !writing => {
-                if let Some(code) = socket.take(next, rx) {
-                    return CloseReason::from_code(code);
-                }
-            }
-            _ = &mut timer => {
-                let now = Instant::now();
-                if answer_by.is_some_and(|d| now >= d) {
-                    conn.outbox.close_now(close::HEARTBEAT_TIMEOUT, "heartbeat timeout");
-                    return CloseReason::HeartbeatTimeout;
-                }
-                if now >= next_ping {
-                    conn.outbox.ping();
-                    // Old clients have no heartbeat event; their browsers answer the ping.
-                    if conn.old.is_none() {
-                        conn.outbox.push_volatile(heartbeat.clone());
-                    }
-                    next_ping = now + hb.interval;
-                    answer_by.get_or_insert(now + hb.timeout);
-                }
+            answer_by = None;
+            match socket.read(&mut events) {
+                Ok(()) => {}
+                Err(ReadEnd::Gone) => return CloseReason::Client,
+                Err(ReadEnd::Broken(e)) => return conn.broken(e),
             }
         }
+        if let Poll::Ready(r) = ready.writable {
+            if r.is_err() || socket.writer.flush(&socket.stream).is_err() {
+                return CloseReason::Client;
+            }
+        }
+        if let Poll::Ready(next) = ready.next {
+            if let Some(code) = socket.take(next, rx) {
+                return CloseReason::from_code(code);
+            }
+        }
+        if ready.timer {
+            let now = Instant::now();
+            if answer_by.is_some_and(|d| now >= d) {
+                conn.outbox
+                    .close_now(close::HEARTBEAT_TIMEOUT, "heartbeat timeout");
+                return CloseReason::HeartbeatTimeout;
+            }
+            if now >= next_ping {
+                conn.outbox.ping();
+                // Old clients have no heartbeat event; their browsers answer the ping.
+                if conn.old.is_none() {
+                    conn.outbox.push_volatile(heartbeat.clone());
+                }
+                next_ping = now + hb.interval;
+                answer_by.get_or_insert(now + hb.timeout);
+            }
+        }
+    }
+}
+
+/// What one turn of [`serve`]'s loop found ready.
+struct Ready {
+    cut: Poll<Option<u16>>,
+    shutdown: bool,
+    readable: Poll<std::io::Result<()>>,
+    writable: Poll<std::io::Result<()>>,
+    next: Poll<Next>,
+    timer: bool,
+}
+
+impl Ready {
+    fn any(&self) -> bool {
+        self.cut.is_ready()
+            || self.shutdown
+            || self.readable.is_ready()
+            || self.writable.is_ready()
+            || self.next.is_ready()
+            || self.timer
     }
 }
 
