@@ -264,7 +264,8 @@ pub async fn serve_with_admin(
     };
     let app = router(state.clone(), surface)
         .into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let listener = listener.tap_io(move |stream| tcp::tune(stream, keepalive));
+    tcp::tune(&listener, keepalive);
+    let listener = listener.tap_io(|stream| tcp::start_keepalive(stream));
     let deadline = Duration::from_secs(state.config.shutdown_deadline_secs);
     let draining = state.clone();
     let result = axum::serve(listener, app)

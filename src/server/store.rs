@@ -317,11 +317,11 @@ impl Store {
     pub async fn last_id(&self, room: &str) -> Result<MessageId, StoreError> {
         let room = room.to_string();
         self.read_sized(true, move |c| {
-            c.query_row("SELECT last_id FROM rooms WHERE name = ?1", [room], |r| {
-                r.get::<_, i64>(0)
-            })
-            .optional()
-            .map(|v| v.unwrap_or(0) as MessageId)
+            // Cached: every join into a room this node has not seen asks this.
+            c.prepare_cached("SELECT last_id FROM rooms WHERE name = ?1")?
+                .query_row([room], |r| r.get::<_, i64>(0))
+                .optional()
+                .map(|v| v.unwrap_or(0) as MessageId)
         })
         .await
     }
