@@ -567,6 +567,11 @@ impl Room {
                 return Err(JoinError::RoomFull);
             }
             st.reservations.remove(&key);
+            if st.reservations.is_empty() {
+                // Its capacity outlives a wave of joins (a room filling up, everyone back
+                // after a restart) otherwise.
+                st.reservations = HashMap::new();
+            }
             let (member, sid) = (session.member(), session.sid.clone());
             self.add_member(&mut st, key.clone(), member, sid, BTreeSet::new());
         }

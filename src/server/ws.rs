@@ -201,7 +201,15 @@ fn upgrade(
         }
     };
     let tracker = state.tracker.clone();
-    tokio::spawn(tracker.track_future(run(on_upgrade, state, room, who, peer, permit)));
+    let start = Box::new(Start {
+        on_upgrade,
+        state,
+        room,
+        who,
+        peer,
+        permit,
+    });
+    tokio::spawn(tracker.track_future(run(start)));
     let mut response = Response::new(Body::empty());
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let h = response.headers_mut();
@@ -256,7 +264,8 @@ struct Connection {
     id: ConnId,
     state: AppState,
     room: String,
-    session: Option<Session>,
+    /// Until the member has joined (boxed: it is not needed after).
+    session: Option<Box<Session>>,
     /// Set for an old-protocol connection.
     old: Option<Box<OldClient>>,
     outbox: Outbox,
@@ -388,15 +397,27 @@ impl Socket {
     }
 }
 
-/// One connection, from the end of the upgrade until its socket is released.
-async fn run(
+/// What a connection starts from. Boxed into [`run`] and unpacked there: an `async fn`'s
+/// arguments would stay in its task for the connection's whole life, these only until used.
+struct Start {
     on_upgrade: hyper::upgrade::OnUpgrade,
     state: AppState,
     room: String,
     who: Who,
     peer: SocketAddr,
-    _permit: Permit,
-) {
+    permit: Permit,
+}
+
+/// One connection, from the end of the upgrade until its socket is released.
+async fn run(start: Box<Start>) {
+    let Start {
+        on_upgrade,
+        state,
+        room,
+        who,
+        peer,
+        permit: _permit,
+    } = *start;
     let upgraded = match on_upgrade.await {
         Ok(u) => u,
         Err(e) => return tracing::debug!(error = %e, "upgrade failed"),
@@ -411,7 +432,7 @@ async fn run(
     let id = state.hub.next_conn_id();
     let opened = std::time::Instant::now();
     let (session, old) = match who {
-        Who::Member(session) => (session, None),
+        Who::Member(session) => (session.map(Box::new), None),
         // Boxed: it would make every connection's task bigger.
         Who::Old(peer) => (None, Some(Box::new(OldClient { peer, sent: 0 }))),
     };
@@ -500,7 +521,6 @@ async fn serve(
     shutdown: &tokio_util::sync::CancellationToken,
     early: Bytes,
 ) -> CloseReason {
-    let heartbeat = Utf8Bytes::from_static(HEARTBEAT);
     let mut next_ping = Instant::now() + hb.interval;
     // Set after a ping while nothing has come back: the connection must answer by then.
     let mut answer_by: Option<Instant> = None;
@@ -619,7 +639,7 @@ async fn serve(
                 conn.outbox.ping();
                 // Old clients have no heartbeat event; their browsers answer the ping.
                 if conn.old.is_none() {
-                    conn.outbox.push_volatile(heartbeat.clone());
+                    conn.outbox.push_volatile(Utf8Bytes::from_static(HEARTBEAT));
                 }
                 next_ping = now + hb.interval;
                 answer_by.get_or_insert(now + hb.timeout);
@@ -800,6 +820,8 @@ impl Connection {
             room: room.clone(),
             conn: self.id,
         });
+        // A member joins once per connection; what the session said now lives in the room.
+        self.session = None;
         if !live {
             store.room_created(&self.room);
         }
