@@ -417,7 +417,11 @@ async fn run(start: Box<Start>) {
         who,
         peer,
         permit: _permit,
-    } = *start;
+    } = {
+        // Unboxed in a block of its own, so that the box is freed here, not when `run` ends.
+        let start = start;
+        *start
+    };
     let upgraded = match on_upgrade.await {
         Ok(u) => u,
         Err(e) => return tracing::debug!(error = %e, "upgrade failed"),
