@@ -574,9 +574,22 @@ async fn serve(
         // Every source is polled on each turn and every ready one handled, so none starves
         // the others. Polled, not awaited: waiting futures would sit in every idle task.
         let ready = std::future::poll_fn(|cx| {
+            // Either ends the connection: then nothing more is taken from the outbox.
+            let cut = rx.poll_urgent(cx);
+            let shutdown = cancelled.as_mut().poll(cx).is_ready();
+            if cut.is_ready() || shutdown {
+                return Poll::Ready(Ready {
+                    cut,
+                    shutdown,
+                    readable: Poll::Pending,
+                    writable: Poll::Pending,
+                    next: Poll::Pending,
+                    timer: false,
+                });
+            }
             let ready = Ready {
-                cut: rx.poll_urgent(cx),
-                shutdown: cancelled.as_mut().poll(cx).is_ready(),
+                cut,
+                shutdown,
                 readable: socket.stream.poll_read_ready(cx),
                 writable: if writing {
                     socket.stream.poll_write_ready(cx)
@@ -611,6 +624,18 @@ async fn serve(
             );
             return CloseReason::Shutdown;
         }
+        // What was taken from the outbox goes to the writer first, so that no early return
+        // below drops it: `finish` writes it.
+        if let Poll::Ready(next) = ready.next {
+            if let Some(code) = socket.take(next, rx) {
+                return CloseReason::from_code(code);
+            }
+        }
+        if let Poll::Ready(r) = ready.writable {
+            if r.is_err() || socket.writer.flush(&socket.stream).is_err() {
+                return CloseReason::Client;
+            }
+        }
         if let Poll::Ready(r) = ready.readable {
             if r.is_err() {
                 return CloseReason::Client;
@@ -620,16 +645,6 @@ async fn serve(
                 Ok(()) => {}
                 Err(ReadEnd::Gone) => return CloseReason::Client,
                 Err(ReadEnd::Broken(e)) => return conn.broken(e),
-            }
-        }
-        if let Poll::Ready(r) = ready.writable {
-            if r.is_err() || socket.writer.flush(&socket.stream).is_err() {
-                return CloseReason::Client;
-            }
-        }
-        if let Poll::Ready(next) = ready.next {
-            if let Some(code) = socket.take(next, rx) {
-                return CloseReason::from_code(code);
             }
         }
         if ready.timer {
