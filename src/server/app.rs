@@ -213,7 +213,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
 /// `GET /metrics`: Prometheus exposition.
 async fn metrics_route(State(state): State<AppState>) -> Response {
     let _ = readiness(&state).await;
-    match state.hub.metrics().render(state.hub.stats()) {
+    match state.hub.metrics().render(state.hub.stats(true)) {
         Ok(text) => ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response(),
         Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "cannot encode metrics").into_response(),
     }
@@ -323,7 +323,8 @@ async fn sweep(state: AppState) {
             _ = tick.tick() => state.hub.sweep(),
             _ = second.tick() => {
                 state.hub.flush_counts();
-                state.status.sample(state.hub.stats(), state.hub.metrics());
+                // The status page shows no queues: not worth a look at every connection each second.
+                state.status.sample(state.hub.stats(false), state.hub.metrics());
             }
             _ = state.shutdown.cancelled() => return,
         }

@@ -91,11 +91,11 @@ impl Hub {
         self.rooms().keys().cloned().collect()
     }
 
-    /// Rooms, members and queues now, summed over every room.
-    pub fn stats(&self) -> HubStats {
+    /// Rooms, members and (if `queues`) queued frames now, summed over every room.
+    pub fn stats(&self, queues: bool) -> HubStats {
         let rooms: Vec<Arc<Room>> = self.rooms().values().cloned().collect();
         rooms.iter().fold(HubStats::default(), |mut all, room| {
-            let s = room.stats();
+            let s = room.stats(queues);
             all.rooms += usize::from(s.members > 0);
             all.members += s.members;
             all.connections += s.connections;

@@ -40,12 +40,17 @@ impl Proc {
 
 /// This process's soft open-file limit.
 pub fn max_fds() -> Option<u64> {
+    file_limit().map(|l| l.rlim_cur)
+}
+
+/// This process's open-file limits, soft and hard.
+pub fn file_limit() -> Option<libc::rlimit> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
     // SAFETY: getrlimit only writes the struct we pass.
-    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0).then_some(lim.rlim_cur)
+    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0).then_some(lim)
 }
 
 /// utime + stime in clock ticks. The command name (field 2) may hold spaces and

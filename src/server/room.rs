@@ -867,8 +867,9 @@ impl Room {
         self.state().conns.len()
     }
 
-    /// Members, connections and queued frames, for the metrics.
-    pub fn stats(&self) -> HubStats {
+    /// Members, connections and, if `queues`, queued frames (a look at every connection's
+    /// queue), for the metrics.
+    pub fn stats(&self, queues: bool) -> HubStats {
         let st = self.state();
         let mut stats = HubStats {
             rooms: 1,
@@ -876,7 +877,7 @@ impl Room {
             connections: st.conns.len(),
             ..HubStats::default()
         };
-        for c in st.conns.values() {
+        for c in st.conns.values().filter(|_| queues) {
             let depth = c.outbox.depth();
             stats.queued += depth;
             stats.queued_max = stats.queued_max.max(depth);
