@@ -110,7 +110,7 @@ impl Decoder {
     }
 
     /// Decodes the frames completed by `data` into `out`.
-    pub fn feed(&mut self, data: &[u8], out: &mut Vec<Event>) -> Result<(), WireError> {
+    pub fn feed(&mut self, data: &[u8], out: &mut VecDeque<Event>) -> Result<(), WireError> {
         if self.partial.is_empty() {
             let used = self.frames(data, out)?;
             self.partial.extend_from_slice(&data[used..]);
@@ -128,7 +128,7 @@ impl Decoder {
     }
 
     /// Decodes every complete frame at the start of `buf`; returns the bytes used.
-    fn frames(&mut self, buf: &[u8], out: &mut Vec<Event>) -> Result<usize, WireError> {
+    fn frames(&mut self, buf: &[u8], out: &mut VecDeque<Event>) -> Result<usize, WireError> {
         let mut at = 0;
         while let Some(used) = self.frame(&buf[at..], out)? {
             at += used;
@@ -137,7 +137,7 @@ impl Decoder {
     }
 
     /// Decodes one frame if `buf` holds all of it.
-    fn frame(&mut self, buf: &[u8], out: &mut Vec<Event>) -> Result<Option<usize>, WireError> {
+    fn frame(&mut self, buf: &[u8], out: &mut VecDeque<Event>) -> Result<Option<usize>, WireError> {
         let [b0, b1, ..] = *buf else { return Ok(None) };
         if b0 & 0x70 != 0 {
             return Err(WireError::Protocol("reserved bits set"));
@@ -183,8 +183,8 @@ impl Decoder {
                 return Err(WireError::Protocol("new message inside a fragmented one"))
             }
             OP_TEXT | OP_BINARY if !fin => self.message = Some((op == OP_TEXT, payload)),
-            OP_TEXT => out.push(Event::Text(text(payload)?)),
-            OP_BINARY => out.push(Event::Binary),
+            OP_TEXT => out.push_back(Event::Text(text(payload)?)),
+            OP_BINARY => out.push_back(Event::Binary),
             OP_CONT => {
                 let Some((is_text, mut body)) = self.message.take() else {
                     return Err(WireError::Protocol("continuation without a message"));
@@ -195,17 +195,17 @@ impl Decoder {
                 body.extend_from_slice(&payload);
                 match (fin, is_text) {
                     (false, _) => self.message = Some((is_text, body)),
-                    (true, true) => out.push(Event::Text(text(body)?)),
-                    (true, false) => out.push(Event::Binary),
+                    (true, true) => out.push_back(Event::Text(text(body)?)),
+                    (true, false) => out.push_back(Event::Binary),
                 }
             }
-            OP_CLOSE => out.push(Event::Close(match payload.len() {
+            OP_CLOSE => out.push_back(Event::Close(match payload.len() {
                 0 => None,
                 1 => return Err(WireError::Protocol("one-byte close payload")),
                 _ => Some(u16::from_be_bytes([payload[0], payload[1]])),
             })),
-            OP_PING => out.push(Event::Ping(payload.into())),
-            OP_PONG => out.push(Event::Pong),
+            OP_PING => out.push_back(Event::Ping(payload.into())),
+            OP_PONG => out.push_back(Event::Pong),
             _ => return Err(WireError::Protocol("unknown opcode")),
         }
         Ok(Some(head + 4 + len))
@@ -366,8 +366,8 @@ mod tests {
     }
 
     fn decode(d: &mut Decoder, bytes: &[u8]) -> Result<Vec<Event>, WireError> {
-        let mut out = Vec::new();
-        d.feed(bytes, &mut out).map(|()| out)
+        let mut out = VecDeque::new();
+        d.feed(bytes, &mut out).map(|()| out.into())
     }
 
     #[test]
@@ -461,7 +461,7 @@ mod tests {
                 cuts in proptest::collection::vec(any::<usize>(), 0..6),
             ) {
                 let mut d = Decoder::new(256);
-                let mut out = Vec::new();
+                let mut out = VecDeque::new();
                 let mut at = 0;
                 let mut points: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
                 points.sort_unstable();

@@ -11,9 +11,9 @@ use axum::extract::ws::Utf8Bytes;
 use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use futures::FutureExt;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use std::collections::VecDeque;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
@@ -283,6 +283,16 @@ struct OldClient {
     sent: u64,
 }
 
+/// Work a text frame asks for that has to wait: a join, which reads the store.
+enum Waits {
+    Join(Option<u64>),
+    /// The old protocol's open frame.
+    OpenOld {
+        username: String,
+        avatar: String,
+    },
+}
+
 /// A sender that pauses this long after being refused is no longer counted as flooding.
 const FLOOD_PAUSE: Duration = Duration::from_secs(1);
 
@@ -320,7 +330,7 @@ impl Socket {
 
     /// One read of what the socket has, decoded into `events`. The buffer is on the stack,
     /// so an idle connection holds none.
-    fn read(&mut self, events: &mut Vec<Event>) -> Result<(), ReadEnd> {
+    fn read(&mut self, events: &mut VecDeque<Event>) -> Result<(), ReadEnd> {
         let mut buf = [0u8; 8192];
         match self.stream.try_read(&mut buf) {
             Ok(0) => Err(ReadEnd::Gone),
@@ -410,80 +420,78 @@ struct Start {
 
 /// One connection, from the end of the upgrade until its socket is released.
 async fn run(start: Box<Start>) {
-    let Start {
-        on_upgrade,
-        state,
-        room,
-        who,
-        peer,
-        permit: _permit,
-    } = {
-        // Unboxed in a block of its own, so that the box is freed here, not when `run` ends.
-        let start = start;
-        *start
+    // Made in a block of its own: what only the start needs is gone from the task after it.
+    let (mut socket, mut conn, tx, mut rx, mut events, first, open, opened, _permit) = {
+        let Start {
+            on_upgrade,
+            state,
+            room,
+            who,
+            peer,
+            permit,
+        } = {
+            // Unboxed in a block of its own, so that the box is freed here, not when `run` ends.
+            let start = start;
+            *start
+        };
+        let upgraded = match on_upgrade.await {
+            Ok(u) => u,
+            Err(e) => return tracing::debug!(error = %e, "upgrade failed"),
+        };
+        // axum serves plain TCP: take the socket back for reads and vectored writes.
+        use hyper_util::server::conn::auto::upgrade::downcast;
+        let Ok(parts) = downcast::<hyper_util::rt::TokioIo<TcpStream>>(upgraded) else {
+            return tracing::error!("upgraded connection is not a TCP socket; dropped");
+        };
+        let mut socket = Socket::new(parts.io.into_inner(), state.config.max_frame_bytes);
+        // What the client sent right behind its upgrade request: hyper's whole read buffer,
+        // decoded now so that it is not kept for the connection's life.
+        let mut events = VecDeque::new();
+        let first = socket.decoder.feed(&parts.read_buf, &mut events);
+        let id = state.hub.next_conn_id();
+        let opened = std::time::Instant::now();
+        let (session, old) = match who {
+            Who::Member(session) => (session.map(Box::new), None),
+            // Boxed: it would make every connection's task bigger.
+            Who::Old(peer) => (None, Some(Box::new(OldClient { peer, sent: 0 }))),
+        };
+        let open = state.hub.metrics().opened(old.is_some());
+        let protocol = if old.is_some() { "old" } else { "current" };
+        tracing::info!(conn = id, room = %room, peer = %peer, protocol, "connection opened");
+        let config = state.config.clone();
+        let (tx, rx) = outbox(config.outgoing_queue_frames, config.outgoing_queue_bytes);
+        let conn = Connection {
+            id,
+            state,
+            room,
+            session,
+            old,
+            outbox: tx.clone(),
+            membership: None,
+            rate: rate_limiter(config.rate_per_sec, config.rate_burst),
+            strikes: 0,
+            last_refusal: None,
+        };
+        (socket, conn, tx, rx, events, first, open, opened, permit)
     };
-    let upgraded = match on_upgrade.await {
-        Ok(u) => u,
-        Err(e) => return tracing::debug!(error = %e, "upgrade failed"),
+    let ended_by = match first {
+        Err(e) => conn.broken(e),
+        // Awaited where it is made: a `let` first would keep the future twice in this task.
+        Ok(()) => match isolated(serve(&mut socket, &mut rx, &mut conn, &mut events)).await {
+            Ok(ended) => ended,
+            Err(_) => {
+                tracing::error!(
+                    conn = conn.id,
+                    "connection handler panicked; closing this connection only"
+                );
+                tx.close_now(1011, "internal error");
+                CloseReason::Error
+            }
+        },
     };
-    // axum serves plain TCP: take the socket back for reads and vectored writes.
-    use hyper_util::server::conn::auto::upgrade::downcast;
-    let Ok(parts) = downcast::<hyper_util::rt::TokioIo<TcpStream>>(upgraded) else {
-        return tracing::error!("upgraded connection is not a TCP socket; dropped");
-    };
-    let mut socket = Socket::new(parts.io.into_inner(), state.config.max_frame_bytes);
-    let early = parts.read_buf;
-    let id = state.hub.next_conn_id();
-    let opened = std::time::Instant::now();
-    let (session, old) = match who {
-        Who::Member(session) => (session.map(Box::new), None),
-        // Boxed: it would make every connection's task bigger.
-        Who::Old(peer) => (None, Some(Box::new(OldClient { peer, sent: 0 }))),
-    };
-    let open = state.hub.metrics().opened(old.is_some());
-    let protocol = if old.is_some() { "old" } else { "current" };
-    tracing::info!(conn = id, room = %room, peer = %peer, protocol, "connection opened");
-    let config = state.config.clone();
-    let (tx, mut rx) = outbox(config.outgoing_queue_frames, config.outgoing_queue_bytes);
-    let shutdown = state.shutdown.clone();
-    let mut conn = Connection {
-        id,
-        state,
-        room,
-        session,
-        old,
-        outbox: tx.clone(),
-        membership: None,
-        rate: rate_limiter(config.rate_per_sec, config.rate_burst),
-        strikes: 0,
-        last_refusal: None,
-    };
-    let heartbeat = Heartbeat {
-        interval: Duration::from_secs(config.ping_interval_secs),
-        timeout: Duration::from_secs(config.pong_timeout_secs),
-    };
-    // Awaited where it is made: a `let` first would keep the future twice in this task.
-    let ended_by = match isolated(serve(
-        &mut socket,
-        &mut rx,
-        &mut conn,
-        heartbeat,
-        &shutdown,
-        early,
-    ))
-    .await
-    {
-        Ok(ended) => ended,
-        Err(_) => {
-            tracing::error!(
-                conn = id,
-                "connection handler panicked; closing this connection only"
-            );
-            tx.close_now(1011, "internal error");
-            CloseReason::Error
-        }
-    };
+    drop(events);
     open.closed(ended_by);
+    let id = conn.id;
     // Leave the room first so that no more frames are queued, then flush and close.
     let room = std::mem::take(&mut conn.room);
     drop(conn);
@@ -508,58 +516,41 @@ fn isolated<T>(fut: impl Future<Output = T>) -> impl Future<Output = Result<T, (
         .map(|r| r.map_err(|_| ()))
 }
 
-#[derive(Clone, Copy)]
-struct Heartbeat {
-    interval: Duration,
-    timeout: Duration,
-}
-
 /// Reads frames and writes the outbox until the client goes away, breaks the protocol,
 /// fails the heartbeat, or the server closes the connection. Returns what ended it; a close
 /// frame, where one is due, is then queued (in `socket` or the outbox) for `finish`.
+/// `events` holds what was decoded before the first read. (Arguments are references: an
+/// `async fn` keeps each argument twice, and this one lives as long as its connection.)
 async fn serve(
     socket: &mut Socket,
     rx: &mut OutboxReceiver,
     conn: &mut Connection,
-    hb: Heartbeat,
-    shutdown: &tokio_util::sync::CancellationToken,
-    early: Bytes,
+    events: &mut VecDeque<Event>,
 ) -> CloseReason {
-    let mut next_ping = Instant::now() + hb.interval;
+    let (interval, timeout) = {
+        let c = &conn.state.config;
+        (
+            Duration::from_secs(c.ping_interval_secs),
+            Duration::from_secs(c.pong_timeout_secs),
+        )
+    };
+    let mut next_ping = Instant::now() + interval;
     // Set after a ping while nothing has come back: the connection must answer by then.
     let mut answer_by: Option<Instant> = None;
-    let mut events = Vec::new();
     // Made once and re-armed, not made anew on every turn of the loop: a new timer or
     // waiter each time would cost more than the frame being written.
     let timer = tokio::time::sleep_until(next_ping);
     tokio::pin!(timer);
+    let shutdown = conn.state.shutdown.clone();
     let cancelled = shutdown.cancelled();
     tokio::pin!(cancelled);
-    let decoded = socket.decoder.feed(&early, &mut events);
-    // It is hyper's whole read buffer: do not keep it for the connection's life.
-    drop(early);
-    if let Err(e) = decoded {
-        return conn.broken(e);
-    }
     loop {
-        // Taken, so that an idle connection keeps no event buffer.
-        for event in std::mem::take(&mut events) {
-            match event {
-                Event::Text(text) => {
-                    if conn.allow() {
-                        conn.on_text(&text).await;
-                    } else if conn.flooding() {
-                        conn.outbox.close(close::FLOODING, "too many messages");
-                        return CloseReason::RateLimit;
-                    }
-                }
-                Event::Binary => conn.reply(ServerFrame::error(
-                    ErrorCode::BinaryFrame,
-                    "Binary frames are not supported; send JSON text",
-                )),
-                Event::Ping(payload) => socket.writer.pong(payload),
-                Event::Pong => {}
-                Event::Close(_) => return CloseReason::Client,
+        // Events are handled in order, at once, until one has to wait for the store (a join).
+        loop {
+            match handle(socket, conn, events) {
+                Handled::All => break,
+                Handled::Wait(work) => conn.wait_for(work).await,
+                Handled::End(reason) => return reason,
             }
         }
         // A failed write is a connection the client has reset or abandoned.
@@ -641,7 +632,7 @@ async fn serve(
                 return CloseReason::Client;
             }
             answer_by = None;
-            match socket.read(&mut events) {
+            match socket.read(events) {
                 Ok(()) => {}
                 Err(ReadEnd::Gone) => return CloseReason::Client,
                 Err(ReadEnd::Broken(e)) => return conn.broken(e),
@@ -660,11 +651,48 @@ async fn serve(
                 if conn.old.is_none() {
                     conn.outbox.push_volatile(Utf8Bytes::from_static(HEARTBEAT));
                 }
-                next_ping = now + hb.interval;
-                answer_by.get_or_insert(now + hb.timeout);
+                next_ping = now + interval;
+                answer_by.get_or_insert(now + timeout);
             }
         }
     }
+}
+
+/// How far [`handle`] got.
+enum Handled {
+    /// Every event is handled.
+    All,
+    /// The event just handled asks for this, which has to wait; more may follow it.
+    Wait(Waits),
+    End(CloseReason),
+}
+
+/// Handles decoded events in order until one asks for work that has to wait or ends the
+/// connection. Once all are handled the buffer is given back: an idle connection holds none.
+fn handle(socket: &mut Socket, conn: &mut Connection, events: &mut VecDeque<Event>) -> Handled {
+    while let Some(event) = events.pop_front() {
+        match event {
+            Event::Text(text) => {
+                if conn.allow() {
+                    if let Some(work) = conn.on_text(&text) {
+                        return Handled::Wait(work);
+                    }
+                } else if conn.flooding() {
+                    conn.outbox.close(close::FLOODING, "too many messages");
+                    return Handled::End(CloseReason::RateLimit);
+                }
+            }
+            Event::Binary => conn.reply(ServerFrame::error(
+                ErrorCode::BinaryFrame,
+                "Binary frames are not supported; send JSON text",
+            )),
+            Event::Ping(payload) => socket.writer.pong(payload),
+            Event::Pong => {}
+            Event::Close(_) => return Handled::End(CloseReason::Client),
+        }
+    }
+    *events = VecDeque::new();
+    Handled::All
 }
 
 /// What one turn of [`serve`]'s loop found ready.
@@ -742,19 +770,33 @@ impl Connection {
         false
     }
 
-    async fn on_text(&mut self, text: &str) {
+    /// Handles a text frame at once, or returns the work it asks for that has to wait.
+    fn on_text(&mut self, text: &str) -> Option<Waits> {
         if self.old.is_some() {
-            return self.on_old_text(text).await;
+            return self.on_old_text(text);
         }
         let frame = match ClientFrame::decode(text) {
             Ok(f) => f,
-            Err(e) => return self.reply(ServerFrame::error(e.code(), e.to_string())),
+            Err(e) => {
+                self.reply(ServerFrame::error(e.code(), e.to_string()));
+                return None;
+            }
         };
         match frame {
-            // Boxed: joining awaits the store, and that state should neither make every
-            // idle connection's task bigger nor cost an allocation per chat message.
-            ClientFrame::Join { after } => Box::pin(self.join(after)).await,
-            ClientFrame::Send { client_id, text } => self.send(client_id, text),
+            ClientFrame::Join { after } => Some(Waits::Join(after)),
+            ClientFrame::Send { client_id, text } => {
+                self.send(client_id, text);
+                None
+            }
+        }
+    }
+
+    /// Does `work`. Boxed: its state should neither make every idle connection's task bigger
+    /// nor cost an allocation per chat message.
+    fn wait_for(&mut self, work: Waits) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        match work {
+            Waits::Join(after) => Box::pin(self.join(after)),
+            Waits::OpenOld { username, avatar } => Box::pin(self.open_old(username, avatar)),
         }
     }
 
@@ -888,29 +930,30 @@ impl Connection {
 
     /// A text frame of an old-protocol connection. What the old server ignored is ignored
     /// here too: anything unreadable, a message before the open, a second open.
-    async fn on_old_text(&mut self, text: &str) {
+    fn on_old_text(&mut self, text: &str) -> Option<Waits> {
         match legacy::decode(text) {
             legacy::Incoming::Open { username, avatar } if self.membership.is_none() => {
-                // Boxed, as the new protocol's join is.
-                Box::pin(self.open_old(&username, &avatar)).await
+                return Some(Waits::OpenOld { username, avatar });
             }
             legacy::Incoming::Message { data } if self.membership.is_some() => {
-                let Some(old) = &mut self.old else { return };
-                old.sent += 1;
-                let client_id = format!("{}-{}", old.peer.tag, old.sent);
-                self.send(client_id, data);
+                if let Some(old) = &mut self.old {
+                    old.sent += 1;
+                    let client_id = format!("{}-{}", old.peer.tag, old.sent);
+                    self.send(client_id, data);
+                }
             }
             _ => self.state.hub.metrics().rejected(Rejection::OldIgnored),
         }
+        None
     }
 
     /// The open frame: joins the room under the name it gives (with a numeric suffix if
     /// that is taken), or closes with 4001 if the name breaks the rules.
-    async fn open_old(&mut self, username: &str, avatar: &str) {
+    async fn open_old(&mut self, username: String, avatar: String) {
         let Some(peer) = self.old.as_ref().map(|o| o.peer.clone()) else {
             return;
         };
-        let member = match legacy::identity(username, avatar) {
+        let member = match legacy::identity(&username, &avatar) {
             Ok(m) => m,
             Err(e) => {
                 self.state
