@@ -564,23 +564,15 @@ async fn serve(
         let writing = socket.writer.pending();
         // Every source is polled on each turn and every ready one handled, so none starves
         // the others. Polled, not awaited: waiting futures would sit in every idle task.
-        let ready = std::future::poll_fn(|cx| {
+        let turn = std::future::poll_fn(|cx| {
             // Either ends the connection: then nothing more is taken from the outbox.
-            let cut = rx.poll_urgent(cx);
-            let shutdown = cancelled.as_mut().poll(cx).is_ready();
-            if cut.is_ready() || shutdown {
-                return Poll::Ready(Ready {
-                    cut,
-                    shutdown,
-                    readable: Poll::Pending,
-                    writable: Poll::Pending,
-                    next: Poll::Pending,
-                    timer: false,
-                });
+            if let Poll::Ready(code) = rx.poll_urgent(cx) {
+                return Poll::Ready(Turn::Cut(code));
+            }
+            if cancelled.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Turn::Shutdown);
             }
             let ready = Ready {
-                cut,
-                shutdown,
                 readable: socket.stream.poll_read_ready(cx),
                 writable: if writing {
                     socket.stream.poll_write_ready(cx)
@@ -595,26 +587,29 @@ async fn serve(
                 timer: timer.as_mut().poll(cx).is_ready(),
             };
             if ready.any() {
-                Poll::Ready(ready)
+                Poll::Ready(Turn::Ready(ready))
             } else {
                 Poll::Pending
             }
         })
         .await;
-        if let Poll::Ready(code) = ready.cut {
-            socket.writer.discard_unstarted();
-            return code.map_or(CloseReason::Error, CloseReason::from_code);
-        }
-        if ready.shutdown {
-            // Spread the reconnects of everyone over a while, so the restarted server is not stampeded.
-            let spread = conn.state.config.restart_spread_ms.max(1);
-            let retry = rand::Rng::gen_range(&mut rand::thread_rng(), 0..spread);
-            conn.outbox.close(
-                close::SERVICE_RESTART,
-                &format!("service restart; retry_ms={retry}"),
-            );
-            return CloseReason::Shutdown;
-        }
+        let ready = match turn {
+            Turn::Cut(code) => {
+                socket.writer.discard_unstarted();
+                return code.map_or(CloseReason::Error, CloseReason::from_code);
+            }
+            Turn::Shutdown => {
+                // Spread the reconnects of everyone over a while, so the restarted server is not stampeded.
+                let spread = conn.state.config.restart_spread_ms.max(1);
+                let retry = rand::Rng::gen_range(&mut rand::thread_rng(), 0..spread);
+                conn.outbox.close(
+                    close::SERVICE_RESTART,
+                    &format!("service restart; retry_ms={retry}"),
+                );
+                return CloseReason::Shutdown;
+            }
+            Turn::Ready(ready) => ready,
+        };
         // What was taken from the outbox goes to the writer first, so that no early return
         // below drops it: `finish` writes it.
         if let Poll::Ready(next) = ready.next {
@@ -695,10 +690,16 @@ fn handle(socket: &mut Socket, conn: &mut Connection, events: &mut VecDeque<Even
     Handled::All
 }
 
-/// What one turn of [`serve`]'s loop found ready.
+/// What one turn of [`serve`]'s loop found.
+enum Turn {
+    /// `close_now` was asked for: its code, unless the request was already taken.
+    Cut(Option<u16>),
+    Shutdown,
+    Ready(Ready),
+}
+
+/// The sources one turn of [`serve`]'s loop found ready (at least one).
 struct Ready {
-    cut: Poll<Option<u16>>,
-    shutdown: bool,
     readable: Poll<std::io::Result<()>>,
     writable: Poll<std::io::Result<()>>,
     next: Poll<Next>,
@@ -707,12 +708,7 @@ struct Ready {
 
 impl Ready {
     fn any(&self) -> bool {
-        self.cut.is_ready()
-            || self.shutdown
-            || self.readable.is_ready()
-            || self.writable.is_ready()
-            || self.next.is_ready()
-            || self.timer
+        self.readable.is_ready() || self.writable.is_ready() || self.next.is_ready() || self.timer
     }
 }
 
