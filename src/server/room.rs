@@ -877,10 +877,12 @@ impl Room {
             connections: st.conns.len(),
             ..HubStats::default()
         };
-        for c in st.conns.values().filter(|_| queues) {
-            let depth = c.outbox.depth();
-            stats.queued += depth;
-            stats.queued_max = stats.queued_max.max(depth);
+        if queues {
+            for c in st.conns.values() {
+                let depth = c.outbox.depth();
+                stats.queued += depth;
+                stats.queued_max = stats.queued_max.max(depth);
+            }
         }
         stats
     }

@@ -76,7 +76,7 @@ mod tests {
             },
         );
         let addr = listener.local_addr().unwrap();
-        let _client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let _client = TcpStream::connect(addr).await.unwrap();
         let (server, _) = listener.accept().await.unwrap();
         start_keepalive(&server);
         let sock = SockRef::from(&server);
