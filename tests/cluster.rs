@@ -66,6 +66,16 @@ async fn clients_on_three_nodes_chat_and_see_one_order() {
     for (i, n) in nodes.iter().enumerate() {
         clients.push(member_of(n.addr, "lobby", &format!("User{i}")).await.0);
     }
+    // Every node knows all three before they talk, so that no `joined` is still on its way
+    // when the room should have gone quiet.
+    for n in &nodes {
+        assert_eq!(
+            listed(n.addr, "lobby", 3).await,
+            ["User0", "User1", "User2"],
+            "on {}",
+            n.addr
+        );
+    }
     // Everyone sends at once, from every node.
     const EACH: usize = 30;
     for i in 0..EACH {
@@ -293,6 +303,20 @@ async fn members_on(addr: std::net::SocketAddr, room: &str) -> Vec<String> {
     names
 }
 
+/// The members the node at `addr` lists in `room`, once it lists `count` of them (or after
+/// 3 s, whatever it lists then). Nodes learn of each other's members on their presence tick.
+async fn listed(addr: std::net::SocketAddr, room: &str, count: usize) -> Vec<String> {
+    let mut names = Vec::new();
+    for _ in 0..30 {
+        names = members_on(addr, room).await;
+        if names.len() == count {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    names
+}
+
 #[tokio::test]
 async fn members_of_every_node_are_listed_everywhere_and_a_name_is_taken_on_all_of_them() {
     let redis = RedisServer::start();
@@ -302,15 +326,7 @@ async fn members_of_every_node_are_listed_everywhere_and_a_name_is_taken_on_all_
     let (mut bob, _) = member_of(b.addr, "r", "Bob").await;
     told(&mut ada, "Bob", true, Duration::from_secs(3)).await;
     for addr in [a.addr, b.addr] {
-        let mut listed = Vec::new();
-        for _ in 0..30 {
-            listed = members_on(addr, "r").await;
-            if listed.len() == 2 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        assert_eq!(listed, ["Ada", "Bob"], "on {addr}");
+        assert_eq!(listed(addr, "r", 2).await, ["Ada", "Bob"], "on {addr}");
     }
     // Ada's name is hers on the other node too, in any case.
     let (outcome, _) = join_http(b.addr, "r", "ADA", "owl").await;
