@@ -48,7 +48,12 @@ export default defineConfig({
   ],
   webServer: {
     // A fresh folder, so a fresh data/chat.db, per run; a short presence grace so that closed tabs leave quickly.
-    command: './serve-copy.sh --listen 127.0.0.1:' + PORT + ' --presence-grace-ms 1000',
+    // Every test browser comes from 127.0.0.1: the per-address limits are lifted; /status is public for its test.
+    command:
+      './serve-copy.sh --listen 127.0.0.1:' +
+      PORT +
+      ' --presence-grace-ms 1000 --metrics-public true' +
+      ' --joins-per-minute 100000 --join-burst 100000 --max-reservations-per-ip 100000 --new-rooms-per-hour 100000',
     cwd: __dirname,
     env: {
       RUST_LOG: 'warn',

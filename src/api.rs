@@ -117,6 +117,17 @@ pub async fn join_room(
             "The server is restarting; try again in a moment".into(),
         );
     }
+    // Per-address limits: refused with 429 and a message the form shows.
+    let axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr> =
+        leptos_axum::extract().await?;
+    if let Err(refusal) = admit(&state, &room, peer.ip()).await {
+        let status = match refusal {
+            crate::server::abuse::Refusal::TooManyRooms => http::StatusCode::SERVICE_UNAVAILABLE,
+            _ => http::StatusCode::TOO_MANY_REQUESTS,
+        };
+        expect_context::<leptos_axum::ResponseOptions>().set_status(status);
+        return Err(ServerFnError::ServerError(refusal.to_string()));
+    }
     // A browser keeps its session id, so that its other tabs stay the same member.
     let headers: http::HeaderMap = leptos_axum::extract().await?;
     let sid = session::from_headers(&state.keys, &headers, &room)
@@ -153,6 +164,30 @@ pub async fn join_room(
         HeaderValue::from_str(&cookie).map_err(|e| ServerFnError::new(e.to_string()))?,
     );
     Ok(JoinOutcome::Joined(member))
+}
+
+/// Counts a join from `ip` into `room` against the per-address limits and `max_rooms`.
+#[cfg(feature = "ssr")]
+async fn admit(
+    state: &crate::server::AppState,
+    room: &str,
+    ip: std::net::IpAddr,
+) -> Result<(), crate::server::abuse::Refusal> {
+    use crate::server::abuse::Refusal;
+    let limits = &state.address_limits;
+    limits.join(ip)?;
+    // A room with members here or known to the log is not new (a store that cannot answer
+    // is the reservation's to report, below).
+    let new = state.hub.room(room).is_none() && !state.log.room_known(room).await.unwrap_or(true);
+    if new {
+        let max = state.config.max_rooms;
+        if max > 0 && state.log.room_count().await.unwrap_or(0) >= max {
+            return Err(Refusal::TooManyRooms);
+        }
+        limits.new_room(ip)?;
+        let _ = state.log.note_room(room).await;
+    }
+    limits.reserve(ip)
 }
 
 /// Forgets this browser's session in `room` (its open sockets leave as they close).

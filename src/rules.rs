@@ -20,6 +20,8 @@ pub enum NameError {
     Length,
     #[error("Name must not contain control or invisible characters")]
     Characters,
+    #[error("Name mixes alphabets that look alike (such as Latin with Cyrillic letters); use one")]
+    MixedScripts,
 }
 
 /// Why a room name was refused.
@@ -59,12 +61,50 @@ pub fn validate_name(raw: &str) -> Result<String, NameError> {
     if name.chars().any(|c| c.is_control() || is_invisible(c)) {
         return Err(NameError::Characters);
     }
+    if mixes_lookalike_scripts(name) {
+        return Err(NameError::MixedScripts);
+    }
     Ok(name.to_string())
 }
 
-/// The key under which a name is unique in a room: names differing only in case collide.
+/// Does `name` mix scripts beyond Unicode TS #39's "moderately restrictive" level? Latin may
+/// go with Han, Japanese or Korean, or with one other script that is neither Cyrillic nor
+/// Greek (whose letters pose as Latin ones); digits, spaces and symbols go with any.
+fn mixes_lookalike_scripts(name: &str) -> bool {
+    use unicode_script::Script;
+    use unicode_security::mixed_script::AugmentedScriptSet;
+    let mut all = AugmentedScriptSet::default();
+    let mut not_latin = AugmentedScriptSet::default();
+    for c in name.chars() {
+        let set = AugmentedScriptSet::for_char(c);
+        all.intersect_with(set);
+        if !set.base.contains_script(Script::Latin) {
+            not_latin.intersect_with(set);
+        }
+    }
+    if !all.is_empty() || not_latin.hanb || not_latin.jpan || not_latin.kore {
+        return false;
+    }
+    let mut others = not_latin.base.iter();
+    match (others.next(), others.next()) {
+        (Some(one), None) => matches!(one, Script::Cyrillic | Script::Greek),
+        _ => true,
+    }
+}
+
+/// The key under which a name is unique in a room: names that look alike collide. Compatibility
+/// forms are folded (NFKC: `Ａｎｎ` is `Ann`), each character is mapped to the prototype it can
+/// be mistaken for (the TS #39 skeleton: Cyrillic `А` is Latin `A`, capital `I` is `l`), then
+/// case is folded and the skeleton taken again (for lower-case lookalikes). Since `I` passes for
+/// `l` and, ignoring case, is `i`, the key makes `i` `l` too: `BiII` is `Bill`, `aLICE` is `Alice`.
 pub fn name_key(name: &str) -> String {
-    name.trim().to_lowercase()
+    use unicode_normalization::UnicodeNormalization;
+    use unicode_security::skeleton;
+    let folded: String = name.trim().nfkc().collect();
+    let lower: String = skeleton(&folded).flat_map(char::to_lowercase).collect();
+    skeleton(&lower)
+        .map(|c| if c == 'i' { 'l' } else { c })
+        .collect()
 }
 
 /// Checks a room name and returns its canonical (lower-case) form.
@@ -141,6 +181,49 @@ mod tests {
     fn name_keys_ignore_case() {
         assert_eq!(name_key("Alice"), name_key("aLICE"));
         assert_ne!(name_key("Alice"), name_key("Alicia"));
+    }
+
+    #[test]
+    fn names_that_look_alike_are_one_name() {
+        let ann = name_key("Ann");
+        // Cyrillic capital A, Cyrillic small a, fullwidth letters.
+        for lookalike in [
+            "\u{0410}nn",
+            "\u{0430}nn",
+            "\u{FF21}\u{FF4E}\u{FF4E}",
+            "ANN",
+        ] {
+            assert_eq!(name_key(lookalike), ann, "{lookalike}");
+        }
+        assert_eq!(name_key("BiII"), name_key("Bill"), "capital I as l");
+        assert_ne!(name_key("Ann"), name_key("Anne"));
+        assert_ne!(name_key("Ann"), name_key("Ben"));
+    }
+
+    #[test]
+    fn names_mixing_lookalike_scripts_are_refused_and_others_kept_as_typed() {
+        assert_eq!(
+            validate_name("\u{0410}nn"),
+            Err(NameError::MixedScripts),
+            "Cyrillic A in Latin"
+        );
+        assert_eq!(
+            validate_name("P\u{03B1}ul"),
+            Err(NameError::MixedScripts),
+            "Greek alpha in Latin"
+        );
+        for fine in [
+            "Ann",
+            "Анна",
+            "Ἀλέξανδρος",
+            "Ann 李",
+            "山田 Taro",
+            "Tom-42 🦊",
+            "Ａｎｎ",
+            "O'Brien",
+        ] {
+            assert_eq!(validate_name(fine).as_deref(), Ok(fine), "{fine}");
+        }
     }
 
     #[test]

@@ -344,3 +344,59 @@ async fn a_newcomer_to_a_room_nobody_is_in_gets_its_history() {
 async fn server_is_empty(server: &TestServer, room: &str) -> bool {
     common::room_snapshot(server.addr, room).await.online == 0
 }
+
+#[tokio::test]
+async fn an_idle_member_hears_a_heartbeat_event_every_interval() {
+    let server = TestServer::with(chatroom::server::config::Settings {
+        ping_interval_secs: Some(1),
+        pong_timeout_secs: Some(1),
+        ..Default::default()
+    })
+    .await;
+    let (mut ada, _) = server.member("quiet", "Ada", "fox").await;
+    // The browser sees no WebSocket pings: without these events it reconnects after `silence_ms`.
+    // Three in a row on one socket (`recv` skips the pings, which tungstenite answers).
+    for _ in 0..3 {
+        assert_eq!(ada.recv().await, ServerFrame::Heartbeat);
+    }
+}
+
+#[tokio::test]
+async fn names_that_only_look_alike_cannot_pass_for_a_member() {
+    let server = TestServer::start().await;
+    let (_ann, _) = server.member("lobby", "Ann", "fox").await;
+    let refused = |o: JoinOutcome| match o {
+        JoinOutcome::Refused { field, message } => (field, message),
+        other => panic!("expected refusal, got {other:?}"),
+    };
+    // Fullwidth letters are the same name.
+    let (outcome, cookie) = server
+        .join("lobby", "\u{FF21}\u{FF4E}\u{FF4E}", "owl")
+        .await;
+    let (field, message) = refused(outcome);
+    assert_eq!(field, JoinField::Name);
+    assert!(message.contains("taken"), "{message}");
+    assert!(cookie.is_none());
+    // A Cyrillic А among Latin letters is refused as such.
+    let (outcome, _) = server.join("lobby", "\u{0410}nn", "owl").await;
+    let (field, message) = refused(outcome);
+    assert_eq!(field, JoinField::Name);
+    assert!(message.contains("alphabets that look alike"), "{message}");
+    // An all-Cyrillic lookalike is the same name too: Cyrillic А, с, е pass for Latin A, c, e.
+    let (_ace, _) = server.member("lobby", "Ace", "fox").await;
+    let (outcome, _) = server
+        .join("lobby", "\u{0410}\u{0441}\u{0435}", "owl")
+        .await;
+    let (field, message) = refused(outcome);
+    assert_eq!(field, JoinField::Name);
+    assert!(message.contains("taken"), "{message}");
+    // What a person typed is what others see.
+    let (outcome, _) = server.join("lobby", "Анна", "owl").await;
+    assert_eq!(
+        outcome,
+        JoinOutcome::Joined(Member {
+            name: "Анна".into(),
+            avatar: "owl".into()
+        })
+    );
+}

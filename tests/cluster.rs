@@ -533,3 +533,28 @@ async fn old_clients_on_two_nodes_chat_with_new_ones_and_keep_their_names_apart(
     // The sender never gets its own message back, whichever node delivers it.
     tom.quiet_for(Duration::from_millis(500)).await;
 }
+
+#[tokio::test]
+async fn lookalike_names_and_the_room_cap_hold_across_nodes() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let url = redis.url();
+    let flags = ["--redis-url", url.as_str(), "--max-rooms", "2"];
+    let a = ServerProcess::start(&dir.path().join("a.db"), &flags);
+    let b = ServerProcess::start(&dir.path().join("b.db"), &flags);
+    assert_joins(a.addr, "lobby", "Ann", "fox").await;
+    // The same name in fullwidth letters, on the other node, is the same name.
+    let (outcome, cookie) = join_http(b.addr, "lobby", "\u{FF21}\u{FF2E}\u{FF2E}", "owl").await;
+    assert!(
+        matches!(outcome, chatroom::api::JoinOutcome::Refused { .. }),
+        "{outcome:?}"
+    );
+    assert!(cookie.is_none());
+    // A second room, made on the other node, fills the cluster's quota for both.
+    assert_joins(b.addr, "kitchen", "Ben", "owl").await;
+    let localhost = std::net::IpAddr::from([127, 0, 0, 1]);
+    let (status, body) = common::join_from(a.addr, localhost, "third", "Cy").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("as many rooms as it keeps"), "{body}");
+    assert_joins(a.addr, "kitchen", "Cy", "owl").await;
+}

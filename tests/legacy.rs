@@ -233,7 +233,11 @@ async fn taken_names_get_a_numeric_suffix_and_invalid_names_are_refused() {
         "shortened to stay within 32 characters"
     );
 
-    for bad in ["", "   ", "a\u{202E}b", &"y".repeat(33)] {
+    // A lookalike of a name online gets a suffix too, shown as typed.
+    let _fullwidth = OldClient::opened(server.addr, "\u{FF21}da", "").await;
+    assert_eq!(next_joined(&mut ada).await.0, "\u{FF21}da (4)");
+
+    for bad in ["", "   ", "a\u{202E}b", &"y".repeat(33), "\u{0410}da"] {
         let mut c = OldClient::opened(server.addr, bad, "").await;
         assert_eq!(c.closed_with().await, close::SESSION_REFUSED, "{bad:?}");
     }

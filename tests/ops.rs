@@ -375,6 +375,54 @@ async fn an_admin_address_takes_metrics_and_status_off_the_public_one() {
 }
 
 #[tokio::test]
+async fn a_fresh_start_hides_its_insides_and_sends_pages_with_security_headers_compressed() {
+    let dir = tempfile::tempdir().unwrap();
+    // The tests' servers make /metrics public; this one runs as shipped.
+    let server = ServerProcess::start(&dir.path().join("chat.db"), &["--metrics-public", "false"]);
+    let url = |path: &str| format!("http://{}{path}", server.addr);
+    for path in ["/metrics", "/status", "/api/status"] {
+        assert_eq!(status_of(&url(path)).await, 404, "{path}");
+    }
+    let page = reqwest::Client::new()
+        .get(url("/r/lobby"))
+        .header("accept-encoding", "br, gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let h = page.headers();
+    let csp = h["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("'nonce-") && csp.contains("'wasm-unsafe-eval'"),
+        "{csp}"
+    );
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(h["x-frame-options"], "DENY");
+    assert!(h.contains_key("referrer-policy"));
+    assert_eq!(h["content-encoding"], "br", "the page is sent compressed");
+    // The nonce in the policy is the one on the hydration script, and new for each page.
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|r| r.split('\'').next())
+        .unwrap()
+        .to_string();
+    let plain = reqwest::get(url("/r/lobby")).await.unwrap();
+    let again = plain.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(!again.contains(&nonce), "a fresh nonce per page");
+    let html = plain.text().await.unwrap();
+    assert!(
+        html.contains("nonce=\""),
+        "the hydration script carries the nonce"
+    );
+}
+
+#[tokio::test]
 async fn the_status_function_reports_a_sample_a_second() {
     let server = TestServer::start().await;
     let (_ada, _) = member_of(server.addr, "ops", "Ada").await;

@@ -3,6 +3,14 @@ import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
+/** The per-address limits, lifted for tests that are not about them. */
+export const LIFTED: Record<string, string> = {
+  '--joins-per-minute': '100000',
+  '--join-burst': '100000',
+  '--max-reservations-per-ip': '100000',
+  '--new-rooms-per-hour': '100000',
+};
+
 /**
  * A chatroom server process of a test's own, on its own port and database, that the test may stop and start:
  * a copy of the release binary alone in a temporary folder, run there without LEPTOS_* variables.
@@ -28,11 +36,16 @@ export class OwnServer {
     return `http://127.0.0.1:${this.port}`;
   }
 
+  /** Every test browser comes from 127.0.0.1: the per-address limits are lifted unless the test sets them. */
+  private defaults(): string[] {
+    return Object.entries(LIFTED).flatMap(([flag, value]) => (this.flags.includes(flag) ? [] : [flag, value]));
+  }
+
   async start(): Promise<void> {
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('LEPTOS_')));
     this.child = spawn(
       path.join(this.dir, 'chatroom'),
-      ['--listen', `127.0.0.1:${this.port}`, '--data-path', this.db, '--presence-grace-ms', '1000', ...this.flags],
+      ['--listen', `127.0.0.1:${this.port}`, '--data-path', this.db, '--presence-grace-ms', '1000', ...this.defaults(), ...this.flags],
       { cwd: this.dir, env, stdio: 'ignore' },
     );
     const deadline = Date.now() + 20_000;

@@ -47,6 +47,8 @@ pub fn JoinForm(room: String, model: RwSignal<RoomModel>) -> impl IntoView {
                 JoinField::Avatar => avatar_error.set(Some(message)),
                 JoinField::Room => room_error.set(Some(message)),
             },
+            // A refusal the server words for people (e.g. too many joins from one address).
+            Err(ServerFnError::ServerError(message)) => room_error.set(Some(message)),
             Err(e) => room_error.set(Some(format!("Could not join: {e}"))),
         }
     });

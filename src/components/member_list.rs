@@ -4,20 +4,20 @@ use leptos::prelude::*;
 
 use crate::avatars::{avatar_label, avatar_url};
 use crate::model::RoomModel;
-use crate::rules::name_key;
 
 #[component]
 pub fn MemberList(model: RwSignal<RoomModel>) -> impl IntoView {
-    let me = move || model.with(|m| m.me.as_ref().map(|me| name_key(&me.name)));
+    // Names are unique in a room (the server decides by `rules::name_key`) and shown as typed.
+    let me = move || model.with(|m| m.me.as_ref().map(|me| me.name.clone()));
     // A big room lists its first members only.
     let more = move || model.with(|m| m.online.saturating_sub(m.members.len()));
     view! {
         <ul class="member-list" data-testid="member-list">
             <For
                 each=move || model.with(|m| m.members.clone())
-                key=|m| (name_key(&m.name), m.avatar.clone())
+                key=|m| (m.name.clone(), m.avatar.clone())
                 children=move |m| {
-                    let key = name_key(&m.name);
+                    let key = m.name.clone();
                     let is_me = move || me().as_deref() == Some(key.as_str());
                     view! {
                         <li class="member" class:me=is_me data-testid="member">

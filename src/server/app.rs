@@ -13,9 +13,11 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tower_http::compression::CompressionLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
+use super::abuse::AddressLimits;
 use super::cluster::RedisLog;
 use super::config::Config;
 use super::hub::Hub;
@@ -51,6 +53,8 @@ pub struct Shared {
     pub log: MessageLog,
     pub keys: Arc<SessionKeys>,
     pub limits: Arc<ConnectionLimits>,
+    /// Per-address limits on joins, names held and new rooms.
+    pub address_limits: AddressLimits,
     /// The last minutes of connections, rooms and message rates, for `/status`.
     pub status: Arc<StatusLog>,
     /// Cancelled when the drain begins: `/readyz` answers 503 and new sockets are refused.
@@ -114,6 +118,13 @@ impl AppState {
         } else {
             SessionKeys::new(&config.session_secret, lifetime)
         };
+        let address_limits = AddressLimits::new(
+            config.joins_per_minute,
+            config.join_burst,
+            config.max_reservations_per_ip,
+            Duration::from_secs(config.name_reservation_secs),
+            config.new_rooms_per_hour,
+        );
         hub.metrics().set_ready(true);
         Ok(AppState(Arc::new(Shared {
             leptos_options,
@@ -124,22 +135,34 @@ impl AppState {
             log,
             keys: Arc::new(keys),
             limits: conn_limits,
+            address_limits,
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),
         })))
     }
 }
 
-/// Paths for operators only: on the admin address when one is set, else on the app's.
+/// Paths for operators only: on the admin address when one is set, on the app's only with `metrics_public`.
 const ADMIN_PATHS: [&str; 3] = ["/metrics", "/status", "/api/status"];
 
 /// Which listener a router serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Surface {
-    /// Everything (no separate admin address).
+    /// Everything: the admin address, or the public one with `metrics_public`.
     All,
-    /// The public listener while an admin address is set: the admin paths are 404 here.
+    /// The public listener: the admin paths are 404 here.
     Public,
+}
+
+impl Surface {
+    /// What the public listener serves: the admin paths only when asked for and not served apart.
+    fn public(config: &Config, admin_apart: bool) -> Surface {
+        if config.metrics_public && !admin_apart {
+            Surface::All
+        } else {
+            Surface::Public
+        }
+    }
 }
 
 /// The whole app as one router.
@@ -161,6 +184,11 @@ pub fn router(state: AppState, surface: Surface) -> Router {
         Surface::All => app,
         Surface::Public => app.layer(middleware::from_fn(hide_admin_paths)),
     };
+    // Pages and files are compressed when the client accepts it (not if already compressed,
+    // nor upgrades, whose bodies are empty); every response gets the security headers.
+    let app = app
+        .layer(CompressionLayer::new())
+        .layer(middleware::from_fn(super::headers::secure));
     let app = app.layer(middleware::from_fn_with_state(
         state.clone(),
         old_protocol_on_root,
@@ -258,10 +286,7 @@ pub async fn serve_with_admin(
             }
         })
     });
-    let surface = match admin_server {
-        Some(_) => Surface::Public,
-        None => Surface::All,
-    };
+    let surface = Surface::public(&state.config, admin_server.is_some());
     let app = router(state.clone(), surface)
         .into_make_service_with_connect_info::<std::net::SocketAddr>();
     tcp::tune(&listener, keepalive);
@@ -320,7 +345,10 @@ async fn sweep(state: AppState) {
     let mut second = tokio::time::interval(crate::server::room::COUNT_INTERVAL);
     loop {
         tokio::select! {
-            _ = tick.tick() => state.hub.sweep(),
+            _ = tick.tick() => {
+                state.hub.sweep();
+                state.address_limits.sweep();
+            }
             _ = second.tick() => {
                 state.hub.flush_counts();
                 // The status page shows no queues: not worth a look at every connection each second.

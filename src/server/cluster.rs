@@ -54,6 +54,8 @@ redis.call('PUBLISH', ARGV[3], msg)
 return {1, msg}
 "#;
 
+/// The rooms made through joins, counted against `max_rooms`.
+const ROOMS_KEY: &str = "chat:rooms";
 /// Channels carry `chat:msg:<room>`; the relay subscribes to them all.
 const CHANNELS: &str = "chat:msg:*";
 
@@ -168,6 +170,24 @@ impl RedisLog {
         let mut conn = self.conn.clone();
         let id: Option<u64> = conn.get(seq_key(room)).await.map_err(redis_error)?;
         Ok(id.unwrap_or(0))
+    }
+
+    /// How many rooms were made through joins in the cluster (the set `chat:rooms`).
+    pub async fn room_count(&self) -> Result<usize, StoreError> {
+        let mut conn = self.conn.clone();
+        conn.scard(ROOMS_KEY).await.map_err(redis_error)
+    }
+
+    /// Was `room` made through a join on any node?
+    pub async fn room_noted(&self, room: &str) -> Result<bool, StoreError> {
+        let mut conn = self.conn.clone();
+        conn.sismember(ROOMS_KEY, room).await.map_err(redis_error)
+    }
+
+    /// Counts `room` as made, for [`RedisLog::room_count`].
+    pub async fn note_room(&self, room: &str) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        conn.sadd(ROOMS_KEY, room).await.map_err(redis_error)
     }
 
     /// Messages of `room` in the id range, oldest first: `XRANGE` (or `XREVRANGE` for the

@@ -108,6 +108,18 @@ settings! {
     drain_delay_ms: u64 = "0", "CHAT_DRAIN_DELAY_MS";
     /// Address for /metrics and /status, e.g. "127.0.0.1:9100" (empty: both on `listen`).
     admin_listen: String = "", "CHAT_ADMIN_LISTEN";
+    /// Serve /metrics and /status on `listen` too, when no `admin_listen` is set (off: they answer 404 there).
+    metrics_public: bool = "false", "CHAT_METRICS_PUBLIC";
+    /// Sessions (joins through the form) one IP address may start per minute, on average.
+    joins_per_minute: u32 = "10", "CHAT_JOINS_PER_MINUTE";
+    /// Sessions one IP address may start in a burst.
+    join_burst: u32 = "10", "CHAT_JOIN_BURST";
+    /// Names one IP address may hold at once in reservations not yet taken up by a socket.
+    max_reservations_per_ip: usize = "10", "CHAT_MAX_RESERVATIONS_PER_IP";
+    /// Most rooms the server keeps (with members or history); a join that would make one more is refused (0: no limit).
+    max_rooms: usize = "10000", "CHAT_MAX_ROOMS";
+    /// New rooms one IP address may make per hour.
+    new_rooms_per_hour: u32 = "20", "CHAT_NEW_ROOMS_PER_HOUR";
     /// Redis URL, e.g. "redis://127.0.0.1:6379/": turns on cluster mode, where every node on this Redis is one chat service (empty: this node alone, on SQLite).
     redis_url: String = "", "CHAT_REDIS_URL";
     /// Cluster mode: messages kept per room in Redis (history and resume reach this far back).
@@ -202,6 +214,10 @@ impl Config {
             ("rate_burst", self.rate_burst as usize),
             ("recent_messages", self.recent_messages),
             ("max_resume_gap", self.max_resume_gap),
+            ("joins_per_minute", self.joins_per_minute as usize),
+            ("join_burst", self.join_burst as usize),
+            ("max_reservations_per_ip", self.max_reservations_per_ip),
+            ("new_rooms_per_hour", self.new_rooms_per_hour as usize),
         ];
         for (name, value) in positive {
             if value == 0 {

@@ -43,6 +43,34 @@ impl MessageLog {
         }
     }
 
+    /// How many rooms the log keeps, counted against `max_rooms`: on one node those with a
+    /// history, in cluster mode those made through joins.
+    pub async fn room_count(&self) -> Result<usize, StoreError> {
+        match self {
+            MessageLog::Local { store, .. } => store.room_count().await,
+            MessageLog::Cluster(log) => log.room_count().await,
+        }
+    }
+
+    /// Does `room` exist anywhere in the log: a history, or in cluster mode a join on any node?
+    pub async fn room_known(&self, room: &str) -> Result<bool, StoreError> {
+        if self.last_id(room).await? > 0 {
+            return Ok(true);
+        }
+        match self {
+            MessageLog::Local { .. } => Ok(false),
+            MessageLog::Cluster(log) => log.room_noted(room).await,
+        }
+    }
+
+    /// A join made `room`: counted in cluster mode (on one node its first message counts it).
+    pub async fn note_room(&self, room: &str) -> Result<(), StoreError> {
+        match self {
+            MessageLog::Local { .. } => Ok(()),
+            MessageLog::Cluster(log) => log.note_room(room).await,
+        }
+    }
+
     pub async fn last_id(&self, room: &str) -> Result<MessageId, StoreError> {
         match self {
             MessageLog::Local { store, .. } => store.last_id(room).await,

@@ -1,10 +1,12 @@
 //! Server-only code: configuration, sessions, the room hub, the WebSocket route and the HTTP app around them.
 
+pub mod abuse;
 pub mod app;
 #[cfg(feature = "embed")]
 pub mod assets;
 pub mod cluster;
 pub mod config;
+pub mod headers;
 pub mod hub;
 pub mod legacy;
 pub mod limits;

@@ -326,6 +326,13 @@ impl Store {
         .await
     }
 
+    /// How many rooms have a history.
+    pub async fn room_count(&self) -> Result<usize, StoreError> {
+        self.read(|c| c.query_row("SELECT count(*) FROM rooms", [], |r| r.get::<_, i64>(0)))
+            .await
+            .map(|n| n as usize)
+    }
+
     /// The `limit` newest messages of `room` with ids up to `upto`, oldest first.
     pub async fn recent(
         &self,

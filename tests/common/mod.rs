@@ -47,9 +47,15 @@ impl TestServer {
         if settings.presence_grace_ms.is_none() {
             settings.presence_grace_ms = Some(0);
         }
-        // Tests that send fast are not about the rate limit; those that are set it.
+        // Tests that send fast are not about the rate limit; those that are set it. Likewise
+        // the per-address limits (every test client comes from 127.0.0.1) and /metrics.
         settings.rate_per_sec.get_or_insert(1_000_000);
         settings.rate_burst.get_or_insert(1_000_000);
+        settings.joins_per_minute.get_or_insert(1_000_000);
+        settings.join_burst.get_or_insert(1_000_000);
+        settings.max_reservations_per_ip.get_or_insert(1_000_000);
+        settings.new_rooms_per_hour.get_or_insert(1_000_000);
+        settings.metrics_public.get_or_insert(true);
         let config = Config::resolve(settings);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -132,6 +138,26 @@ pub async fn join_http(
         .map(str::to_string);
     let outcome: JoinOutcome = serde_json::from_str(&resp.text().await.unwrap()).unwrap();
     (outcome, cookie)
+}
+
+/// Calls `join_room` from source address `from` (127.0.0.x); returns the status and the body.
+pub async fn join_from(
+    addr: SocketAddr,
+    from: std::net::IpAddr,
+    room: &str,
+    name: &str,
+) -> (u16, String) {
+    let resp = reqwest::Client::builder()
+        .local_address(from)
+        .build()
+        .unwrap()
+        .post(format!("http://{addr}/api/join"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[("room", room), ("name", name), ("avatar", "fox")]))
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.text().await.unwrap())
 }
 
 /// Calls the server function `/api/<endpoint>` of the server at `addr` with form fields; returns the body.

@@ -25,6 +25,11 @@ impl ServerProcess {
             ("--presence-grace-ms", "0"),
             ("--rate-per-sec", "1000000"),
             ("--rate-burst", "1000000"),
+            ("--joins-per-minute", "1000000"),
+            ("--join-burst", "1000000"),
+            ("--max-reservations-per-ip", "1000000"),
+            ("--new-rooms-per-hour", "1000000"),
+            ("--metrics-public", "true"),
         ];
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_chatroom"));
         for (flag, value) in defaults {
