@@ -662,7 +662,13 @@ async fn serve(
             match socket.read(events) {
                 Ok(()) => {}
                 Err(ReadEnd::Gone) => return CloseReason::Client,
-                Err(ReadEnd::Broken(e)) => return conn.broken(e),
+                Err(ReadEnd::Broken(e)) => {
+                    // The frames before the bad one count (a join waits no more, though).
+                    if let Handled::End(reason) = handle(socket, conn, events) {
+                        return reason;
+                    }
+                    return conn.broken(e);
+                }
             }
         }
         if ready.timer {
