@@ -204,3 +204,45 @@ async fn every_autobahn_case_passes_on_the_echo_socket() {
         others.concat()
     );
 }
+
+/// A masked client frame with first byte `b0`.
+fn client_frame(b0: u8, payload: &[u8]) -> Vec<u8> {
+    let mask = [7, 1, 2, 9];
+    let mut f = vec![b0, 0x80 | payload.len() as u8];
+    f.extend_from_slice(&mask);
+    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i & 3]));
+    f
+}
+
+#[tokio::test]
+async fn frames_sent_with_the_upgrade_request_are_echoed_before_a_bad_one_fails_it() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (addr, _dir) = echo_server().await;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut request = format!(
+        "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    .into_bytes();
+    request.extend(client_frame(0x81, b"hi"));
+    request.extend(client_frame(0x82, &[0, 255]));
+    // RSV2 set, with no extension to give it a meaning.
+    request.extend(client_frame(0xa1, b"no"));
+    stream.write_all(&request).await.unwrap();
+    let mut all = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        stream.read_to_end(&mut all),
+    )
+    .await
+    .expect("the server closes")
+    .unwrap();
+    let head_end = all.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert!(all.starts_with(b"HTTP/1.1 101"));
+    let frames = &all[head_end..];
+    let echoes = [0x81, 2, b'h', b'i', 0x82, 2, 0, 255];
+    assert_eq!(frames[..echoes.len()], echoes);
+    let close = &frames[echoes.len()..];
+    assert_eq!(close[0], 0x88);
+    assert_eq!(u16::from_be_bytes([close[2], close[3]]), 1002);
+}

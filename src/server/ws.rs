@@ -507,7 +507,11 @@ async fn run(start: Box<Start>) {
         (socket, conn, tx, rx, events, first, open, opened, permit)
     };
     let ended_by = match first {
-        Err(e) => conn.broken(e),
+        // As in `serve`: the frames before the bad one count.
+        Err(e) => match handle(&mut socket, &mut conn, &mut events) {
+            Handled::End(reason) => reason,
+            _ => conn.broken(e),
+        },
         // Awaited where it is made: a `let` first would keep the future twice in this task.
         Ok(()) => match isolated(serve(&mut socket, &mut rx, &mut conn, &mut events)).await {
             Ok(ended) => ended,
