@@ -5,6 +5,10 @@
 //! header and hands everything queued to the kernel in one vectored write, with no copy into a
 //! per-connection buffer. An idle connection holds no buffer at all: reads go through a stack
 //! buffer, and only a frame split across reads is kept until it is complete.
+//!
+//! Client frames are checked as early as their bytes allow: a header at once, text at its first
+//! byte that cannot be UTF-8 (even in a frame not complete yet), a close frame's code and reason.
+//! `tests/autobahn.rs` runs the Autobahn conformance cases against it (`docs/AUTOBAHN.md`).
 
 use axum::extract::ws::Utf8Bytes;
 use axum::http::{header, HeaderMap, HeaderValue};
