@@ -400,3 +400,27 @@ async fn names_that_only_look_alike_cannot_pass_for_a_member() {
         })
     );
 }
+
+#[tokio::test]
+async fn a_client_close_is_answered_with_its_code_and_a_bad_one_with_1002_or_1007() {
+    use common::raw::{RawClient, CLOSE};
+    let server = TestServer::start().await;
+    let close_with = |payload: Vec<u8>| async move {
+        let (mut raw, status) = RawClient::connect(server.addr, "lobby", None, None, None, None)
+            .await
+            .unwrap();
+        assert_eq!(status, 101);
+        raw.send_frame(CLOSE, &payload).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(5), raw.close_code())
+            .await
+            .expect("the server answers the close")
+    };
+    let code = |c: u16, reason: &[u8]| [&c.to_be_bytes()[..], reason].concat();
+    assert_eq!(close_with(code(4100, b"bye")).await, Some(4100));
+    assert_eq!(close_with(code(1001, b"")).await, Some(1001));
+    assert_eq!(close_with(Vec::new()).await, Some(1000), "no code: 1000");
+    for bad in [999, 1005, 1006, 2999, 5000] {
+        assert_eq!(close_with(code(bad, b"")).await, Some(1002), "{bad}");
+    }
+    assert_eq!(close_with(code(1000, b"\xff")).await, Some(1007));
+}

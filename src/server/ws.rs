@@ -50,6 +50,9 @@ enum Who {
     Member(Option<Session>),
     /// The old protocol: nobody yet (its open frame says who).
     Old(OldPeer),
+    /// The Autobahn echo harness: messages come back as sent.
+    #[cfg(feature = "autobahn")]
+    Echo,
 }
 
 /// An upgrade refused: counted, and answered with `status` and `text`.
@@ -147,6 +150,22 @@ pub async fn legacy_route(state: AppState, mut req: Request) -> Response {
     };
     let room = state.config.legacy_room.clone();
     upgrade(state, on_upgrade, accept, room, Who::Old(peer_info), peer)
+}
+
+/// An echo socket on any path, for the Autobahn conformance suite: text and binary messages
+/// come back as sent, through the chat sockets' decoder, writer and connection loop. Built
+/// with the `autobahn` feature only, which no release build has.
+#[cfg(feature = "autobahn")]
+pub async fn echo_route(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    mut req: Request,
+) -> Response {
+    let (accept, on_upgrade) = match handshake(&mut req) {
+        Ok(h) => h,
+        Err((status, why)) => return refuse(&state, Refusal::BadRequest, status, why),
+    };
+    upgrade(state, on_upgrade, accept, "echo".into(), Who::Echo, peer)
 }
 
 /// `scheme://host` as the client reached this server (the scheme from `X-Forwarded-Proto`
@@ -309,6 +328,8 @@ struct Socket {
     writer: Writer,
     /// A close frame is queued: nothing more may be sent after it.
     closing: bool,
+    /// Messages are echoed back, not handled as chat (the Autobahn harness only).
+    echo: bool,
 }
 
 /// Why reading stopped.
@@ -319,12 +340,17 @@ enum ReadEnd {
 }
 
 impl Socket {
-    fn new(stream: TcpStream, max_frame_bytes: usize) -> Self {
+    fn new(stream: TcpStream, max_frame_bytes: usize, echo: bool) -> Self {
         Socket {
             stream,
-            decoder: Decoder::new(max_frame_bytes),
+            decoder: if echo {
+                Decoder::keeping_binary(max_frame_bytes)
+            } else {
+                Decoder::new(max_frame_bytes)
+            },
             writer: Writer::default(),
             closing: false,
+            echo,
         }
     }
 
@@ -443,7 +469,11 @@ async fn run(start: Box<Start>) {
         let Ok(parts) = downcast::<hyper_util::rt::TokioIo<TcpStream>>(upgraded) else {
             return tracing::error!("upgraded connection is not a TCP socket; dropped");
         };
-        let mut socket = Socket::new(parts.io.into_inner(), state.config.max_frame_bytes);
+        #[cfg(feature = "autobahn")]
+        let echo = matches!(who, Who::Echo);
+        #[cfg(not(feature = "autobahn"))]
+        let echo = false;
+        let mut socket = Socket::new(parts.io.into_inner(), state.config.max_frame_bytes, echo);
         // What the client sent right behind its upgrade request: hyper's whole read buffer,
         // decoded now so that it is not kept for the connection's life.
         let mut events = VecDeque::new();
@@ -454,6 +484,8 @@ async fn run(start: Box<Start>) {
             Who::Member(session) => (session.map(Box::new), None),
             // Boxed: it would make every connection's task bigger.
             Who::Old(peer) => (None, Some(Box::new(OldClient { peer, sent: 0 }))),
+            #[cfg(feature = "autobahn")]
+            Who::Echo => (None, None),
         };
         let open = state.hub.metrics().opened(old.is_some());
         let protocol = if old.is_some() { "old" } else { "current" };
@@ -475,7 +507,11 @@ async fn run(start: Box<Start>) {
         (socket, conn, tx, rx, events, first, open, opened, permit)
     };
     let ended_by = match first {
-        Err(e) => conn.broken(e),
+        // As in `serve`: the frames before the bad one count.
+        Err(e) => match handle(&mut socket, &mut conn, &mut events) {
+            Handled::End(reason) => reason,
+            _ => conn.broken(e),
+        },
         // Awaited where it is made: a `let` first would keep the future twice in this task.
         Ok(()) => match isolated(serve(&mut socket, &mut rx, &mut conn, &mut events)).await {
             Ok(ended) => ended,
@@ -637,7 +673,13 @@ async fn serve(
             match socket.read(events) {
                 Ok(()) => {}
                 Err(ReadEnd::Gone) => return CloseReason::Client,
-                Err(ReadEnd::Broken(e)) => return conn.broken(e),
+                Err(ReadEnd::Broken(e)) => {
+                    // The frames before the bad one count (a join waits no more, though).
+                    if let Handled::End(reason) = handle(socket, conn, events) {
+                        return reason;
+                    }
+                    return conn.broken(e);
+                }
             }
         }
         if ready.timer {
@@ -677,6 +719,8 @@ enum Handled {
 fn handle(socket: &mut Socket, conn: &mut Connection, events: &mut VecDeque<Event>) -> Handled {
     while let Some(event) = events.pop_front() {
         match event {
+            Event::Text(text) if socket.echo => socket.writer.text(text.into()),
+            Event::Binary(payload) if socket.echo => socket.writer.binary(payload),
             Event::Text(text) => {
                 if conn.allow() {
                     if let Some(work) = conn.on_text(&text) {
@@ -687,13 +731,18 @@ fn handle(socket: &mut Socket, conn: &mut Connection, events: &mut VecDeque<Even
                     return Handled::End(CloseReason::RateLimit);
                 }
             }
-            Event::Binary => conn.reply(ServerFrame::error(
+            Event::Binary(_) => conn.reply(ServerFrame::error(
                 ErrorCode::BinaryFrame,
                 "Binary frames are not supported; send JSON text",
             )),
             Event::Ping(payload) => socket.writer.pong(payload),
             Event::Pong => {}
-            Event::Close(_) => return Handled::End(CloseReason::Client),
+            Event::Close(code) => {
+                // Answered at once, echoing its code; what is still queued is not sent.
+                socket.writer.close(code.unwrap_or(1000), "");
+                socket.closing = true;
+                return Handled::End(CloseReason::Client);
+            }
         }
     }
     *events = VecDeque::new();
