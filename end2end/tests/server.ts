@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -32,8 +34,25 @@ export class OwnServer {
     process.once('exit', () => rmSync(this.dir, { recursive: true, force: true }));
   }
 
+  /** Served over TLS (the flags name a certificate). */
+  get https(): boolean {
+    return this.flags.includes('--tls-cert');
+  }
+
   get url(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return `${this.https ? 'https' : 'http'}://127.0.0.1:${this.port}`;
+  }
+
+  /** Does `/healthz` answer 200? (Over TLS, whatever the certificate: tests make their own.) */
+  private healthy(): Promise<boolean> {
+    const client = this.https ? https : http;
+    return new Promise((resolve) => {
+      const req = client.get(`${this.url}/healthz`, { rejectUnauthorized: false }, (res) => {
+        res.resume();
+        resolve(res.statusCode === 200);
+      });
+      req.once('error', () => resolve(false));
+    });
   }
 
   /** Every test browser comes from 127.0.0.1: the per-address limits are lifted unless the test sets them. */
@@ -50,12 +69,7 @@ export class OwnServer {
     );
     const deadline = Date.now() + 20_000;
     while (Date.now() < deadline) {
-      try {
-        const r = await fetch(`${this.url}/healthz`);
-        if (r.ok) return;
-      } catch {
-        // not up yet
-      }
+      if (await this.healthy()) return;
       await new Promise((r) => setTimeout(r, 100));
     }
     throw new Error(`server on ${this.port} did not start`);
