@@ -118,8 +118,9 @@ pub async fn join_room(
         );
     }
     // A browser keeps its session id, so that its other tabs stay the same member.
-    let headers: http::HeaderMap = leptos_axum::extract().await?;
-    let sid = session::from_headers(&state.keys, &headers, &room)
+    let request: http::request::Parts = leptos_axum::extract().await?;
+    let headers = &request.headers;
+    let sid = session::from_headers(&state.keys, headers, &room)
         .map(|s| s.sid)
         .unwrap_or_else(SessionId::random);
     // In cluster mode the name must be free on every node.
@@ -146,7 +147,8 @@ pub async fn join_room(
     }
     let member = Member { name, avatar };
     let token = state.keys.sign(&state.keys.issue(sid, &room, &member));
-    let cookie = session::set_cookie(&room, &token, state.keys.lifetime_secs());
+    let secure = crate::server::proxy::request_is_https(&request, &state.proxies);
+    let cookie = session::set_cookie(&room, &token, state.keys.lifetime_secs(), secure);
     let response = expect_context::<leptos_axum::ResponseOptions>();
     response.insert_header(
         SET_COOKIE,
@@ -158,10 +160,13 @@ pub async fn join_room(
 /// Forgets this browser's session in `room` (its open sockets leave as they close).
 #[server(prefix = "/api", endpoint = "leave")]
 pub async fn leave_room(room: String) -> Result<(), ServerFnError> {
-    use crate::server::session;
+    use crate::server::{proxy, session, AppState};
     use http::header::{HeaderValue, SET_COOKIE};
     let room = crate::rules::validate_room(&room).map_err(|e| ServerFnError::new(e.to_string()))?;
-    let cookie = session::set_cookie(&room, "", 0);
+    let request: http::request::Parts = leptos_axum::extract().await?;
+    let secure = use_context::<AppState>()
+        .is_some_and(|state| proxy::request_is_https(&request, &state.proxies));
+    let cookie = session::set_cookie(&room, "", 0, secure);
     let response = expect_context::<leptos_axum::ResponseOptions>();
     response.insert_header(
         SET_COOKIE,

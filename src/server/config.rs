@@ -108,6 +108,20 @@ settings! {
     drain_delay_ms: u64 = "0", "CHAT_DRAIN_DELAY_MS";
     /// Address for /metrics and /status, e.g. "127.0.0.1:9100" (empty: both on `listen`).
     admin_listen: String = "", "CHAT_ADMIN_LISTEN";
+    /// Seconds a client has to send a request's head (also the longest wait for a kept-alive HTTP/1 connection's next request).
+    http_header_timeout_secs: u64 = "10", "CHAT_HTTP_HEADER_TIMEOUT_SECS";
+    /// Seconds an HTTP connection may stay open with no request in flight.
+    http_idle_timeout_secs: u64 = "60", "CHAT_HTTP_IDLE_TIMEOUT_SECS";
+    /// Most open HTTP connections from one IP address (WebSockets count apart, under max_connections_per_ip).
+    max_http_connections_per_ip: usize = "128", "CHAT_MAX_HTTP_CONNECTIONS_PER_IP";
+    /// Reverse proxies whose X-Forwarded-For and X-Forwarded-Proto count, comma-separated addresses or CIDR blocks (empty: none).
+    trust_proxy: String = "", "CHAT_TRUST_PROXY";
+    /// TLS certificate chain (PEM): with tls_key, `listen` serves https and wss (empty: plain HTTP).
+    tls_cert: String = "", "CHAT_TLS_CERT";
+    /// TLS private key (PEM) of tls_cert. Both files are read again on SIGHUP.
+    tls_key: String = "", "CHAT_TLS_KEY";
+    /// Address of a plain HTTP listener that redirects every request to https, e.g. "0.0.0.0:80" (empty: none).
+    https_redirect_listen: String = "", "CHAT_HTTPS_REDIRECT_LISTEN";
     /// Redis URL, e.g. "redis://127.0.0.1:6379/": turns on cluster mode, where every node on this Redis is one chat service (empty: this node alone, on SQLite).
     redis_url: String = "", "CHAT_REDIS_URL";
     /// Cluster mode: messages kept per room in Redis (history and resume reach this far back).
@@ -202,6 +216,18 @@ impl Config {
             ("rate_burst", self.rate_burst as usize),
             ("recent_messages", self.recent_messages),
             ("max_resume_gap", self.max_resume_gap),
+            (
+                "http_header_timeout_secs",
+                self.http_header_timeout_secs as usize,
+            ),
+            (
+                "http_idle_timeout_secs",
+                self.http_idle_timeout_secs as usize,
+            ),
+            (
+                "max_http_connections_per_ip",
+                self.max_http_connections_per_ip,
+            ),
         ];
         for (name, value) in positive {
             if value == 0 {
@@ -220,6 +246,7 @@ impl Config {
                 ),
             });
         }
+        self.check_http()?;
         if !self.log_level.is_empty() {
             if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log_level) {
                 return Err(ConfigError::Invalid {
@@ -251,6 +278,48 @@ impl Config {
             });
         }
         Ok(())
+    }
+
+    /// The HTTP settings: proxies, TLS files in pairs, the redirect address.
+    fn check_http(&self) -> Result<(), ConfigError> {
+        let invalid = |name, reason: String| Err(ConfigError::Invalid { name, reason });
+        if let Err(e) = super::proxy::TrustedProxies::parse(&self.trust_proxy) {
+            return invalid("trust_proxy", e.to_string());
+        }
+        if self.tls_cert.trim().is_empty() != self.tls_key.trim().is_empty() {
+            return invalid(
+                "tls_cert",
+                "tls_cert and tls_key go together: set both or neither".into(),
+            );
+        }
+        if !self.https_redirect_listen.trim().is_empty() {
+            if self.https_redirect_addr().is_none() {
+                return invalid(
+                    "https_redirect_listen",
+                    format!(
+                        "{:?} is not an address like 0.0.0.0:80",
+                        self.https_redirect_listen
+                    ),
+                );
+            }
+            if !self.tls() {
+                return invalid(
+                    "https_redirect_listen",
+                    "needs tls_cert and tls_key: there is no https to redirect to".into(),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Is TLS on (a certificate and key are set)?
+    pub fn tls(&self) -> bool {
+        !self.tls_cert.trim().is_empty() && !self.tls_key.trim().is_empty()
+    }
+
+    /// Where plain HTTP is redirected to https, if anywhere.
+    pub fn https_redirect_addr(&self) -> Option<SocketAddr> {
+        self.https_redirect_listen.trim().parse().ok()
     }
 
     /// Where /metrics and /status are served apart from the app, if anywhere.

@@ -1,5 +1,6 @@
 //! Server-only code: configuration, sessions, the room hub, the WebSocket route and the HTTP app around them.
 
+pub mod api_limits;
 pub mod app;
 #[cfg(feature = "embed")]
 pub mod assets;
@@ -13,11 +14,15 @@ pub mod metrics;
 pub mod outbox;
 pub mod presence;
 pub mod procstat;
+pub mod proxy;
 pub mod room;
+pub mod serve;
 pub mod session;
 pub mod status;
 pub mod store;
+pub mod stream;
 pub mod tcp;
+pub mod tls;
 pub mod wire;
 pub mod ws;
 
