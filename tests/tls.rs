@@ -241,3 +241,49 @@ async fn the_file_watch_reloads_a_replaced_certificate() {
     stop.cancel();
     watch.await.unwrap();
 }
+
+#[tokio::test]
+async fn the_binary_serves_tls_and_reloads_its_certificate_on_sighup() {
+    use common::process::ServerProcess;
+    let dir = tempfile::tempdir().unwrap();
+    let first = write_cert(dir.path());
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let server = ServerProcess::start(
+        &dir.path().join("chat.db"),
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    let page = https(server.addr, &[first.clone()], "GET", "/healthz", "").await;
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    let mut ada = wss_member(server.addr, &[first.clone()], "Ada").await;
+    let mut bob = wss_member(server.addr, &[first.clone()], "Bob").await;
+
+    let second = write_cert(dir.path());
+    // SAFETY: kill only sends a signal to the child we started.
+    assert_eq!(
+        unsafe { libc::kill(server.child.id() as i32, libc::SIGHUP) },
+        0
+    );
+    let both = [first.clone(), second.clone()];
+    let start = std::time::Instant::now();
+    loop {
+        let conn = tls_connect(server.addr, &both, &[b"http/1.1"]).await;
+        if conn.get_ref().1.peer_certificates().unwrap()[0] == second {
+            break;
+        }
+        assert!(
+            start.elapsed() < common::WAIT,
+            "the new certificate is not served"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    chat(&mut ada, &mut bob, "a1", "the socket outlived the reload").await;
+    assert!(server
+        .log_lines()
+        .iter()
+        .any(|l| l.contains("TLS certificate reloaded")));
+}

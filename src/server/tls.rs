@@ -94,42 +94,48 @@ impl Tls {
 
     /// Reloads on SIGHUP, and when either file's modification time changes (checked every
     /// `every`), until `stop` is cancelled. Failures are logged; the old certificate stays.
-    pub async fn watch(self: Arc<Self>, every: Duration, stop: CancellationToken) {
-        let mut seen = self.stamps();
+    /// SIGHUP is caught from this call on, before the future is first polled.
+    pub fn watch(
+        self: Arc<Self>,
+        every: Duration,
+        stop: CancellationToken,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
         #[cfg(unix)]
         let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            #[cfg(unix)]
-            let hangup = async {
-                match hup.as_mut() {
-                    Some(s) => {
-                        s.recv().await;
+        async move {
+            let mut seen = self.stamps();
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                #[cfg(unix)]
+                let hangup = async {
+                    match hup.as_mut() {
+                        Some(s) => {
+                            s.recv().await;
+                        }
+                        None => std::future::pending().await,
                     }
-                    None => std::future::pending().await,
-                }
-            };
-            #[cfg(not(unix))]
-            let hangup = std::future::pending::<()>();
-            let why = tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = hangup => "SIGHUP",
-                _ = tick.tick() => {
-                    let now = self.stamps();
-                    if now == seen {
-                        continue;
+                };
+                #[cfg(not(unix))]
+                let hangup = std::future::pending::<()>();
+                let why = tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = hangup => "SIGHUP",
+                    _ = tick.tick() => {
+                        if self.stamps() == seen {
+                            continue;
+                        }
+                        "files changed"
                     }
-                    "files changed"
-                }
-            };
-            seen = self.stamps();
-            match self.reload() {
-                Ok(()) => {
-                    tracing::info!(why, cert = %self.cert.display(), "TLS certificate reloaded")
-                }
-                Err(e) => {
-                    tracing::error!(why, error = %e, "TLS reload failed; the old certificate stays")
+                };
+                seen = self.stamps();
+                match self.reload() {
+                    Ok(()) => {
+                        tracing::info!(why, cert = %self.cert.display(), "TLS certificate reloaded")
+                    }
+                    Err(e) => {
+                        tracing::error!(why, error = %e, "TLS reload failed; the old certificate stays")
+                    }
                 }
             }
         }
