@@ -257,10 +257,11 @@ async fn the_binary_serves_tls_and_reloads_its_certificate_on_sighup() {
             key.to_str().unwrap(),
         ],
     );
-    let page = https(server.addr, &[first.clone()], "GET", "/healthz", "").await;
+    let roots = [first.clone()];
+    let page = https(server.addr, &roots, "GET", "/healthz", "").await;
     assert!(page.starts_with("HTTP/1.1 200"), "{page}");
-    let mut ada = wss_member(server.addr, &[first.clone()], "Ada").await;
-    let mut bob = wss_member(server.addr, &[first.clone()], "Bob").await;
+    let mut ada = wss_member(server.addr, &roots, "Ada").await;
+    let mut bob = wss_member(server.addr, &roots, "Bob").await;
 
     let second = write_cert(dir.path());
     // SAFETY: kill only sends a signal to the child we started.
