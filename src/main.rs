@@ -36,6 +36,18 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let tls = if config.tls() {
+        let (cert, key) = (&config.tls_cert, &config.tls_key);
+        match chatroom::server::tls::Tls::load(cert.as_ref(), key.as_ref()) {
+            Ok(tls) => Some(tls),
+            Err(e) => {
+                eprintln!("chatroom: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        None
+    };
     if check_only {
         println!("chatroom: settings are valid");
         return ExitCode::SUCCESS;
@@ -73,18 +85,6 @@ async fn main() -> ExitCode {
             }
         },
         None => None,
-    };
-    let tls = if state.config.tls() {
-        let (cert, key) = (&state.config.tls_cert, &state.config.tls_key);
-        match chatroom::server::tls::Tls::load(cert.as_ref(), key.as_ref()) {
-            Ok(tls) => Some(tls),
-            Err(e) => {
-                eprintln!("chatroom: {e}");
-                return ExitCode::FAILURE;
-            }
-        }
-    } else {
-        None
     };
     let redirect = match state.config.https_redirect_addr() {
         Some(at) => match chatroom::server::tcp::listen(at) {

@@ -423,6 +423,41 @@ mod tests {
     }
 
     #[test]
+    fn http_settings_are_checked() {
+        let refused = |args: &[&str]| match Config::load(
+            Cli::parse_from([&["chatroom"], args].concat()),
+            Settings::default(),
+        ) {
+            Err(ConfigError::Invalid { name, .. }) => name,
+            other => panic!("{args:?}: {other:?}"),
+        };
+        assert_eq!(refused(&["--trust-proxy", "10.0.0.0/40"]), "trust_proxy");
+        assert_eq!(refused(&["--tls-cert", "cert.pem"]), "tls_cert");
+        assert_eq!(
+            refused(&["--https-redirect-listen", "0.0.0.0:80"]),
+            "https_redirect_listen"
+        );
+        assert_eq!(
+            refused(&["--http-header-timeout-secs", "0"]),
+            "http_header_timeout_secs"
+        );
+        let cli = Cli::parse_from([
+            "chatroom",
+            "--trust-proxy",
+            "127.0.0.1, 10.0.0.0/8",
+            "--tls-cert",
+            "c.pem",
+            "--tls-key",
+            "k.pem",
+            "--https-redirect-listen",
+            "0.0.0.0:80",
+        ]);
+        let c = Config::load(cli, Settings::default()).unwrap();
+        assert!(c.tls());
+        assert_eq!(c.https_redirect_addr(), Some("0.0.0.0:80".parse().unwrap()));
+    }
+
+    #[test]
     fn zero_limits_are_refused() {
         let cli = Cli::parse_from(["chatroom", "--max-frame-bytes", "0"]);
         assert!(matches!(
