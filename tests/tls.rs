@@ -162,6 +162,25 @@ async fn pages_and_chat_work_over_tls_and_a_reload_keeps_open_sockets() {
     let mut bob = wss_member(server.addr, &roots, "Bob").await;
     chat(&mut ada, &mut bob, "a1", "hello over TLS").await;
     chat(&mut bob, &mut ada, "b1", &"long ".repeat(400)).await;
+    // A burst: many frames arrive in few TCP reads and TLS records; every one gets through.
+    for i in 0..200 {
+        let frame = ClientFrame::Send {
+            client_id: format!("burst{i}"),
+            text: format!("burst {i} {}", "x".repeat(i * 7)),
+        };
+        ada.feed(Message::text(frame.encode())).await.unwrap();
+    }
+    ada.flush().await.unwrap();
+    let mut got = 0;
+    while got < 200 {
+        match next_frame(&mut bob).await {
+            ServerFrame::Message(m) if m.text.starts_with("burst ") => {
+                assert!(m.text.starts_with(&format!("burst {got} ")), "{}", m.text);
+                got += 1;
+            }
+            _ => {}
+        }
+    }
 
     // A new certificate: new connections get it, the open sockets go on.
     let second = write_cert(dir.path());

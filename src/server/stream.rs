@@ -4,9 +4,9 @@
 //! pointer), read with `try_read` and written with `try_write_vectored`. The TLS arm polls
 //! rustls with a no-op waker: `Pending` is `WouldBlock`, and it arises only when the TCP
 //! socket itself would block, which clears its readiness so that the connection loop's next
-//! readiness poll registers the real waker. Two rules keep that true: a TLS read goes on
-//! until it would block (rustls may hold decrypted bytes the socket no longer signals), and
-//! records rustls holds back count as output still to write ([`Stream::holds_output`]).
+//! readiness poll registers the real waker. Two rules keep that true: TLS is readable while
+//! rustls holds decrypted bytes (which the socket no longer signals), and records rustls
+//! holds back count as output still to write ([`Stream::holds_output`]).
 
 use std::io::{self, IoSlice};
 use std::pin::Pin;
@@ -45,7 +45,12 @@ impl Stream {
     }
 
     pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.tcp().poll_read_ready(cx)
+        match self {
+            Stream::Plain(s) => s.poll_read_ready(cx),
+            // rustls wants no more bytes while it holds plaintext (or the peer's close).
+            Stream::Tls(s) if !s.get_ref().1.wants_read() => Poll::Ready(Ok(())),
+            Stream::Tls(s) => s.get_ref().0.poll_read_ready(cx),
+        }
     }
 
     pub fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -53,15 +58,14 @@ impl Stream {
     }
 
     pub async fn readable(&self) -> io::Result<()> {
-        self.tcp().readable().await
+        std::future::poll_fn(|cx| self.poll_read_ready(cx)).await
     }
 
     pub async fn writable(&self) -> io::Result<()> {
-        self.tcp().writable().await
+        std::future::poll_fn(|cx| self.poll_write_ready(cx)).await
     }
 
-    /// Reads what has arrived (0: the peer closed), or `WouldBlock`. Over TLS, call again
-    /// until `WouldBlock`.
+    /// Reads what has arrived (0: the peer closed), or `WouldBlock`.
     pub fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Stream::Plain(s) => s.try_read(buf),

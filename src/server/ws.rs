@@ -346,20 +346,14 @@ impl Socket {
     /// so an idle connection holds none.
     fn read(&mut self, events: &mut VecDeque<Event>) -> Result<(), ReadEnd> {
         let mut buf = [0u8; 8192];
-        loop {
-            match self.stream.try_read(&mut buf) {
-                Ok(0) => return Err(ReadEnd::Gone),
-                Ok(n) => self
-                    .decoder
-                    .feed(&buf[..n], events)
-                    .map_err(ReadEnd::Broken)?,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
-                Err(_) => return Err(ReadEnd::Gone),
-            }
-            // TLS reads on until the socket would block (see `Stream`); TCP reads once.
-            if !self.stream.is_tls() {
-                return Ok(());
-            }
+        match self.stream.try_read(&mut buf) {
+            Ok(0) => Err(ReadEnd::Gone),
+            Ok(n) => self
+                .decoder
+                .feed(&buf[..n], events)
+                .map_err(ReadEnd::Broken),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(()),
+            Err(_) => Err(ReadEnd::Gone),
         }
     }
 
