@@ -213,13 +213,16 @@ impl Drop for Busy {
     }
 }
 
-/// Resolves once the connection has been idle too long.
+/// Resolves once the connection has been idle too long. Requests start and end unseen by
+/// this loop, so it looks again at least every `min(first, idle)`.
 async fn idle_out(activity: &Activity, first: Duration, idle: Duration) {
+    let every = first.min(idle);
     loop {
+        let now = Instant::now();
         match activity.idle_at(first, idle) {
-            Some(at) if Instant::now() >= at => return,
-            Some(at) => tokio::time::sleep_until(at).await,
-            None => tokio::time::sleep(idle).await,
+            Some(at) if now >= at => return,
+            Some(at) => tokio::time::sleep_until(at.min(now + every)).await,
+            None => tokio::time::sleep(every).await,
         }
     }
 }
@@ -247,7 +250,8 @@ where
     let conn = shared.builder.serve_connection_with_upgrades(io, service);
     tokio::pin!(conn);
     let (first, idle) = (shared.options.header_timeout, shared.options.idle_timeout);
-    let mut closing = false;
+    // Once closing, what is in flight gets `idle` more to finish; then the connection is dropped.
+    let mut closing: Option<Instant> = None;
     loop {
         tokio::select! {
             done = conn.as_mut() => {
@@ -256,13 +260,17 @@ where
                 }
                 return;
             }
-            _ = shared.stop.cancelled(), if !closing => {
+            _ = shared.stop.cancelled(), if closing.is_none() => {
                 conn.as_mut().graceful_shutdown();
-                closing = true;
+                closing = Some(Instant::now() + idle);
             }
-            _ = idle_out(&activity, first, idle), if !closing => {
+            _ = idle_out(&activity, first, idle), if closing.is_none() => {
                 conn.as_mut().graceful_shutdown();
-                closing = true;
+                closing = Some(Instant::now() + idle);
+            }
+            _ = tokio::time::sleep_until(closing.unwrap_or_else(Instant::now)), if closing.is_some() => {
+                tracing::debug!(peer = %peer, "HTTP connection dropped: it did not close in time");
+                return;
             }
         }
     }
