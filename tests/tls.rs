@@ -155,7 +155,23 @@ async fn pages_and_chat_work_over_tls_and_a_reload_keeps_open_sockets() {
     assert!(page.contains("<html"));
     let h2 = tls_connect(server.addr, &roots, &[b"h2", b"http/1.1"]).await;
     assert_eq!(h2.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
-    drop(h2);
+    let (mut client, conn) = h2::client::handshake(h2).await.unwrap();
+    tokio::spawn(conn);
+    let req = http::Request::get(format!("https://localhost:{}/", server.addr.port()))
+        .body(())
+        .unwrap();
+    let (response, _) = client.send_request(req, true).unwrap();
+    let response = response.await.unwrap();
+    assert_eq!(response.status(), 200, "a page over HTTP/2");
+    let mut body = response.into_body();
+    let mut page = Vec::new();
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk.unwrap();
+        let _ = body.flow_control().release_capacity(chunk.len());
+        page.extend_from_slice(&chunk);
+    }
+    assert!(String::from_utf8_lossy(&page).contains("<html"));
+    drop(client);
 
     // Chat over wss, both ways, with a message bigger than one TLS record.
     let mut ada = wss_member(server.addr, &roots, "Ada").await;
