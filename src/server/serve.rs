@@ -154,15 +154,26 @@ async fn connection(
     permit: Option<Permit>,
 ) {
     let _permit = permit;
-    let Some(acceptor) = shared.options.tls.clone() else {
-        return http(&shared, TokioIo::new(stream), peer, false).await;
-    };
+    match shared.options.tls.clone() {
+        None => http(&shared, TokioIo::new(stream), peer, false).await,
+        // Boxed: a plain connection's task should not hold room for TLS's futures.
+        Some(acceptor) => Box::pin(tls(&shared, acceptor, stream, peer)).await,
+    }
+}
+
+/// A TLS connection: the handshake, bounded by the header timeout, then HTTP.
+async fn tls(
+    shared: &Shared,
+    acceptor: tokio_rustls::TlsAcceptor,
+    stream: TcpStream,
+    peer: SocketAddr,
+) {
     let handshake = tokio::select! {
         done = tokio::time::timeout(shared.options.header_timeout, acceptor.accept(stream)) => done,
         _ = shared.stop.cancelled() => return,
     };
     match handshake {
-        Ok(Ok(tls)) => http(&shared, TokioIo::new(tls), peer, true).await,
+        Ok(Ok(tls)) => http(shared, TokioIo::new(tls), peer, true).await,
         Ok(Err(e)) => tracing::debug!(peer = %peer, error = %e, "TLS handshake failed"),
         Err(_) => tracing::debug!(peer = %peer, "TLS handshake timed out"),
     }
