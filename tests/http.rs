@@ -327,3 +327,46 @@ async fn forwarded_addresses_and_schemes_count_only_from_trusted_proxies() {
         cookie(&untrusted)
     );
 }
+
+#[tokio::test]
+async fn three_thousand_half_requests_from_one_address_cannot_lock_out_others() {
+    use common::process::ServerProcess;
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(
+        &dir.path().join("chat.db"),
+        &["--http-header-timeout-secs", "2"],
+    );
+    let health = client_from("127.0.0.2")
+        .get(format!("http://{}/healthz", server.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let baseline = server.open_fds();
+    let mut slow = Vec::new();
+    for _ in 0..3000 {
+        let mut s = connect_from("127.0.0.1", server.addr).await;
+        let _ = s.write_all(b"GET / HT").await;
+        slow.push(s);
+    }
+    // The server holds at most its per-address share of them (128 by default) ...
+    let held = server.open_fds().saturating_sub(baseline);
+    assert!(held <= 128 + 16, "{held} descriptors held for one address");
+    // ... and another address is served meanwhile.
+    let page = client_from("127.0.0.2")
+        .get(format!("http://{}/", server.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    // Within the header timeout (and some slack) every held one is closed.
+    let start = Instant::now();
+    while server.open_fds() > baseline + 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(6),
+            "{} descriptors still open",
+            server.open_fds() - baseline
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
