@@ -117,10 +117,14 @@ pub async fn join_room(
             "The server is restarting; try again in a moment".into(),
         );
     }
-    // Per-address limits: refused with 429 and a message the form shows.
+    let request: http::request::Parts = leptos_axum::extract().await?;
+    let headers = &request.headers;
+    // Per-address limits (the client's own address, behind a trusted proxy too): refused
+    // with 429 and a message the form shows.
     let axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr> =
         leptos_axum::extract().await?;
-    if let Err(refusal) = admit(&state, &room, peer.ip()).await {
+    let client = crate::server::proxy::client_addr(peer.ip(), headers, &state.proxies);
+    if let Err(refusal) = admit(&state, &room, client).await {
         let status = match refusal {
             crate::server::abuse::Refusal::TooManyRooms => http::StatusCode::SERVICE_UNAVAILABLE,
             _ => http::StatusCode::TOO_MANY_REQUESTS,
@@ -129,8 +133,7 @@ pub async fn join_room(
         return Err(ServerFnError::ServerError(refusal.to_string()));
     }
     // A browser keeps its session id, so that its other tabs stay the same member.
-    let headers: http::HeaderMap = leptos_axum::extract().await?;
-    let sid = session::from_headers(&state.keys, &headers, &room)
+    let sid = session::from_headers(&state.keys, headers, &room)
         .map(|s| s.sid)
         .unwrap_or_else(SessionId::random);
     // In cluster mode the name must be free on every node.
@@ -157,7 +160,8 @@ pub async fn join_room(
     }
     let member = Member { name, avatar };
     let token = state.keys.sign(&state.keys.issue(sid, &room, &member));
-    let cookie = session::set_cookie(&room, &token, state.keys.lifetime_secs());
+    let secure = crate::server::proxy::request_is_https(&request, &state.proxies);
+    let cookie = session::set_cookie(&room, &token, state.keys.lifetime_secs(), secure);
     let response = expect_context::<leptos_axum::ResponseOptions>();
     response.insert_header(
         SET_COOKIE,
@@ -193,10 +197,13 @@ async fn admit(
 /// Forgets this browser's session in `room` (its open sockets leave as they close).
 #[server(prefix = "/api", endpoint = "leave")]
 pub async fn leave_room(room: String) -> Result<(), ServerFnError> {
-    use crate::server::session;
+    use crate::server::{proxy, session, AppState};
     use http::header::{HeaderValue, SET_COOKIE};
     let room = crate::rules::validate_room(&room).map_err(|e| ServerFnError::new(e.to_string()))?;
-    let cookie = session::set_cookie(&room, "", 0);
+    let request: http::request::Parts = leptos_axum::extract().await?;
+    let secure = use_context::<AppState>()
+        .is_some_and(|state| proxy::request_is_https(&request, &state.proxies));
+    let cookie = session::set_cookie(&room, "", 0, secure);
     let response = expect_context::<leptos_axum::ResponseOptions>();
     response.insert_header(
         SET_COOKIE,

@@ -36,6 +36,18 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let tls = if config.tls() {
+        let (cert, key) = (&config.tls_cert, &config.tls_key);
+        match chatroom::server::tls::Tls::load(cert.as_ref(), key.as_ref()) {
+            Ok(tls) => Some(tls),
+            Err(e) => {
+                eprintln!("chatroom: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        None
+    };
     if check_only {
         println!("chatroom: settings are valid");
         return ExitCode::SUCCESS;
@@ -74,8 +86,28 @@ async fn main() -> ExitCode {
         },
         None => None,
     };
-    tracing::info!("listening on http://{addr}");
-    match app::serve_with_admin(listener, admin, state, app::stop_signal()).await {
+    let redirect = match state.config.https_redirect_addr() {
+        Some(at) => match chatroom::server::tcp::listen(at) {
+            Ok(l) => {
+                tracing::info!("redirecting http://{at} to https");
+                Some(l)
+            }
+            Err(e) => {
+                eprintln!("chatroom: cannot listen on {at} (https_redirect_listen): {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!("listening on {scheme}://{addr}");
+    let listeners = app::Listeners {
+        public: listener,
+        admin,
+        redirect,
+        tls,
+    };
+    match app::serve_listeners(listeners, state, app::stop_signal()).await {
         Ok(()) => {
             tracing::info!("stopped");
             ExitCode::SUCCESS

@@ -5,7 +5,6 @@ use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use axum::Router;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
@@ -24,12 +23,14 @@ use super::hub::Hub;
 use super::limits::{connections_from_file_limit, ConnectionLimits};
 use super::log::MessageLog;
 use super::metrics;
+use super::proxy::TrustedProxies;
 use super::room::RoomLimits;
 use super::session::SessionKeys;
 use super::status::StatusLog;
 use super::store::{Store, StoreError};
 use super::tcp::{self, Keepalive};
 use super::ws;
+use super::{api_limits, serve as accept, tls};
 use crate::app::{shell, App};
 
 /// Everything a request handler or server function may need: one shared allocation, so that
@@ -63,6 +64,8 @@ pub struct Shared {
     pub shutdown: CancellationToken,
     /// Tracks every connection task, so that shutdown can wait for them.
     pub tracker: TaskTracker,
+    /// Peers whose `X-Forwarded-*` headers count (`trust_proxy`).
+    pub proxies: Arc<TrustedProxies>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -126,7 +129,10 @@ impl AppState {
             config.new_rooms_per_hour,
         );
         hub.metrics().set_ready(true);
+        // Checked when the settings were loaded.
+        let proxies = Arc::new(TrustedProxies::parse(&config.trust_proxy).unwrap_or_default());
         Ok(AppState(Arc::new(Shared {
+            proxies,
             leptos_options,
             config: Arc::new(config),
             status: Arc::new(StatusLog::default()),
@@ -257,48 +263,106 @@ pub async fn serve(
 }
 
 /// Serves the app on `listener` (and `/metrics` and `/status` on `admin`, if given, instead)
-/// until `stop` resolves, then drains: `/readyz` turns 503 and new sockets are refused; after
-/// the drain delay open sockets are closed with 1012 "service restart"; HTTP goes on being
-/// served until they are gone or the deadline passes.
+/// until `stop` resolves, then drains (see [`serve_listeners`]).
 pub async fn serve_with_admin(
     listener: tokio::net::TcpListener,
     admin: Option<tokio::net::TcpListener>,
     state: AppState,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let sweeper = tokio::spawn(sweep(state.clone()));
-    let keepalive = Keepalive {
-        idle: Duration::from_secs(state.config.tcp_keepalive_idle_secs),
-        interval: Duration::from_secs(state.config.tcp_keepalive_interval_secs),
-        probes: state.config.tcp_keepalive_probes,
+    let listeners = Listeners {
+        public: listener,
+        admin,
+        redirect: None,
+        tls: None,
     };
+    serve_listeners(listeners, state, stop).await
+}
+
+/// Where the server listens, and its TLS if it has any.
+pub struct Listeners {
+    /// The app: pages, server functions and sockets (over TLS when `tls` is set).
+    pub public: tokio::net::TcpListener,
+    /// `/metrics` and `/status`, off the public address.
+    pub admin: Option<tokio::net::TcpListener>,
+    /// Plain HTTP that redirects to the public address over https.
+    pub redirect: Option<tokio::net::TcpListener>,
+    pub tls: Option<Arc<tls::Tls>>,
+}
+
+/// The router with the server-function limits around it.
+fn app(state: AppState, surface: Surface) -> Router {
+    router(state, surface).layer(middleware::from_fn(api_limits::guard))
+}
+
+/// Serves until `stop` resolves, then drains: `/readyz` turns 503 and new sockets are
+/// refused; after the drain delay open sockets are closed with 1012 "service restart"; HTTP
+/// goes on being served until they are gone or the deadline passes.
+pub async fn serve_listeners(
+    listeners: Listeners,
+    state: AppState,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let sweeper = tokio::spawn(sweep(state.clone()));
+    let config = state.config.clone();
+    let keepalive = Keepalive {
+        idle: Duration::from_secs(config.tcp_keepalive_idle_secs),
+        interval: Duration::from_secs(config.tcp_keepalive_interval_secs),
+        probes: config.tcp_keepalive_probes,
+    };
+    let deadline = Duration::from_secs(config.shutdown_deadline_secs);
+    let options = accept::Options {
+        header_timeout: Duration::from_secs(config.http_header_timeout_secs),
+        idle_timeout: Duration::from_secs(config.http_idle_timeout_secs),
+        max_per_ip: config.max_http_connections_per_ip,
+        trusted: state.proxies.clone(),
+        tls: None,
+    };
+    // The admin and redirect listeners, and the certificate watch, stop last.
     let done = CancellationToken::new();
-    let admin_server = admin.map(|admin| {
-        let app = router(state.clone(), Surface::All)
-            .into_make_service_with_connect_info::<std::net::SocketAddr>();
-        let done = done.clone();
+    let mut helpers = Vec::new();
+    let admin_apart = listeners.admin.is_some();
+    if let Some(admin) = listeners.admin {
+        let app = app(state.clone(), Surface::All);
+        let run = accept::run(admin, app, options.clone(), done.clone(), deadline);
+        helpers.push(tokio::spawn(run));
+    }
+    let surface = Surface::public(&config, admin_apart);
+    if let Some(redirect) = listeners.redirect {
+        let port = listeners.public.local_addr()?.port();
+        let run = accept::run(
+            redirect,
+            tls::redirect_router(port),
+            options.clone(),
+            done.clone(),
+            deadline,
+        );
+        helpers.push(tokio::spawn(run));
+    }
+    let options = accept::Options {
+        tls: listeners.tls.as_ref().map(|t| t.acceptor()),
+        ..options
+    };
+    if let Some(tls) = listeners.tls {
+        helpers.push(tokio::spawn(
+            tls.watch(Duration::from_secs(5), done.clone()),
+        ));
+    }
+    tcp::tune(&listeners.public, keepalive);
+    // HTTP stops only once the drain is over: clients can still load pages meanwhile.
+    let http_stop = CancellationToken::new();
+    let drained = {
+        let state = state.clone();
+        let http_stop = http_stop.clone();
         tokio::spawn(async move {
-            let served = axum::serve(admin, app)
-                .with_graceful_shutdown(done.cancelled_owned())
-                .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "admin listener failed");
-            }
-        })
-    });
-    let surface = Surface::public(&state.config, admin_server.is_some());
-    let app = router(state.clone(), surface)
-        .into_make_service_with_connect_info::<std::net::SocketAddr>();
-    tcp::tune(&listener, keepalive);
-    let listener = listener.tap_io(|stream| tcp::start_keepalive(stream));
-    let deadline = Duration::from_secs(state.config.shutdown_deadline_secs);
-    let draining = state.clone();
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
             stop.await;
-            drain(&draining, deadline).await;
+            drain(&state, deadline).await;
+            http_stop.cancel();
         })
-        .await;
+    };
+    let app = app(state.clone(), surface);
+    accept::run(listeners.public, app, options, http_stop, deadline).await;
+    drained.abort();
     // Let the writer commit what is queued (unconfirmed, so clients would re-send it anyway).
     let _ = tokio::time::timeout(deadline, async {
         while !state.log.is_idle() {
@@ -307,11 +371,11 @@ pub async fn serve_with_admin(
     })
     .await;
     done.cancel();
-    if let Some(admin) = admin_server {
-        let _ = admin.await;
+    for helper in helpers {
+        let _ = helper.await;
     }
     sweeper.abort();
-    result
+    Ok(())
 }
 
 /// The drain, while HTTP is still served: not ready, then sockets closed and waited for.

@@ -120,6 +120,20 @@ settings! {
     max_rooms: usize = "10000", "CHAT_MAX_ROOMS";
     /// New rooms one IP address may make per hour.
     new_rooms_per_hour: u32 = "20", "CHAT_NEW_ROOMS_PER_HOUR";
+    /// Seconds a client has to send a request's head (also the longest wait for a kept-alive HTTP/1 connection's next request).
+    http_header_timeout_secs: u64 = "10", "CHAT_HTTP_HEADER_TIMEOUT_SECS";
+    /// Seconds an HTTP connection may stay open with no request in flight.
+    http_idle_timeout_secs: u64 = "60", "CHAT_HTTP_IDLE_TIMEOUT_SECS";
+    /// Most open HTTP connections from one IP address (WebSockets count apart, under max_connections_per_ip).
+    max_http_connections_per_ip: usize = "128", "CHAT_MAX_HTTP_CONNECTIONS_PER_IP";
+    /// Reverse proxies whose X-Forwarded-For and X-Forwarded-Proto count, comma-separated addresses or CIDR blocks (empty: none).
+    trust_proxy: String = "", "CHAT_TRUST_PROXY";
+    /// TLS certificate chain (PEM): with tls_key, `listen` serves https and wss (empty: plain HTTP).
+    tls_cert: String = "", "CHAT_TLS_CERT";
+    /// TLS private key (PEM) of tls_cert. Both files are read again on SIGHUP.
+    tls_key: String = "", "CHAT_TLS_KEY";
+    /// Address of a plain HTTP listener that redirects every request to https, e.g. "0.0.0.0:80" (empty: none).
+    https_redirect_listen: String = "", "CHAT_HTTPS_REDIRECT_LISTEN";
     /// Redis URL, e.g. "redis://127.0.0.1:6379/": turns on cluster mode, where every node on this Redis is one chat service (empty: this node alone, on SQLite).
     redis_url: String = "", "CHAT_REDIS_URL";
     /// Cluster mode: messages kept per room in Redis (history and resume reach this far back).
@@ -218,6 +232,18 @@ impl Config {
             ("join_burst", self.join_burst as usize),
             ("max_reservations_per_ip", self.max_reservations_per_ip),
             ("new_rooms_per_hour", self.new_rooms_per_hour as usize),
+            (
+                "http_header_timeout_secs",
+                self.http_header_timeout_secs as usize,
+            ),
+            (
+                "http_idle_timeout_secs",
+                self.http_idle_timeout_secs as usize,
+            ),
+            (
+                "max_http_connections_per_ip",
+                self.max_http_connections_per_ip,
+            ),
         ];
         for (name, value) in positive {
             if value == 0 {
@@ -236,6 +262,7 @@ impl Config {
                 ),
             });
         }
+        self.check_http()?;
         if !self.log_level.is_empty() {
             if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log_level) {
                 return Err(ConfigError::Invalid {
@@ -267,6 +294,48 @@ impl Config {
             });
         }
         Ok(())
+    }
+
+    /// The HTTP settings: proxies, TLS files in pairs, the redirect address.
+    fn check_http(&self) -> Result<(), ConfigError> {
+        let invalid = |name, reason: String| Err(ConfigError::Invalid { name, reason });
+        if let Err(e) = super::proxy::TrustedProxies::parse(&self.trust_proxy) {
+            return invalid("trust_proxy", e.to_string());
+        }
+        if self.tls_cert.trim().is_empty() != self.tls_key.trim().is_empty() {
+            return invalid(
+                "tls_cert",
+                "tls_cert and tls_key go together: set both or neither".into(),
+            );
+        }
+        if !self.https_redirect_listen.trim().is_empty() {
+            if self.https_redirect_addr().is_none() {
+                return invalid(
+                    "https_redirect_listen",
+                    format!(
+                        "{:?} is not an address like 0.0.0.0:80",
+                        self.https_redirect_listen
+                    ),
+                );
+            }
+            if !self.tls() {
+                return invalid(
+                    "https_redirect_listen",
+                    "needs tls_cert and tls_key: there is no https to redirect to".into(),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Is TLS on (a certificate and key are set)?
+    pub fn tls(&self) -> bool {
+        !self.tls_cert.trim().is_empty() && !self.tls_key.trim().is_empty()
+    }
+
+    /// Where plain HTTP is redirected to https, if anywhere.
+    pub fn https_redirect_addr(&self) -> Option<SocketAddr> {
+        self.https_redirect_listen.trim().parse().ok()
     }
 
     /// Where /metrics and /status are served apart from the app, if anywhere.
@@ -367,6 +436,41 @@ mod tests {
             "",
         ]);
         assert!(Config::load(cli, Settings::default()).is_ok());
+    }
+
+    #[test]
+    fn http_settings_are_checked() {
+        let refused = |args: &[&str]| match Config::load(
+            Cli::parse_from([&["chatroom"], args].concat()),
+            Settings::default(),
+        ) {
+            Err(ConfigError::Invalid { name, .. }) => name,
+            other => panic!("{args:?}: {other:?}"),
+        };
+        assert_eq!(refused(&["--trust-proxy", "10.0.0.0/40"]), "trust_proxy");
+        assert_eq!(refused(&["--tls-cert", "cert.pem"]), "tls_cert");
+        assert_eq!(
+            refused(&["--https-redirect-listen", "0.0.0.0:80"]),
+            "https_redirect_listen"
+        );
+        assert_eq!(
+            refused(&["--http-header-timeout-secs", "0"]),
+            "http_header_timeout_secs"
+        );
+        let cli = Cli::parse_from([
+            "chatroom",
+            "--trust-proxy",
+            "127.0.0.1, 10.0.0.0/8",
+            "--tls-cert",
+            "c.pem",
+            "--tls-key",
+            "k.pem",
+            "--https-redirect-listen",
+            "0.0.0.0:80",
+        ]);
+        let c = Config::load(cli, Settings::default()).unwrap();
+        assert!(c.tls());
+        assert_eq!(c.https_redirect_addr(), Some("0.0.0.0:80".parse().unwrap()));
     }
 
     #[test]

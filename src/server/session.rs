@@ -125,11 +125,12 @@ pub fn cookie_name(room: &str) -> String {
     format!("chat_{room}")
 }
 
-/// `Set-Cookie` value for a session token.
-pub fn set_cookie(room: &str, token: &str, max_age_secs: u64) -> String {
+/// `Set-Cookie` value for a session token; `secure` (the page came over https) adds `Secure`.
+pub fn set_cookie(room: &str, token: &str, max_age_secs: u64, secure: bool) -> String {
     format!(
-        "{}={token}; Path=/; Max-Age={max_age_secs}; HttpOnly; SameSite=Lax",
-        cookie_name(room)
+        "{}={token}; Path=/; Max-Age={max_age_secs}; HttpOnly; SameSite=Lax{}",
+        cookie_name(room),
+        if secure { "; Secure" } else { "" }
     )
 }
 
@@ -206,6 +207,8 @@ mod tests {
         );
         assert_eq!(from_headers(&keys, &headers, "lobby"), Some(s));
         assert_eq!(from_headers(&keys, &headers, "kitchen"), None);
-        assert!(set_cookie("lobby", "t", 5).contains("HttpOnly"));
+        assert!(set_cookie("lobby", "t", 5, false).contains("HttpOnly"));
+        assert!(!set_cookie("lobby", "t", 5, false).contains("Secure"));
+        assert!(set_cookie("lobby", "t", 5, true).ends_with("; Secure"));
     }
 }

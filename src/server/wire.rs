@@ -446,6 +446,17 @@ fn header(op: u8, len: usize) -> ([u8; 10], usize) {
     }
 }
 
+/// A socket that takes what it can of a vectored write at once, or answers `WouldBlock`.
+pub trait TryWrite {
+    fn try_write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
+}
+
+impl TryWrite for &TcpStream {
+    fn try_write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        TcpStream::try_write_vectored(self, bufs)
+    }
+}
+
 /// Frames handed to the kernel in one vectored write at most.
 const BATCH: usize = 128;
 
@@ -491,7 +502,7 @@ impl Writer {
 
     /// Writes as much as the socket takes now, several frames per system call. `Ok` with
     /// frames still pending means the socket is full: wait for it to be writable.
-    pub fn flush(&mut self, stream: &TcpStream) -> io::Result<()> {
+    pub fn flush(&mut self, mut stream: impl TryWrite) -> io::Result<()> {
         while !self.queue.is_empty() {
             let n = self.queue.len().min(BATCH);
             let mut heads = [([0u8; 10], 0usize); BATCH];

@@ -23,6 +23,7 @@ use std::task::Poll;
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
+use tokio_rustls::server::TlsStream;
 
 use super::app::AppState;
 use super::hub::Hub;
@@ -30,9 +31,11 @@ use super::legacy;
 use super::limits::{LimitError, Permit};
 use super::metrics::{CloseReason, Refusal, Rejection};
 use super::outbox::{outbox, Next, Outbox, OutboxReceiver};
+use super::proxy;
 use super::room::{check_post, ConnId, JoinError, OldPeer, Room};
 use super::session::{self, Session, SessionId};
 use super::store::{Append, StoreError};
+use super::stream::Stream;
 use super::wire::{self, Decoder, Event, WireError, Writer};
 use crate::protocol::{close, ChatMessage, ClientFrame, ErrorCode, MessageId, ServerFrame};
 use crate::rules::{name_key, validate_room};
@@ -107,6 +110,7 @@ pub async fn ws_route(
         );
     }
     let session = session::from_headers(&state.keys, headers, &room);
+    let peer = client_of(&state, peer, headers);
     upgrade(state, on_upgrade, accept, room, Who::Member(session), peer)
 }
 
@@ -144,10 +148,16 @@ pub async fn legacy_route(state: AppState, mut req: Request) -> Response {
             "cross-origin WebSocket refused",
         );
     }
+    let tls = req
+        .extensions()
+        .get::<super::serve::Transport>()
+        .is_some_and(|t| t.tls);
+    let https = proxy::is_https(tls, peer.ip(), headers, &state.proxies);
     let peer_info = OldPeer {
         tag: SessionId::random().0.chars().take(11).collect(),
-        site: site_of(headers).into(),
+        site: site_of(headers, https).into(),
     };
+    let peer = client_of(&state, peer, headers);
     let room = state.config.legacy_room.clone();
     upgrade(state, on_upgrade, accept, room, Who::Old(peer_info), peer)
 }
@@ -168,17 +178,21 @@ pub async fn echo_route(
     upgrade(state, on_upgrade, accept, "echo".into(), Who::Echo, peer)
 }
 
-/// `scheme://host` as the client reached this server (the scheme from `X-Forwarded-Proto`
-/// behind a TLS proxy): where it finds the avatar images.
-fn site_of(headers: &HeaderMap) -> String {
+/// The client's address: the TCP peer's, or behind a trusted proxy the one it forwards.
+fn client_of(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> SocketAddr {
+    SocketAddr::new(
+        proxy::client_addr(peer.ip(), headers, &state.proxies),
+        peer.port(),
+    )
+}
+
+/// `scheme://host` as the client reached this server (`https` over TLS, ours or a trusted
+/// proxy's): where it finds the avatar images.
+fn site_of(headers: &HeaderMap, https: bool) -> String {
     let host = headers
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("localhost");
-    let https = headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"));
     format!("{}://{host}", if https { "https" } else { "http" })
 }
 
@@ -323,7 +337,7 @@ fn rate_limiter(per_sec: u32, burst: u32) -> DefaultDirectRateLimiter {
 
 /// The upgraded socket: its frame decoder and the frames waiting to be written.
 struct Socket {
-    stream: TcpStream,
+    stream: Stream,
     decoder: Decoder,
     writer: Writer,
     /// A close frame is queued: nothing more may be sent after it.
@@ -340,7 +354,7 @@ enum ReadEnd {
 }
 
 impl Socket {
-    fn new(stream: TcpStream, max_frame_bytes: usize, echo: bool) -> Self {
+    fn new(stream: Stream, max_frame_bytes: usize, echo: bool) -> Self {
         Socket {
             stream,
             decoder: if echo {
@@ -367,6 +381,17 @@ impl Socket {
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(()),
             Err(_) => Err(ReadEnd::Gone),
         }
+    }
+
+    /// Anything queued or held back by TLS, not yet handed to the socket?
+    fn pending(&self) -> bool {
+        self.writer.pending() || self.stream.holds_output()
+    }
+
+    /// Writes as much as the socket takes now (see [`Writer::flush`]).
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.writer.flush(&mut self.stream)?;
+        self.stream.flush_held()
     }
 
     /// Queues what the outbox hands over (and what waits behind it); the close code once a
@@ -405,19 +430,28 @@ impl Socket {
             self.writer.discard_unstarted();
         }
         loop {
-            while self.writer.pending() {
-                if self.stream.writable().await.is_err() || self.writer.flush(&self.stream).is_err()
-                {
+            while self.pending() {
+                if self.stream.writable().await.is_err() || self.flush().is_err() {
                     return;
                 }
             }
             if self.closing {
+                if !self.stream.is_tls() {
+                    break;
+                }
+                // TLS ends with its close_notify, written like any other output.
+                self.stream.close_notify();
+                while self.pending() {
+                    if self.stream.writable().await.is_err() || self.flush().is_err() {
+                        return;
+                    }
+                }
                 break;
             }
             let next = rx.next().await;
             self.take(next, rx);
         }
-        let _ = socket2::SockRef::from(&self.stream).shutdown(std::net::Shutdown::Write);
+        self.stream.shutdown_write();
         let mut sink = [0u8; 1024];
         loop {
             if self.stream.readable().await.is_err() {
@@ -464,20 +498,27 @@ async fn run(start: Box<Start>) {
             Ok(u) => u,
             Err(e) => return tracing::debug!(error = %e, "upgrade failed"),
         };
-        // axum serves plain TCP: take the socket back for reads and vectored writes.
+        // Take the socket back for reads and vectored writes: plain TCP, or TLS over it.
+        use hyper_util::rt::TokioIo;
         use hyper_util::server::conn::auto::upgrade::downcast;
-        let Ok(parts) = downcast::<hyper_util::rt::TokioIo<TcpStream>>(upgraded) else {
-            return tracing::error!("upgraded connection is not a TCP socket; dropped");
+        let (stream, read_buf) = match downcast::<TokioIo<TcpStream>>(upgraded) {
+            Ok(parts) => (Stream::Plain(parts.io.into_inner()), parts.read_buf),
+            Err(upgraded) => match downcast::<TokioIo<TlsStream<TcpStream>>>(upgraded) {
+                Ok(parts) => (Stream::Tls(Box::new(parts.io.into_inner())), parts.read_buf),
+                Err(_) => {
+                    return tracing::error!("upgraded connection is not a TCP socket; dropped")
+                }
+            },
         };
         #[cfg(feature = "autobahn")]
         let echo = matches!(who, Who::Echo);
         #[cfg(not(feature = "autobahn"))]
         let echo = false;
-        let mut socket = Socket::new(parts.io.into_inner(), state.config.max_frame_bytes, echo);
+        let mut socket = Socket::new(stream, state.config.max_frame_bytes, echo);
         // What the client sent right behind its upgrade request: hyper's whole read buffer,
         // decoded now so that it is not kept for the connection's life.
         let mut events = VecDeque::new();
-        let first = socket.decoder.feed(&parts.read_buf, &mut events);
+        let first = socket.decoder.feed(&read_buf, &mut events);
         let id = state.hub.next_conn_id();
         let opened = std::time::Instant::now();
         let (session, old) = match who {
@@ -597,14 +638,14 @@ async fn serve(
             }
         }
         // A failed write is a connection the client has reset or abandoned.
-        if socket.writer.pending() && socket.writer.flush(&socket.stream).is_err() {
+        if socket.pending() && socket.flush().is_err() {
             return CloseReason::Client;
         }
         let wake = answer_by.map_or(next_ping, |d| d.min(next_ping));
         if timer.deadline() != wake || timer.is_elapsed() {
             timer.as_mut().reset(wake);
         }
-        let writing = socket.writer.pending();
+        let writing = socket.pending();
         // Every source is polled on each turn and every ready one handled, so none starves
         // the others. Polled, not awaited: waiting futures would sit in every idle task.
         let turn = std::future::poll_fn(|cx| {
@@ -661,7 +702,7 @@ async fn serve(
             }
         }
         if let Poll::Ready(r) = ready.writable {
-            if r.is_err() || socket.writer.flush(&socket.stream).is_err() {
+            if r.is_err() || socket.flush().is_err() {
                 return CloseReason::Client;
             }
         }

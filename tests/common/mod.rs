@@ -24,6 +24,8 @@ pub const WAIT: Duration = Duration::from_secs(5);
 
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// The plain-HTTP redirect to https, when started with one.
+    pub redirect_addr: Option<SocketAddr>,
     /// Holds the database folder for as long as the server lives.
     pub dir: Option<tempfile::TempDir>,
     stop: Option<oneshot::Sender<()>>,
@@ -36,7 +38,17 @@ impl TestServer {
     }
 
     /// A server on `settings`, with its database in a fresh temporary folder unless one is set.
-    pub async fn with(mut settings: Settings) -> TestServer {
+    pub async fn with(settings: Settings) -> TestServer {
+        Self::with_tls(settings, None, false).await
+    }
+
+    /// Like [`TestServer::with`], serving https with `tls` if given, and with a plain-HTTP
+    /// redirect listener if `redirect`.
+    pub async fn with_tls(
+        mut settings: Settings,
+        tls: Option<std::sync::Arc<chatroom::server::tls::Tls>>,
+        redirect: bool,
+    ) -> TestServer {
         let dir = if settings.data_path.is_none() {
             let dir = tempfile::tempdir().unwrap();
             settings.data_path = Some(dir.path().join("chat.db"));
@@ -65,11 +77,23 @@ impl TestServer {
             .build();
         let state = AppState::new(config, leptos).await.expect("store opens");
         let (tx, rx) = oneshot::channel();
-        let task = tokio::spawn(app::serve(listener, state, async move {
+        let redirect = match redirect {
+            true => Some(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap()),
+            false => None,
+        };
+        let redirect_addr = redirect.as_ref().map(|l| l.local_addr().unwrap());
+        let listeners = app::Listeners {
+            public: listener,
+            admin: None,
+            redirect,
+            tls,
+        };
+        let task = tokio::spawn(app::serve_listeners(listeners, state, async move {
             let _ = rx.await;
         }));
         TestServer {
             addr,
+            redirect_addr,
             dir,
             stop: Some(tx),
             task,

@@ -56,7 +56,8 @@ impl ServerProcess {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 kept.lock().unwrap().push(line.clone());
                 if !sent {
-                    if let Some(rest) = line.split("listening on http://").nth(1) {
+                    let rest = line.split("listening on http://").nth(1);
+                    if let Some(rest) = rest.or(line.split("listening on https://").nth(1)) {
                         let addr: String = rest
                             .chars()
                             .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
