@@ -6,11 +6,12 @@ use super::avatar_picker::AvatarPicker;
 use super::message_list::MessageList;
 use crate::api::{JoinField, JoinOutcome, JoinRoom};
 use crate::avatars::{avatar_url, DEFAULT_AVATAR};
-use crate::model::RoomModel;
+use crate::live_room::LiveRoom;
+use crate::model::Parts;
 use crate::rules::validate_name;
 
 #[component]
-pub fn JoinForm(room: String, model: RwSignal<RoomModel>) -> impl IntoView {
+pub fn JoinForm(room: String, model: LiveRoom) -> impl IntoView {
     let name = RwSignal::new(String::new());
     let avatar = RwSignal::new(DEFAULT_AVATAR.to_string());
     let name_error = RwSignal::new(model.with_untracked(|m| m.join_error.clone()));
@@ -37,9 +38,10 @@ pub fn JoinForm(room: String, model: RwSignal<RoomModel>) -> impl IntoView {
             Ok(JoinOutcome::Joined(member)) => {
                 #[cfg(feature = "hydrate")]
                 crate::client::storage::save_identity(&member);
-                model.update(|m| {
+                model.change(|m| {
                     m.join_error = None;
                     m.me = Some(member);
+                    Parts::ME
                 });
             }
             Ok(JoinOutcome::Refused { field, message }) => match field {
@@ -70,7 +72,7 @@ pub fn JoinForm(room: String, model: RwSignal<RoomModel>) -> impl IntoView {
         }
     };
 
-    let preview_members = move || model.with(|m| m.members.clone());
+    let preview_members = move || model.with(Parts::MEMBERS, |m| m.members.clone());
     view! {
             <main class="join">
                 <form class="join-form card" data-testid="join-form" on:submit=submit novalidate>
@@ -114,7 +116,7 @@ pub fn JoinForm(room: String, model: RwSignal<RoomModel>) -> impl IntoView {
                 <aside class="card who">
                     <h2>"Online now"</h2>
                     <Show
-                        when=move || !preview_members().is_empty()
+                        when=move || model.with(Parts::MEMBERS, |m| !m.members.is_empty())
                         fallback=|| view! { <p class="muted">"Nobody yet: be the first."</p> }
                     >
                         <ul class="preview-members">
@@ -134,7 +136,7 @@ pub fn JoinForm(room: String, model: RwSignal<RoomModel>) -> impl IntoView {
                         </ul>
                     </Show>
                 </aside>
-                <Show when=move || model.with(|m| !m.entries.is_empty())>
+                <Show when=move || model.with(Parts::ENTRIES, |m| !m.entries.is_empty())>
                     <section class="card preview-conversation" aria-label="Recent messages">
                         <h2>"Recent messages"</h2>
                         <MessageList model />

@@ -8,7 +8,8 @@ use super::chat_view::ChatView;
 use super::join_form::JoinForm;
 use super::status::ConnectionStatus;
 use crate::api::{load_room, RoomSnapshot};
-use crate::model::RoomModel;
+use crate::live_room::LiveRoom;
+use crate::model::{Parts, RoomModel};
 use crate::rules::{validate_room, DEFAULT_ROOM};
 
 #[component]
@@ -58,10 +59,10 @@ pub fn RoomPage() -> impl IntoView {
 #[component]
 fn RoomView(snap: RoomSnapshot) -> impl IntoView {
     let room = snap.room.clone();
-    let model = RwSignal::new(RoomModel::from_snapshot(snap));
-    let joined = move || model.with(|m| m.me.is_some());
+    let model = LiveRoom::new(RoomModel::from_snapshot(snap));
+    let joined = move || model.with(Parts::ME, |m| m.me.is_some());
     let title = format!("#{room} · Chat");
-    let online = move || model.with(|m| m.online);
+    let online = move || model.with(Parts::ONLINE, |m| m.online);
     view! {
         <Title text=title />
         <div class="layout">
