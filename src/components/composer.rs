@@ -48,7 +48,12 @@ pub fn Composer(model: LiveRoom, outgoing: Outgoing) -> impl IntoView {
         text.with(|t| t.chars().count() > max)
     };
     view! {
-        <p class="chat-error" data-testid="chat-error" role="alert" hidden=move || error().is_none()>
+        <p
+            class="chat-error"
+            data-testid="chat-error"
+            role="alert"
+            hidden=move || error().is_none()
+        >
             {move || error().unwrap_or_default()}
         </p>
         <form

@@ -74,76 +74,81 @@ pub fn JoinForm(room: String, model: LiveRoom) -> impl IntoView {
 
     let preview_members = move || model.with(Parts::MEMBERS, |m| m.members.clone());
     view! {
-            <main class="join">
-                <form class="join-form card" data-testid="join-form" on:submit=submit novalidate>
-                    <h2>"Join the room"</h2>
-                    <div class="field">
-                        <label for="name">"Display name"</label>
-                        <input
-                            id="name"
-                            name="name"
-                            data-testid="name-input"
-                            autocomplete="nickname"
-                            placeholder="Your name"
-                            prop:value=name
-                            on:input=move |ev| {
-                                name.set(event_target_value(&ev));
-                                name_error.set(None);
-                            }
-                            aria-invalid=move || name_error.with(|e| e.is_some()).to_string()
-                            aria-describedby="name-error"
-                        />
-    <FieldError id="name-error" error=name_error />
-                    </div>
-                    <fieldset class="field">
-                        <legend>"Avatar"</legend>
-                        <AvatarPicker
-                            selected=avatar
-                            invalid=Signal::derive(move || avatar_error.with(|e| e.is_some()))
-                        />
-    <FieldError id="avatar-error" error=avatar_error />
-                    </fieldset>
-    <FieldError id="room-error" error=room_error />
-                    <button
-                        type="submit"
-                        class="primary"
-                        data-testid="join-button"
-                        disabled=move || join.pending().get()
-                    >
-                        "Join"
-                    </button>
-                </form>
-                <aside class="card who">
-                    <h2>"Online now"</h2>
-                    <Show
-                        when=move || model.with(Parts::MEMBERS, |m| !m.members.is_empty())
-                        fallback=|| view! { <p class="muted">"Nobody yet: be the first."</p> }
-                    >
-                        <ul class="preview-members">
-                            {move || {
-                                preview_members()
-                                    .into_iter()
-                                    .map(|m| {
-                                        view! {
-                                            <li>
-                                                <img src=avatar_url(&m.avatar) alt="" width="24" height="24" />
-                                                <span>{m.name}</span>
-                                            </li>
-                                        }
-                                    })
-                                    .collect_view()
-                            }}
-                        </ul>
-                    </Show>
-                </aside>
-                <Show when=move || model.with(Parts::ENTRIES, |m| !m.entries.is_empty())>
-                    <section class="card preview-conversation" aria-label="Recent messages">
-                        <h2>"Recent messages"</h2>
-                        <MessageList model />
-                    </section>
+        <main class="join">
+            <form class="join-form card" data-testid="join-form" on:submit=submit novalidate>
+                <h2>"Join the room"</h2>
+                <div class="field">
+                    <label for="name">"Display name"</label>
+                    <input
+                        id="name"
+                        name="name"
+                        data-testid="name-input"
+                        autocomplete="nickname"
+                        placeholder="Your name"
+                        prop:value=name
+                        on:input=move |ev| {
+                            name.set(event_target_value(&ev));
+                            name_error.set(None);
+                        }
+                        aria-invalid=move || name_error.with(|e| e.is_some()).to_string()
+                        aria-describedby="name-error"
+                    />
+                    <FieldError id="name-error" error=name_error />
+                </div>
+                <fieldset class="field">
+                    <legend>"Avatar"</legend>
+                    <AvatarPicker
+                        selected=avatar
+                        invalid=Signal::derive(move || avatar_error.with(|e| e.is_some()))
+                    />
+                    <FieldError id="avatar-error" error=avatar_error />
+                </fieldset>
+                <FieldError id="room-error" error=room_error />
+                <button
+                    type="submit"
+                    class="primary"
+                    data-testid="join-button"
+                    disabled=move || join.pending().get()
+                >
+                    "Join"
+                </button>
+            </form>
+            <aside class="card who">
+                <h2>"Online now"</h2>
+                <Show
+                    when=move || model.with(Parts::MEMBERS, |m| !m.members.is_empty())
+                    fallback=|| view! { <p class="muted">"Nobody yet: be the first."</p> }
+                >
+                    <ul class="preview-members">
+                        {move || {
+                            preview_members()
+                                .into_iter()
+                                .map(|m| {
+                                    view! {
+                                        <li>
+                                            <img
+                                                src=avatar_url(&m.avatar)
+                                                alt=""
+                                                width="24"
+                                                height="24"
+                                            />
+                                            <span>{m.name}</span>
+                                        </li>
+                                    }
+                                })
+                                .collect_view()
+                        }}
+                    </ul>
                 </Show>
-            </main>
-        }
+            </aside>
+            <Show when=move || model.with(Parts::ENTRIES, |m| !m.entries.is_empty())>
+                <section class="card preview-conversation" aria-label="Recent messages">
+                    <h2>"Recent messages"</h2>
+                    <MessageList model />
+                </section>
+            </Show>
+        </main>
+    }
 }
 
 /// An error shown next to a form field (hidden when there is none); `id` is also its test id.

@@ -54,9 +54,21 @@ pub fn MessageList(model: LiveRoom) -> impl IntoView {
             }
         }
     });
+    // Only the keys are listed: a new line clones its own entry, never the others.
+    let keys = move || {
+        model.with(Parts::ENTRIES, |m| {
+            m.entries.iter().map(Entry::key).collect::<Vec<_>>()
+        })
+    };
 
     view! {
-        <ol class="messages" data-testid="messages" node_ref=list on:scroll=on_scroll aria-live="polite">
+        <ol
+            class="messages"
+            data-testid="messages"
+            node_ref=list
+            on:scroll=on_scroll
+            aria-live="polite"
+        >
             <Show when=move || model.with(Parts::ENTRIES, |m| m.has_older)>
                 <li class="older">
                     <button
@@ -65,13 +77,14 @@ pub fn MessageList(model: LiveRoom) -> impl IntoView {
                         disabled=move || older.pending().get()
                         on:click=move |_| load_older()
                     >
-                        {move || if older.pending().get() { "Loading…" } else { "Load older messages" }}
+                        {move || {
+                            if older.pending().get() { "Loading…" } else { "Load older messages" }
+                        }}
                     </button>
                 </li>
             </Show>
-            // Only the keys are listed: a new line clones its own entry, never the others.
             <For
-                each=move || model.with(Parts::ENTRIES, |m| m.entries.iter().map(Entry::key).collect::<Vec<_>>())
+                each=keys
                 key=|k| *k
                 children=move |k: EntryKey| match model.with_untracked(|m| m.entry(k).cloned()) {
                     Some(Entry::Message(m)) => {

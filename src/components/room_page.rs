@@ -34,7 +34,9 @@ pub fn RoomPage() -> impl IntoView {
         },
     );
     view! {
-        <Suspense fallback=|| view! { <main class="page-message">"Loading…"</main> }>
+        <Suspense fallback=|| {
+            view! { <main class="page-message">"Loading…"</main> }
+        }>
             {move || Suspend::new(async move {
                 match snapshot.await {
                     Ok(snap) => view! { <RoomView snap /> }.into_any(),
@@ -82,7 +84,9 @@ fn RoomView(snap: RoomSnapshot) -> impl IntoView {
             </header>
             <Show
                 when=joined
-                fallback=move || view! { <JoinForm room=model.with_untracked(|m| m.room.clone()) model /> }
+                fallback=move || {
+                    view! { <JoinForm room=model.with_untracked(|m| m.room.clone()) model /> }
+                }
             >
                 <ChatView model />
             </Show>
