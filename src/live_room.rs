@@ -54,3 +54,81 @@ impl LiveRoom {
         Some(changed)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::api::RoomSnapshot;
+    use crate::protocol::{ChatMessage, Member, ServerFrame};
+
+    fn member(name: &str) -> Member {
+        Member {
+            name: name.into(),
+            avatar: "fox".into(),
+        }
+    }
+
+    fn msg(id: u64) -> ChatMessage {
+        ChatMessage {
+            id,
+            ts: 0,
+            name: "Ada".into(),
+            avatar: "fox".into(),
+            text: format!("m{id}"),
+            client_id: None,
+        }
+    }
+
+    /// A derived view of `parts` that counts how often it is recomputed.
+    fn counted<T: Clone + PartialEq + Send + Sync + 'static>(
+        room: LiveRoom,
+        parts: Parts,
+        f: fn(&RoomModel) -> T,
+    ) -> (Memo<T>, Arc<AtomicUsize>) {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let counter = runs.clone();
+        let memo = Memo::new(move |_| {
+            counter.fetch_add(1, Ordering::Relaxed);
+            room.with(parts, f)
+        });
+        (memo, runs)
+    }
+
+    #[test]
+    fn a_message_redraws_the_conversation_only_and_a_heartbeat_nothing() {
+        let owner = Owner::new();
+        owner.set();
+        let room = LiveRoom::new(RoomModel::from_snapshot(RoomSnapshot {
+            room: "lobby".into(),
+            members: vec![member("Ada")],
+            online: 1,
+            recent: vec![msg(1)],
+            me: Some(member("Ada")),
+            max_message_chars: 2000,
+            page_size: 50,
+        }));
+        let (members, member_runs) = counted(room, Parts::MEMBERS, |m| m.members.len());
+        let (entries, entry_runs) = counted(room, Parts::ENTRIES, |m| m.entries.len());
+        assert_eq!((members.get(), entries.get()), (1, 1));
+
+        room.change(|m| m.apply(ServerFrame::Message(msg(2))));
+        assert_eq!((members.get(), entries.get()), (1, 2));
+        assert_eq!(member_runs.load(Ordering::Relaxed), 1, "not the members");
+        assert_eq!(entry_runs.load(Ordering::Relaxed), 2);
+
+        room.change(|m| m.apply(ServerFrame::Heartbeat));
+        assert_eq!((members.get(), entries.get()), (1, 2));
+        assert_eq!(entry_runs.load(Ordering::Relaxed), 2, "nothing recomputed");
+
+        room.change(|m| {
+            m.apply(ServerFrame::Joined {
+                member: member("Bob"),
+            })
+        });
+        assert_eq!((members.get(), entries.get()), (2, 3));
+        assert_eq!(member_runs.load(Ordering::Relaxed), 2);
+    }
+}
