@@ -70,10 +70,6 @@ impl Parts {
     /// How many parts there are.
     pub const COUNT: usize = 8;
 
-    pub fn is_empty(self) -> bool {
-        self.0 == 0
-    }
-
     pub fn contains(self, other: Parts) -> bool {
         self.0 & other.0 == other.0
     }
