@@ -86,9 +86,7 @@ fn NotFound() -> impl IntoView {
     view! {
         <main class="page-message">
             <h1>"Page not found"</h1>
-            <p>
-                "Rooms live at " <code>"/r/<room>"</code> ". " <a href="/">"Go to the lobby"</a>
-            </p>
+            <p>"Rooms live at " <code>"/r/<room>"</code> ". " <a href="/">"Go to the lobby"</a></p>
         </main>
     }
 }

@@ -11,6 +11,7 @@ pub mod api;
 pub mod app;
 pub mod avatars;
 pub mod components;
+pub mod live_room;
 pub mod model;
 pub mod protocol;
 pub mod rules;

@@ -1,4 +1,7 @@
-//! The browser's model of a room: applies server frames to members, messages and pending sends. Pure, so it is tested natively.
+//! The browser's model of a room, which applies the server's frames.
+//!
+//! It holds members, messages and pending sends, and each change reports the [`Parts`] it
+//! touched so that only their views redraw (`live_room`). Pure, so it is tested natively.
 
 use crate::api::RoomSnapshot;
 use crate::protocol::{ChatMessage, ErrorCode, Member, MessageId, ServerFrame};
@@ -43,6 +46,50 @@ impl ConnState {
             ConnState::Reconnecting => "Reconnecting…",
             ConnState::Offline => "Offline",
         }
+    }
+}
+
+/// Which parts of the room a change touched: each view subscribes to the parts it shows, so a
+/// change re-renders only those (a new message, say, never the member list).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Parts(u8);
+
+impl Parts {
+    pub const NONE: Parts = Parts(0);
+    /// `me` and `join_error`.
+    pub const ME: Parts = Parts(1);
+    pub const MEMBERS: Parts = Parts(1 << 1);
+    pub const ONLINE: Parts = Parts(1 << 2);
+    /// `entries`, `has_older` and `last_id`.
+    pub const ENTRIES: Parts = Parts(1 << 3);
+    pub const PENDING: Parts = Parts(1 << 4);
+    pub const CONN: Parts = Parts(1 << 5);
+    pub const ERROR: Parts = Parts(1 << 6);
+    /// `max_message_chars` and `silence_ms`.
+    pub const LIMITS: Parts = Parts(1 << 7);
+    /// How many parts there are.
+    pub const COUNT: usize = 8;
+
+    pub fn contains(self, other: Parts) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// The indexes (0..`COUNT`) of the parts in this set.
+    pub fn indexes(self) -> impl Iterator<Item = usize> {
+        (0..Self::COUNT).filter(move |i| self.0 & (1 << i) != 0)
+    }
+}
+
+impl std::ops::BitOr for Parts {
+    type Output = Parts;
+    fn bitor(self, rhs: Parts) -> Parts {
+        Parts(self.0 | rhs.0)
+    }
+}
+
+impl std::ops::BitOrAssign for Parts {
+    fn bitor_assign(&mut self, rhs: Parts) {
+        self.0 |= rhs.0;
     }
 }
 
@@ -128,10 +175,15 @@ impl RoomModel {
         model
     }
 
-    /// Adds a message once, in id order.
-    pub fn insert_message(&mut self, message: ChatMessage) {
+    /// Adds a message once, in id order, and drops its pending copy.
+    pub fn insert_message(&mut self, message: ChatMessage) -> Parts {
+        let mut changed = Parts::NONE;
         if let Some(client_id) = &message.client_id {
+            let before = self.pending.len();
             self.pending.retain(|p| &p.client_id != client_id);
+            if self.pending.len() != before {
+                changed |= Parts::PENDING;
+            }
         }
         let id = message.id;
         let exists = self
@@ -139,7 +191,7 @@ impl RoomModel {
             .iter()
             .any(|e| matches!(e, Entry::Message(m) if m.id == id));
         if exists {
-            return;
+            return changed;
         }
         // Usually the newest: search from the end for the first older message.
         let pos = self
@@ -164,6 +216,12 @@ impl RoomModel {
             let excess = self.entries.len() - MAX_ENTRIES;
             self.entries.drain(..excess);
         }
+        changed | Parts::ENTRIES
+    }
+
+    /// The entry with this key, looked up from the newest (where new ones usually are).
+    pub fn entry(&self, key: EntryKey) -> Option<&Entry> {
+        self.entries.iter().rev().find(|e| e.key() == key)
     }
 
     fn notice(&mut self, text: String) {
@@ -174,8 +232,8 @@ impl RoomModel {
         });
     }
 
-    /// Applies one frame from the server.
-    pub fn apply(&mut self, frame: ServerFrame) {
+    /// Applies one frame from the server and says which parts it changed (none for a heartbeat).
+    pub fn apply(&mut self, frame: ServerFrame) -> Parts {
         match frame {
             ServerFrame::Welcome {
                 you,
@@ -186,6 +244,7 @@ impl RoomModel {
                 reset,
                 silence_ms,
             } => {
+                let mut changed = Parts::ME | Parts::CONN | Parts::ERROR | Parts::LIMITS;
                 if silence_ms > 0 {
                     self.silence_ms = silence_ms;
                 }
@@ -195,37 +254,56 @@ impl RoomModel {
                     self.last_id = None;
                     self.has_older = true;
                     self.notice("You missed many messages while away; showing the latest.".into());
+                    changed |= Parts::ENTRIES;
                 }
                 self.me = Some(you);
-                self.online = online.max(members.len());
-                self.members = members;
+                let online = online.max(members.len());
+                if online != self.online {
+                    self.online = online;
+                    changed |= Parts::ONLINE;
+                }
+                if members != self.members {
+                    self.members = members;
+                    changed |= Parts::MEMBERS;
+                }
                 self.max_message_chars = max_message_chars;
                 for m in recent {
-                    self.insert_message(m);
+                    changed |= self.insert_message(m);
                 }
                 self.conn = ConnState::Online;
                 self.error = None;
+                changed
             }
             ServerFrame::Message(m) => self.insert_message(m),
-            ServerFrame::Heartbeat => {}
+            ServerFrame::Heartbeat => Parts::NONE,
             ServerFrame::Joined { member } => {
                 let key = name_key(&member.name);
-                if !self.members.iter().any(|m| name_key(&m.name) == key) {
-                    self.notice(format!("{} joined", member.name));
-                    self.members.push(member);
-                    self.online = self.online.max(self.members.len() - 1) + 1;
+                if self.members.iter().any(|m| name_key(&m.name) == key) {
+                    return Parts::NONE;
                 }
+                self.notice(format!("{} joined", member.name));
+                self.members.push(member);
+                self.online = self.online.max(self.members.len() - 1) + 1;
+                Parts::MEMBERS | Parts::ONLINE | Parts::ENTRIES
             }
             ServerFrame::Left { member } => {
                 let key = name_key(&member.name);
                 let before = self.members.len();
                 self.members.retain(|m| name_key(&m.name) != key);
-                if self.members.len() != before {
-                    self.notice(format!("{} left", member.name));
-                    self.online = self.online.saturating_sub(1).max(self.members.len());
+                if self.members.len() == before {
+                    return Parts::NONE;
                 }
+                self.notice(format!("{} left", member.name));
+                self.online = self.online.saturating_sub(1).max(self.members.len());
+                Parts::MEMBERS | Parts::ONLINE | Parts::ENTRIES
             }
-            ServerFrame::Online { count } => self.online = count,
+            ServerFrame::Online { count } => {
+                if count == self.online {
+                    return Parts::NONE;
+                }
+                self.online = count;
+                Parts::ONLINE
+            }
             ServerFrame::Error {
                 code,
                 message,
@@ -235,13 +313,16 @@ impl RoomModel {
                     self.me = None;
                     self.conn = ConnState::Offline;
                     self.join_error = Some(message);
+                    Parts::ME | Parts::CONN
                 }
                 _ => {
                     if let Some(id) = client_id {
                         self.pending.retain(|p| p.client_id != id);
                         self.error = Some(format!("Not sent: {message}"));
+                        Parts::PENDING | Parts::ERROR
                     } else {
                         self.error = Some(message);
+                        Parts::ERROR
                     }
                 }
             },
@@ -257,17 +338,29 @@ impl RoomModel {
     }
 
     /// Adds a page of older history (oldest first) above what is shown.
-    pub fn prepend_older(&mut self, page: Vec<ChatMessage>) {
+    pub fn prepend_older(&mut self, page: Vec<ChatMessage>) -> Parts {
         self.has_older = page.len() >= self.page_size;
+        let mut changed = Parts::ENTRIES;
         for m in page.into_iter().rev() {
-            self.insert_message(m);
+            changed |= self.insert_message(m);
         }
+        changed
+    }
+
+    /// Sets the connection's state.
+    pub fn set_conn(&mut self, conn: ConnState) -> Parts {
+        if self.conn == conn {
+            return Parts::NONE;
+        }
+        self.conn = conn;
+        Parts::CONN
     }
 
     /// Records a message typed here, shown as pending until the server confirms it.
-    pub fn add_pending(&mut self, client_id: String, text: String) {
+    pub fn add_pending(&mut self, client_id: String, text: String) -> Parts {
         self.error = None;
         self.pending.push(Pending { client_id, text });
+        Parts::PENDING | Parts::ERROR
     }
 }
 
@@ -332,6 +425,30 @@ mod tests {
         m.apply(ServerFrame::Message(msg(4, None)));
         assert_eq!(ids(&m), [1, 2, 3, 4]);
         assert_eq!(m.last_id, Some(4));
+    }
+
+    #[test]
+    fn a_heartbeat_changes_nothing() {
+        let mut m = model();
+        let before = m.clone();
+        assert_eq!(m.apply(ServerFrame::Heartbeat), Parts::NONE);
+        assert_eq!(m, before);
+    }
+
+    #[test]
+    fn a_new_message_touches_only_the_conversation() {
+        let mut m = model();
+        assert_eq!(m.apply(ServerFrame::Message(msg(3, None))), Parts::ENTRIES);
+        assert_eq!(m.apply(ServerFrame::Message(msg(3, None))), Parts::NONE);
+        m.add_pending("c1".into(), "hi".into());
+        let confirmed = m.apply(ServerFrame::Message(msg(4, Some("c1"))));
+        assert_eq!(confirmed, Parts::ENTRIES | Parts::PENDING);
+        assert!(!confirmed.contains(Parts::MEMBERS) && !confirmed.contains(Parts::ONLINE));
+        let joined = m.apply(ServerFrame::Joined {
+            member: member("Bob"),
+        });
+        assert!(joined.contains(Parts::MEMBERS | Parts::ONLINE | Parts::ENTRIES));
+        assert_eq!(joined.indexes().count(), 3);
     }
 
     #[test]

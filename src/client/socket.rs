@@ -1,4 +1,7 @@
-//! The browser's live connection to `/ws/<room>` (gloo-net): joins, feeds server frames to the room model, and reconnects with backoff.
+//! The browser's live connection to a room (gloo-net), reconnecting with backoff.
+//!
+//! It joins `/ws/<room>` and feeds the server's frames to the room model; a heartbeat only
+//! resets the silence timer and never reaches the model.
 //!
 //! After a drop it retries with exponential backoff and jitter (first try within 1 s, at most
 //! 30 s apart; at once when the browser comes back online), joins again with its resume point
@@ -12,7 +15,8 @@ use leptos::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::model::{reconnect_delay_ms, ConnState, RoomModel};
+use crate::live_room::LiveRoom;
+use crate::model::{reconnect_delay_ms, ConnState};
 use crate::protocol::{close, ClientFrame, ServerFrame};
 
 /// Network changes the browser reports.
@@ -57,7 +61,7 @@ fn socket_url(room: &str) -> Option<String> {
 }
 
 /// Opens the connection for `room` and keeps it open until the handle is closed.
-pub fn connect(room: String, model: RwSignal<RoomModel>) -> SocketHandle {
+pub fn connect(room: String, model: LiveRoom) -> SocketHandle {
     let (tx, rx) = unbounded();
     let (wake_tx, wake_rx) = unbounded();
     let stopped = Arc::new(AtomicBool::new(false));
@@ -94,7 +98,7 @@ enum Ended {
 
 async fn run(
     room: String,
-    model: RwSignal<RoomModel>,
+    model: LiveRoom,
     mut rx: UnboundedReceiver<ClientFrame>,
     mut wake: UnboundedReceiver<Wake>,
     stopped: Arc<AtomicBool>,
@@ -109,7 +113,7 @@ async fn run(
         } else {
             ConnState::Reconnecting
         };
-        let _ = model.try_update(|m| m.conn = state);
+        let _ = model.change(|m| m.set_conn(state));
         let ended = match socket_url(&room).and_then(|url| WebSocket::open(&url).ok()) {
             Some(ws) => session(ws, model, &mut rx, &mut wake, &mut attempt).await,
             None => Ended::Retry,
@@ -117,7 +121,7 @@ async fn run(
         match ended {
             Ended::Stopped => return,
             Ended::Refused => {
-                let _ = model.try_update(|m| m.conn = ConnState::Offline);
+                let _ = model.change(|m| m.set_conn(ConnState::Offline));
                 return;
             }
             Ended::Retry | Ended::RetryAfter(_) => {}
@@ -126,7 +130,7 @@ async fn run(
             return;
         }
         attempt += 1;
-        let _ = model.try_update(|m| m.conn = ConnState::Reconnecting);
+        let _ = model.change(|m| m.set_conn(ConnState::Reconnecting));
         let delay = match ended {
             Ended::RetryAfter(ms) => ms,
             _ => reconnect_delay_ms(attempt, js_sys::Math::random()),
@@ -156,13 +160,15 @@ async fn send(
 /// Runs one socket from join to close.
 async fn session(
     ws: WebSocket,
-    model: RwSignal<RoomModel>,
+    model: LiveRoom,
     rx: &mut UnboundedReceiver<ClientFrame>,
     wake: &mut UnboundedReceiver<Wake>,
     attempt: &mut u32,
 ) -> Ended {
     let (mut write, mut read) = ws.split();
-    let after = model.with_untracked(|m| m.last_id);
+    let Some(after) = model.try_with_untracked(|m| m.last_id) else {
+        return Ended::Stopped;
+    };
     if !send(&mut write, &ClientFrame::Join { after }).await {
         return Ended::Retry;
     }
@@ -171,7 +177,9 @@ async fn session(
     let mut last_heard = js_sys::Date::now();
     loop {
         // A server that says nothing for this long (not even a heartbeat) is gone.
-        let silence = model.with_untracked(|m| m.silence_ms) as f64;
+        let Some(silence) = model.try_with_untracked(|m| m.silence_ms as f64) else {
+            return Ended::Stopped;
+        };
         let left = (silence - (js_sys::Date::now() - last_heard)).max(0.0) as u32;
         let mut silent = gloo_timers::future::TimeoutFuture::new(left).fuse();
         futures::select! {
@@ -180,8 +188,12 @@ async fn session(
                 Some(Ok(Message::Text(text))) => {
                     last_heard = js_sys::Date::now();
                     let Ok(frame) = ServerFrame::decode(&text) else { continue };
+                    // A heartbeat only proves the server is there: the views have nothing to redraw.
+                    if matches!(frame, ServerFrame::Heartbeat) {
+                        continue;
+                    }
                     let welcome = matches!(frame, ServerFrame::Welcome { .. });
-                    if model.try_update(|m| m.apply(frame)).is_none() {
+                    if model.change(|m| m.apply(frame)).is_none() {
                         return Ended::Stopped;
                     }
                     if welcome {
@@ -189,7 +201,9 @@ async fn session(
                         welcomed = true;
                         // Drop queued sends: what is still pending after the replay goes now.
                         while rx.try_recv().is_ok() {}
-                        let pending = model.with_untracked(|m| m.pending.clone());
+                        let Some(pending) = model.try_with_untracked(|m| m.pending.clone()) else {
+                            return Ended::Stopped;
+                        };
                         for p in pending {
                             let frame = ClientFrame::Send { client_id: p.client_id, text: p.text };
                             if !send(&mut write, &frame).await {

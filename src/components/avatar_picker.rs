@@ -15,11 +15,11 @@ pub fn AvatarPicker(
     selected: RwSignal<String>,
     #[prop(into)] invalid: Signal<bool>,
 ) -> impl IntoView {
+    // The catalogue is also compiled in: the grid falls back to it if the call fails.
     let avatars = Resource::new(|| (), |_| list_avatars());
     view! {
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
-                // The catalogue is also compiled in: fall back to it if the call failed.
                 let list = avatars.await.unwrap_or_else(|_| catalogue());
                 view! { <AvatarGrid list selected invalid /> }
             })}

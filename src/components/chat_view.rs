@@ -7,10 +7,11 @@ use super::member_list::MemberList;
 use super::message_list::MessageList;
 use super::Outgoing;
 use crate::api::LeaveRoom;
-use crate::model::RoomModel;
+use crate::live_room::LiveRoom;
+use crate::model::Parts;
 
 #[component]
-pub fn ChatView(model: RwSignal<RoomModel>) -> impl IntoView {
+pub fn ChatView(model: LiveRoom) -> impl IntoView {
     let outgoing: Outgoing = StoredValue::new(None);
 
     // The socket lives in the browser only; it closes when this view goes away.
@@ -25,9 +26,10 @@ pub fn ChatView(model: RwSignal<RoomModel>) -> impl IntoView {
     let leave = ServerAction::<LeaveRoom>::new();
     Effect::new(move |_| {
         if let Some(Ok(())) = leave.value().get() {
-            model.update(|m| {
+            model.change(|m| {
                 m.me = None;
                 m.pending.clear();
+                Parts::ME | Parts::PENDING
             });
         }
     });

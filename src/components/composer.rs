@@ -3,12 +3,13 @@
 use leptos::prelude::*;
 
 use super::Outgoing;
-use crate::model::RoomModel;
+use crate::live_room::LiveRoom;
+use crate::model::Parts;
 use crate::protocol::ClientFrame;
 use crate::rules::validate_text;
 
 #[component]
-pub fn Composer(model: RwSignal<RoomModel>, outgoing: Outgoing) -> impl IntoView {
+pub fn Composer(model: LiveRoom, outgoing: Outgoing) -> impl IntoView {
     let text = RwSignal::new(String::new());
     let send = move || {
         let body = text.get_untracked();
@@ -16,12 +17,15 @@ pub fn Composer(model: RwSignal<RoomModel>, outgoing: Outgoing) -> impl IntoView
         if let Err(e) = validate_text(&body, max) {
             // Blank input just does nothing; other problems are explained.
             if !body.trim().is_empty() {
-                model.update(|m| m.error = Some(e.to_string()));
+                model.change(|m| {
+                    m.error = Some(e.to_string());
+                    Parts::ERROR
+                });
             }
             return;
         }
         let client_id = new_client_id();
-        model.update(|m| m.add_pending(client_id.clone(), body.clone()));
+        model.change(|m| m.add_pending(client_id.clone(), body.clone()));
         outgoing.with_value(|tx| {
             if let Some(tx) = tx {
                 let _ = tx.unbounded_send(ClientFrame::Send {
@@ -38,13 +42,18 @@ pub fn Composer(model: RwSignal<RoomModel>, outgoing: Outgoing) -> impl IntoView
             send();
         }
     };
-    let error = move || model.with(|m| m.error.clone());
+    let error = move || model.with(Parts::ERROR, |m| m.error.clone());
     let over = move || {
-        let max = model.with(|m| m.max_message_chars);
+        let max = model.with(Parts::LIMITS, |m| m.max_message_chars);
         text.with(|t| t.chars().count() > max)
     };
     view! {
-        <p class="chat-error" data-testid="chat-error" role="alert" hidden=move || error().is_none()>
+        <p
+            class="chat-error"
+            data-testid="chat-error"
+            role="alert"
+            hidden=move || error().is_none()
+        >
             {move || error().unwrap_or_default()}
         </p>
         <form

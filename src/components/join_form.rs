@@ -6,11 +6,12 @@ use super::avatar_picker::AvatarPicker;
 use super::message_list::MessageList;
 use crate::api::{JoinField, JoinOutcome, JoinRoom};
 use crate::avatars::{avatar_url, DEFAULT_AVATAR};
-use crate::model::RoomModel;
+use crate::live_room::LiveRoom;
+use crate::model::Parts;
 use crate::rules::validate_name;
 
 #[component]
-pub fn JoinForm(room: String, model: RwSignal<RoomModel>) -> impl IntoView {
+pub fn JoinForm(room: String, model: LiveRoom) -> impl IntoView {
     let name = RwSignal::new(String::new());
     let avatar = RwSignal::new(DEFAULT_AVATAR.to_string());
     let name_error = RwSignal::new(model.with_untracked(|m| m.join_error.clone()));
@@ -37,9 +38,10 @@ pub fn JoinForm(room: String, model: RwSignal<RoomModel>) -> impl IntoView {
             Ok(JoinOutcome::Joined(member)) => {
                 #[cfg(feature = "hydrate")]
                 crate::client::storage::save_identity(&member);
-                model.update(|m| {
+                model.change(|m| {
                     m.join_error = None;
                     m.me = Some(member);
+                    Parts::ME
                 });
             }
             Ok(JoinOutcome::Refused { field, message }) => match field {
@@ -70,78 +72,83 @@ pub fn JoinForm(room: String, model: RwSignal<RoomModel>) -> impl IntoView {
         }
     };
 
-    let preview_members = move || model.with(|m| m.members.clone());
+    let preview_members = move || model.with(Parts::MEMBERS, |m| m.members.clone());
     view! {
-            <main class="join">
-                <form class="join-form card" data-testid="join-form" on:submit=submit novalidate>
-                    <h2>"Join the room"</h2>
-                    <div class="field">
-                        <label for="name">"Display name"</label>
-                        <input
-                            id="name"
-                            name="name"
-                            data-testid="name-input"
-                            autocomplete="nickname"
-                            placeholder="Your name"
-                            prop:value=name
-                            on:input=move |ev| {
-                                name.set(event_target_value(&ev));
-                                name_error.set(None);
-                            }
-                            aria-invalid=move || name_error.with(|e| e.is_some()).to_string()
-                            aria-describedby="name-error"
-                        />
-    <FieldError id="name-error" error=name_error />
-                    </div>
-                    <fieldset class="field">
-                        <legend>"Avatar"</legend>
-                        <AvatarPicker
-                            selected=avatar
-                            invalid=Signal::derive(move || avatar_error.with(|e| e.is_some()))
-                        />
-    <FieldError id="avatar-error" error=avatar_error />
-                    </fieldset>
-    <FieldError id="room-error" error=room_error />
-                    <button
-                        type="submit"
-                        class="primary"
-                        data-testid="join-button"
-                        disabled=move || join.pending().get()
-                    >
-                        "Join"
-                    </button>
-                </form>
-                <aside class="card who">
-                    <h2>"Online now"</h2>
-                    <Show
-                        when=move || !preview_members().is_empty()
-                        fallback=|| view! { <p class="muted">"Nobody yet: be the first."</p> }
-                    >
-                        <ul class="preview-members">
-                            {move || {
-                                preview_members()
-                                    .into_iter()
-                                    .map(|m| {
-                                        view! {
-                                            <li>
-                                                <img src=avatar_url(&m.avatar) alt="" width="24" height="24" />
-                                                <span>{m.name}</span>
-                                            </li>
-                                        }
-                                    })
-                                    .collect_view()
-                            }}
-                        </ul>
-                    </Show>
-                </aside>
-                <Show when=move || model.with(|m| !m.entries.is_empty())>
-                    <section class="card preview-conversation" aria-label="Recent messages">
-                        <h2>"Recent messages"</h2>
-                        <MessageList model />
-                    </section>
+        <main class="join">
+            <form class="join-form card" data-testid="join-form" on:submit=submit novalidate>
+                <h2>"Join the room"</h2>
+                <div class="field">
+                    <label for="name">"Display name"</label>
+                    <input
+                        id="name"
+                        name="name"
+                        data-testid="name-input"
+                        autocomplete="nickname"
+                        placeholder="Your name"
+                        prop:value=name
+                        on:input=move |ev| {
+                            name.set(event_target_value(&ev));
+                            name_error.set(None);
+                        }
+                        aria-invalid=move || name_error.with(|e| e.is_some()).to_string()
+                        aria-describedby="name-error"
+                    />
+                    <FieldError id="name-error" error=name_error />
+                </div>
+                <fieldset class="field">
+                    <legend>"Avatar"</legend>
+                    <AvatarPicker
+                        selected=avatar
+                        invalid=Signal::derive(move || avatar_error.with(|e| e.is_some()))
+                    />
+                    <FieldError id="avatar-error" error=avatar_error />
+                </fieldset>
+                <FieldError id="room-error" error=room_error />
+                <button
+                    type="submit"
+                    class="primary"
+                    data-testid="join-button"
+                    disabled=move || join.pending().get()
+                >
+                    "Join"
+                </button>
+            </form>
+            <aside class="card who">
+                <h2>"Online now"</h2>
+                <Show
+                    when=move || model.with(Parts::MEMBERS, |m| !m.members.is_empty())
+                    fallback=|| view! { <p class="muted">"Nobody yet: be the first."</p> }
+                >
+                    <ul class="preview-members">
+                        {move || {
+                            preview_members()
+                                .into_iter()
+                                .map(|m| {
+                                    view! {
+                                        <li>
+                                            <img
+                                                src=avatar_url(&m.avatar)
+                                                alt=""
+                                                width="24"
+                                                height="24"
+                                            />
+                                            <span>{m.name}</span>
+                                        </li>
+                                    }
+                                })
+                                .collect_view()
+                        }}
+                    </ul>
                 </Show>
-            </main>
-        }
+            </aside>
+            <Show when=move || model.with(Parts::ENTRIES, |m| !m.entries.is_empty())>
+                <section class="card preview-conversation" aria-label="Recent messages">
+                    <h2>"Recent messages"</h2>
+                    <MessageList model />
+                </section>
+            </Show>
+        </main>
+    }
 }
 
 /// An error shown next to a form field (hidden when there is none); `id` is also its test id.

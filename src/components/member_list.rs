@@ -3,18 +3,24 @@
 use leptos::prelude::*;
 
 use crate::avatars::{avatar_label, avatar_url};
-use crate::model::RoomModel;
+use crate::live_room::LiveRoom;
+use crate::model::Parts;
 
 #[component]
-pub fn MemberList(model: RwSignal<RoomModel>) -> impl IntoView {
+pub fn MemberList(model: LiveRoom) -> impl IntoView {
     // Names are unique in a room (the server decides by `rules::name_key`) and shown as typed.
-    let me = move || model.with(|m| m.me.as_ref().map(|me| me.name.clone()));
+    let me = move || model.with(Parts::ME, |m| m.me.as_ref().map(|me| me.name.clone()));
     // A big room lists its first members only.
-    let more = move || model.with(|m| m.online.saturating_sub(m.members.len()));
+    let more = move || {
+        model.with(Parts::ONLINE | Parts::MEMBERS, |m| {
+            m.online.saturating_sub(m.members.len())
+        })
+    };
     view! {
         <ul class="member-list" data-testid="member-list">
             <For
-                each=move || model.with(|m| m.members.clone())
+                // Cloned when the members change, never for a message.
+                each=move || model.with(Parts::MEMBERS, |m| m.members.clone())
                 key=|m| (m.name.clone(), m.avatar.clone())
                 children=move |m| {
                     let key = m.name.clone();

@@ -5,13 +5,14 @@ use leptos::prelude::*;
 use super::time::MessageTime;
 use crate::api::LoadOlder;
 use crate::avatars::{avatar_label, avatar_url};
-use crate::model::{Entry, RoomModel};
+use crate::live_room::LiveRoom;
+use crate::model::{Entry, EntryKey, Parts};
 
 /// Within this many pixels of the bottom counts as "at the bottom".
 const STICK_PX: i32 = 48;
 
 #[component]
-pub fn MessageList(model: RwSignal<RoomModel>) -> impl IntoView {
+pub fn MessageList(model: LiveRoom) -> impl IntoView {
     let list = NodeRef::<leptos::html::Ol>::new();
     let stick = StoredValue::new(true);
     let older = ServerAction::<LoadOlder>::new();
@@ -30,7 +31,7 @@ pub fn MessageList(model: RwSignal<RoomModel>) -> impl IntoView {
         if let Some(Ok(page)) = older.value().get() {
             // Keep the reader's place: the list grows above what they look at.
             let before = list.get_untracked().map(|el| el.scroll_height());
-            model.update(|m| m.prepend_older(page));
+            model.change(|m| m.prepend_older(page));
             if let (Some(el), Some(h)) = (list.get_untracked(), before) {
                 el.set_scroll_top(el.scroll_top() + el.scroll_height() - h);
             }
@@ -46,17 +47,29 @@ pub fn MessageList(model: RwSignal<RoomModel>) -> impl IntoView {
     };
     Effect::new(move |_| {
         // Re-run on every new line.
-        model.with(|m| (m.entries.len(), m.pending.len(), m.last_id));
+        model.with(Parts::ENTRIES | Parts::PENDING, |_| ());
         if stick.get_value() {
             if let Some(el) = list.get() {
                 el.set_scroll_top(el.scroll_height());
             }
         }
     });
+    // Only the keys are listed: a new line clones its own entry, never the others.
+    let keys = move || {
+        model.with(Parts::ENTRIES, |m| {
+            m.entries.iter().map(Entry::key).collect::<Vec<_>>()
+        })
+    };
 
     view! {
-        <ol class="messages" data-testid="messages" node_ref=list on:scroll=on_scroll aria-live="polite">
-            <Show when=move || model.with(|m| m.has_older)>
+        <ol
+            class="messages"
+            data-testid="messages"
+            node_ref=list
+            on:scroll=on_scroll
+            aria-live="polite"
+        >
+            <Show when=move || model.with(Parts::ENTRIES, |m| m.has_older)>
                 <li class="older">
                     <button
                         class="link"
@@ -64,15 +77,17 @@ pub fn MessageList(model: RwSignal<RoomModel>) -> impl IntoView {
                         disabled=move || older.pending().get()
                         on:click=move |_| load_older()
                     >
-                        {move || if older.pending().get() { "Loading…" } else { "Load older messages" }}
+                        {move || {
+                            if older.pending().get() { "Loading…" } else { "Load older messages" }
+                        }}
                     </button>
                 </li>
             </Show>
             <For
-                each=move || model.with(|m| m.entries.clone())
-                key=|e| e.key()
-                children=move |e| match e {
-                    Entry::Message(m) => {
+                each=keys
+                key=|k| *k
+                children=move |k: EntryKey| match model.with_untracked(|m| m.entry(k).cloned()) {
+                    Some(Entry::Message(m)) => {
                         view! {
                             <li class="message" data-testid="message" data-id=m.id.to_string()>
                                 <img
@@ -98,7 +113,7 @@ pub fn MessageList(model: RwSignal<RoomModel>) -> impl IntoView {
                         }
                             .into_any()
                     }
-                    Entry::Notice { text, .. } => {
+                    Some(Entry::Notice { text, .. }) => {
                         view! {
                             <li class="notice" data-testid="notice">
                                 {text}
@@ -106,10 +121,11 @@ pub fn MessageList(model: RwSignal<RoomModel>) -> impl IntoView {
                         }
                             .into_any()
                     }
+                    None => ().into_any(),
                 }
             />
             <For
-                each=move || model.with(|m| m.pending.clone())
+                each=move || model.with(Parts::PENDING, |m| m.pending.clone())
                 key=|p| p.client_id.clone()
                 children=move |p| {
                     view! {

@@ -8,7 +8,8 @@ use super::chat_view::ChatView;
 use super::join_form::JoinForm;
 use super::status::ConnectionStatus;
 use crate::api::{load_room, RoomSnapshot};
-use crate::model::RoomModel;
+use crate::live_room::LiveRoom;
+use crate::model::{Parts, RoomModel};
 use crate::rules::{validate_room, DEFAULT_ROOM};
 
 #[component]
@@ -33,7 +34,9 @@ pub fn RoomPage() -> impl IntoView {
         },
     );
     view! {
-        <Suspense fallback=|| view! { <main class="page-message">"Loading…"</main> }>
+        <Suspense fallback=|| {
+            view! { <main class="page-message">"Loading…"</main> }
+        }>
             {move || Suspend::new(async move {
                 match snapshot.await {
                     Ok(snap) => view! { <RoomView snap /> }.into_any(),
@@ -58,10 +61,10 @@ pub fn RoomPage() -> impl IntoView {
 #[component]
 fn RoomView(snap: RoomSnapshot) -> impl IntoView {
     let room = snap.room.clone();
-    let model = RwSignal::new(RoomModel::from_snapshot(snap));
-    let joined = move || model.with(|m| m.me.is_some());
+    let model = LiveRoom::new(RoomModel::from_snapshot(snap));
+    let joined = move || model.with(Parts::ME, |m| m.me.is_some());
     let title = format!("#{room} · Chat");
-    let online = move || model.with(|m| m.online);
+    let online = move || model.with(Parts::ONLINE, |m| m.online);
     view! {
         <Title text=title />
         <div class="layout">
@@ -81,7 +84,9 @@ fn RoomView(snap: RoomSnapshot) -> impl IntoView {
             </header>
             <Show
                 when=joined
-                fallback=move || view! { <JoinForm room=model.with_untracked(|m| m.room.clone()) model /> }
+                fallback=move || {
+                    view! { <JoinForm room=model.with_untracked(|m| m.room.clone()) model /> }
+                }
             >
                 <ChatView model />
             </Show>

@@ -21,7 +21,9 @@ pub fn ServerStatusPage() -> impl IntoView {
         <Title text="Status · Chat" />
         <main class="status-page">
             <h1>"Server status"</h1>
-            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+            <Suspense fallback=|| {
+                view! { <p>"Loading…"</p> }
+            }>
                 {move || Suspend::new(async move {
                     let first = first.await;
                     let current = move || live.get().or_else(|| first.clone().ok());
@@ -116,7 +118,9 @@ fn Chart(
     view! {
         <section class="status-chart" data-testid=format!("status-{testid}")>
             <h2>
-                {title} ": " <span class="status-value" data-testid="value">{value}</span>
+                {title} ": " <span class="status-value" data-testid="value">
+                    {value}
+                </span>
             </h2>
             <svg
                 viewBox=format!("0 0 {W} {H}")

@@ -2,11 +2,12 @@
 
 use leptos::prelude::*;
 
-use crate::model::RoomModel;
+use crate::live_room::LiveRoom;
+use crate::model::Parts;
 
 #[component]
-pub fn ConnectionStatus(model: RwSignal<RoomModel>) -> impl IntoView {
-    let state = move || model.with(|m| m.conn);
+pub fn ConnectionStatus(model: LiveRoom) -> impl IntoView {
+    let state = move || model.with(Parts::CONN, |m| m.conn);
     view! {
         <span
             class="status"
