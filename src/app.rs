@@ -41,11 +41,13 @@ fn content_security_policy() {
     ) else {
         return;
     };
+    // HTTP/2 names the host in the request's authority, HTTP/1.1 in `Host`.
     let host = use_context::<http::request::Parts>().and_then(|p| {
         p.headers
             .get(http::header::HOST)
             .and_then(|h| h.to_str().ok())
             .map(str::to_owned)
+            .or_else(|| p.uri.authority().map(|a| a.as_str().to_owned()))
     });
     let csp = crate::server::headers::page_csp(&nonce, host.as_deref());
     if let Ok(value) = http::HeaderValue::from_str(&csp) {

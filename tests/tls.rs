@@ -163,6 +163,12 @@ async fn pages_and_chat_work_over_tls_and_a_reload_keeps_open_sockets() {
     let (response, _) = client.send_request(req, true).unwrap();
     let response = response.await.unwrap();
     assert_eq!(response.status(), 200, "a page over HTTP/2");
+    // HTTP/2 names the host in its authority: the page's sockets may still go back to it.
+    let csp = response.headers()["content-security-policy"]
+        .to_str()
+        .unwrap();
+    let own = format!("wss://localhost:{}", server.addr.port());
+    assert!(csp.contains(&own), "{csp}");
     let mut body = response.into_body();
     let mut page = Vec::new();
     while let Some(chunk) = body.data().await {
