@@ -370,3 +370,39 @@ async fn three_thousand_half_requests_from_one_address_cannot_lock_out_others() 
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn refused_server_function_calls_are_logged_with_the_status_the_client_got() {
+    use common::process::ServerProcess;
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(&dir.path().join("chat.db"), &[]);
+    let answer = reqwest::Client::new()
+        .post(format!("http://{}/api/join", server.addr))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("garbage")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 400);
+    // Anyone may send these: they are the client's fault, not errors of the server's.
+    let start = std::time::Instant::now();
+    let line = loop {
+        let lines = server.log_lines();
+        if let Some(l) = lines.iter().find(|l| l.contains("status=400")) {
+            break l.clone();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "no request line with status=400 in {lines:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(!line.contains("ERROR"), "{line}");
+    let lines = server.log_lines();
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.contains("status=500") || l.contains("ERROR")),
+        "{lines:#?}"
+    );
+}

@@ -190,6 +190,9 @@ pub fn router(state: AppState, surface: Surface) -> Router {
         Surface::All => app,
         Surface::Public => app.layer(middleware::from_fn(hide_admin_paths)),
     };
+    // Server-function bodies bounded (413), malformed arguments 400: inside the trace, so that
+    // the request's log line has the status the client got.
+    let app = app.layer(middleware::from_fn(api_limits::guard));
     // Pages and files are compressed when the client accepts it (not if already compressed,
     // nor upgrades, whose bodies are empty); every response gets the security headers.
     let app = app
@@ -290,11 +293,6 @@ pub struct Listeners {
     pub tls: Option<Arc<tls::Tls>>,
 }
 
-/// The router with the server-function limits around it.
-fn app(state: AppState, surface: Surface) -> Router {
-    router(state, surface).layer(middleware::from_fn(api_limits::guard))
-}
-
 /// Serves until `stop` resolves, then drains: `/readyz` turns 503 and new sockets are
 /// refused; after the drain delay open sockets are closed with 1012 "service restart"; HTTP
 /// goes on being served until they are gone or the deadline passes.
@@ -323,7 +321,7 @@ pub async fn serve_listeners(
     let mut helpers = Vec::new();
     let admin_apart = listeners.admin.is_some();
     if let Some(admin) = listeners.admin {
-        let app = app(state.clone(), Surface::All);
+        let app = router(state.clone(), Surface::All);
         let run = accept::run(admin, app, options.clone(), done.clone(), deadline);
         helpers.push(tokio::spawn(run));
     }
@@ -360,7 +358,7 @@ pub async fn serve_listeners(
             http_stop.cancel();
         })
     };
-    let app = app(state.clone(), surface);
+    let app = router(state.clone(), surface);
     accept::run(listeners.public, app, options, http_stop, deadline).await;
     drained.abort();
     // Let the writer commit what is queued (unconfirmed, so clients would re-send it anyway).

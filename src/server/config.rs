@@ -253,6 +253,15 @@ impl Config {
                 });
             }
         }
+        if self.admin_addr() == Some(self.listen) {
+            return Err(ConfigError::Invalid {
+                name: "admin_listen",
+                reason: format!(
+                    "{} is `listen` itself; give the admin address its own port",
+                    self.listen
+                ),
+            });
+        }
         if !self.admin_listen.is_empty() && self.admin_addr().is_none() {
             return Err(ConfigError::Invalid {
                 name: "admin_listen",
@@ -471,6 +480,24 @@ mod tests {
         let c = Config::load(cli, Settings::default()).unwrap();
         assert!(c.tls());
         assert_eq!(c.https_redirect_addr(), Some("0.0.0.0:80".parse().unwrap()));
+    }
+
+    #[test]
+    fn an_admin_address_on_the_listen_address_is_refused() {
+        let cli = Cli::parse_from([
+            "chatroom",
+            "--listen",
+            "127.0.0.1:4000",
+            "--admin-listen",
+            "127.0.0.1:4000",
+        ]);
+        assert!(matches!(
+            Config::load(cli, Settings::default()),
+            Err(ConfigError::Invalid {
+                name: "admin_listen",
+                ..
+            })
+        ));
     }
 
     #[test]
