@@ -106,15 +106,19 @@ async fn a_socket_without_a_session_is_refused_with_a_reason() {
     ));
 }
 
+/// The field and message of a refused join.
+fn refused(o: JoinOutcome) -> (JoinField, String) {
+    match o {
+        JoinOutcome::Refused { field, message } => (field, message),
+        other => panic!("expected refusal, got {other:?}"),
+    }
+}
+
 #[tokio::test]
 async fn join_refuses_bad_and_taken_names_and_bad_avatars_with_the_field() {
     let server = TestServer::start().await;
     let (_ada, _) = server.member("lobby", "Ada", "fox").await;
 
-    let refused = |o: JoinOutcome| match o {
-        JoinOutcome::Refused { field, message } => (field, message),
-        other => panic!("expected refusal, got {other:?}"),
-    };
     let (outcome, cookie) = server.join("lobby", "  aDA ", "owl").await;
     let (field, message) = refused(outcome);
     assert_eq!(field, JoinField::Name);
@@ -365,10 +369,6 @@ async fn an_idle_member_hears_a_heartbeat_event_every_interval() {
 async fn names_that_only_look_alike_cannot_pass_for_a_member() {
     let server = TestServer::start().await;
     let (_ann, _) = server.member("lobby", "Ann", "fox").await;
-    let refused = |o: JoinOutcome| match o {
-        JoinOutcome::Refused { field, message } => (field, message),
-        other => panic!("expected refusal, got {other:?}"),
-    };
     // Fullwidth letters are the same name.
     let (outcome, cookie) = server
         .join("lobby", "\u{FF21}\u{FF4E}\u{FF4E}", "owl")
