@@ -94,7 +94,8 @@ impl AppState {
             Duration::from_millis(config.presence_grace_ms),
         ));
         let log = if config.redis_url.is_empty() {
-            let store = Store::open(&config.data_path, config.max_db_mb)?;
+            let store = Store::open(&config.data_path, config.max_db_mb)?
+                .with_wal_limit(config.wal_limit_mb.saturating_mul(1024 * 1024));
             let (appender, _writer) = store.start_writer(hub.clone())?;
             let store = Arc::new(store);
             MessageLog::Local { store, appender }
@@ -108,6 +109,9 @@ impl AppState {
             .await?;
             MessageLog::Cluster(log)
         };
+        if config.retention_days > 0 {
+            log.start_retention(config.retention_days);
+        }
         let lifetime = config.session_days * 24 * 3600;
         let keys = if config.session_secret.is_empty() {
             SessionKeys::from_key(log.session_secret().await?, lifetime)
@@ -281,6 +285,8 @@ pub async fn serve_with_admin(
         }
     })
     .await;
+    // Close the SQLite writer: the WAL is checkpointed into the database and truncated.
+    let _ = tokio::time::timeout(deadline, state.log.close()).await;
     done.cancel();
     if let Some(admin) = admin_server {
         let _ = admin.await;
