@@ -35,7 +35,7 @@ pub const DEFAULT_WAL_LIMIT: u64 = 64 * 1024 * 1024;
 /// How long the writer's truncating checkpoint waits for readers to leave the WAL.
 const CHECKPOINT_BUSY: std::time::Duration = std::time::Duration::from_millis(200);
 /// Pause before the writer tries again after a checkpoint that could not finish.
-const CHECKPOINT_RETRY: std::time::Duration = std::time::Duration::from_millis(50);
+const CHECKPOINT_RETRY: std::time::Duration = std::time::Duration::from_millis(10);
 /// Busy timeout of the writer's and the checkpointer's connections.
 const BUSY: std::time::Duration = std::time::Duration::from_secs(5);
 /// Most messages one retention job deletes: a short pause of the writer.
@@ -340,9 +340,10 @@ impl Store {
         let running = Arc::new(std::sync::atomic::AtomicBool::new(true));
         let (tx, rx) = mpsc::channel(QUEUE);
         let checkpoint_running = running.clone();
+        let (wal, wal_limit) = (wal_path(&self.path), self.wal_limit);
         let checkpoint = std::thread::Builder::new()
             .name("store-checkpoint".into())
-            .spawn(move || checkpoint_loop(checkpointer, checkpoint_running))
+            .spawn(move || checkpoint_loop(checkpointer, wal, wal_limit, checkpoint_running))
             .map_err(|e| StoreError::Task(e.to_string()))?;
         let writer = Writer::new(conn, wal_path(&self.path), self.wal_limit);
         let handle = std::thread::Builder::new()
@@ -607,15 +608,32 @@ fn row_to_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChatMessage> {
     })
 }
 
-/// Copies the WAL into the database now and then, beside the writer (PASSIVE: never blocks it).
-fn checkpoint_loop(conn: Connection, running: Arc<std::sync::atomic::AtomicBool>) {
+/// Copies the WAL into the database now and then, beside the writer (PASSIVE: never blocks
+/// it). Past the WAL limit it stands aside: the writer's truncating checkpoint needs the
+/// checkpoint lock this one would hold.
+fn checkpoint_loop(
+    conn: Connection,
+    wal: PathBuf,
+    wal_limit: u64,
+    running: Arc<std::sync::atomic::AtomicBool>,
+) {
+    let mut failing = false;
     while running.load(std::sync::atomic::Ordering::Relaxed) {
         std::thread::sleep(std::time::Duration::from_millis(200));
-        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            tracing::warn!(error = %e, "checkpoint failed");
+        let size = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+        if wal_limit > 0 && size > wal_limit {
+            continue;
+        }
+        match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            Ok(()) => failing = false,
+            // Once per failing spell (a full disk fails every time until space returns).
+            Err(e) if !failing => {
+                tracing::warn!(error = %e, "checkpoint failed");
+                failing = true;
+            }
+            Err(_) => {}
         }
     }
-    let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
 }
 
 /// The writer thread's state.
