@@ -34,8 +34,10 @@ pub const QUEUE: usize = 65_536;
 pub const DEFAULT_WAL_LIMIT: u64 = 64 * 1024 * 1024;
 /// How long the writer's truncating checkpoint waits for readers to leave the WAL.
 const CHECKPOINT_BUSY: std::time::Duration = std::time::Duration::from_millis(200);
-/// Pause before the writer tries again after a checkpoint that could not finish.
+/// Pause before the writer tries again after a checkpoint that found the WAL in use.
 const CHECKPOINT_RETRY: std::time::Duration = std::time::Duration::from_millis(10);
+/// Pause before the writer tries again after a checkpoint that failed (e.g. a full disk).
+const CHECKPOINT_FAILED_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 /// Busy timeout of the writer's and the checkpointer's connections.
 const BUSY: std::time::Duration = std::time::Duration::from_secs(5);
 /// Most messages one retention job deletes: a short pause of the writer.
@@ -646,6 +648,8 @@ struct Writer {
     wal_limit: u64,
     /// No truncating checkpoint before this (after one that could not finish).
     next_checkpoint: std::time::Instant,
+    /// The last truncating checkpoint failed (its warning is logged once).
+    checkpoint_failing: bool,
 }
 
 impl Writer {
@@ -656,6 +660,7 @@ impl Writer {
             wal,
             wal_limit,
             next_checkpoint: std::time::Instant::now(),
+            checkpoint_failing: false,
         }
     }
 
@@ -695,11 +700,8 @@ impl Writer {
                     limit,
                     reply,
                 } => {
-                    let result = self.purge(before_ms, limit);
-                    if result.is_err() {
-                        self.rooms.clear();
-                    }
-                    let _ = reply.send(result.map_err(StoreError::from_write));
+                    let result = self.purge(before_ms, limit).map_err(StoreError::from_write);
+                    let _ = reply.send(result);
                 }
                 Job::Close(reply) => return (self, Some(reply)),
             }
@@ -743,14 +745,21 @@ impl Writer {
             return;
         }
         match self.checkpoint(CHECKPOINT_BUSY) {
-            Ok(true) => tracing::debug!(wal_bytes = size, "WAL truncated"),
+            Ok(true) => {
+                tracing::debug!(wal_bytes = size, "WAL truncated");
+                self.checkpoint_failing = false;
+            }
             Ok(false) => {
                 // Another checkpoint holds the lock, or a reader is still in the WAL.
                 self.next_checkpoint = std::time::Instant::now() + CHECKPOINT_RETRY;
             }
             Err(e) => {
-                tracing::warn!(error = %e, wal_bytes = size, "WAL checkpoint failed");
-                self.next_checkpoint = std::time::Instant::now() + CHECKPOINT_RETRY;
+                // E.g. a full disk: the database cannot grow to take the WAL's pages.
+                if !self.checkpoint_failing {
+                    tracing::warn!(error = %e, wal_bytes = size, "WAL checkpoint failed");
+                }
+                self.checkpoint_failing = true;
+                self.next_checkpoint = std::time::Instant::now() + CHECKPOINT_FAILED_RETRY;
             }
         }
     }
