@@ -147,7 +147,7 @@ pub async fn sample(
 
 /// Writes the samples as CSV, one line each.
 pub fn write_csv(samples: &[SoakSample], path: &Path) -> std::io::Result<()> {
-    let mut out = String::from("t_secs,db_bytes,wal_bytes,server_rss_kib,acked,joins,leaves\n");
+    let mut out = String::from("t_secs,db_bytes,wal_bytes,server_rss_bytes,acked,joins,leaves\n");
     let opt = |v: Option<u64>| v.map_or(String::new(), |v| v.to_string());
     for s in samples {
         out.push_str(&format!(
