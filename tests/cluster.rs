@@ -558,3 +558,68 @@ async fn lookalike_names_and_the_room_cap_hold_across_nodes() {
     assert!(body.contains("as many rooms as it keeps"), "{body}");
     assert_joins(a.addr, "kitchen", "Cy", "owl").await;
 }
+
+#[tokio::test]
+async fn messages_past_the_retention_period_are_trimmed_from_the_streams() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let first = node(&redis, &dir, "n1");
+    let (mut ada, cookie) = member_of(first.addr, "old", "Ada").await;
+    for i in 0..5 {
+        ada.send(&send(&format!("m{i}"), "hello")).await;
+        ack(&mut ada, &format!("m{i}")).await;
+    }
+    // Make the first three four days old: the stream is written again with older stamps.
+    let mut conn = redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let entries: Vec<(String, std::collections::HashMap<String, String>)> = redis::cmd("XRANGE")
+        .arg("chat:{old}:log")
+        .arg("-")
+        .arg("+")
+        .query(&mut conn)
+        .unwrap();
+    redis::cmd("DEL")
+        .arg("chat:{old}:log")
+        .query::<()>(&mut conn)
+        .unwrap();
+    for (id, fields) in entries {
+        let mut m: ChatMessage = serde_json::from_str(&fields["m"]).unwrap();
+        if m.id <= 3 {
+            m.ts -= 4 * 86_400_000;
+        }
+        redis::cmd("XADD")
+            .arg("chat:{old}:log")
+            .arg(id)
+            .arg("m")
+            .arg(serde_json::to_string(&m).unwrap())
+            .query::<String>(&mut conn)
+            .unwrap();
+    }
+
+    let second = ServerProcess::start(
+        &dir.path().join("n2.db"),
+        &["--redis-url", &redis.url(), "--retention-days", "3"],
+    );
+    let ids = |v: &[ChatMessage]| v.iter().map(|m| m.id).collect::<Vec<_>>();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_c, recent, _) = Client::joined_with_history(second.addr, "old", &cookie, None).await;
+        if ids(&recent) == [4, 5] {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still {:?}",
+            ids(&recent)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (mut ada, recent, reset) =
+        Client::joined_with_history(second.addr, "old", &cookie, Some(1)).await;
+    assert!(reset, "a resume from a trimmed message reloads");
+    assert_eq!(ids(&recent), [4, 5]);
+    ada.send(&send("new", "after the trim")).await;
+    assert_eq!(ack(&mut ada, "new").await.id, 6);
+}

@@ -308,3 +308,347 @@ async fn older_history_comes_in_pages_by_id() {
     assert_eq!(older(2).await, [1]);
     assert!(older(1).await.is_empty());
 }
+
+/// The size of `db`'s WAL file (0 when there is none).
+fn wal_bytes(db: &std::path::Path) -> u64 {
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0)
+}
+
+/// Watches `db`'s WAL from another thread; returns the largest size seen when stopped.
+struct WalWatch {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<u64>,
+}
+
+impl WalWatch {
+    fn start(db: &std::path::Path) -> WalWatch {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (flag, db) = (stop.clone(), db.to_path_buf());
+        let thread = std::thread::spawn(move || {
+            let mut largest = 0;
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                largest = largest.max(wal_bytes(&db));
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            largest
+        });
+        WalWatch { stop, thread }
+    }
+
+    fn largest(self) -> u64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().unwrap()
+    }
+}
+
+/// Sends `n` messages of `text` keeping `window` unconfirmed; returns the confirmed ids by
+/// client id, and the refused client ids with their error messages.
+async fn post_pipelined(
+    c: &mut Client,
+    prefix: &str,
+    n: usize,
+    window: usize,
+    text: &str,
+) -> (HashMap<String, u64>, Vec<(String, String)>) {
+    let (mut acked, mut refused) = (HashMap::new(), Vec::new());
+    let mut sent = 0;
+    while acked.len() + refused.len() < n {
+        while sent < n && sent - acked.len() - refused.len() < window {
+            c.send(&send(&format!("{prefix}{sent}"), text)).await;
+            sent += 1;
+        }
+        match c.recv().await {
+            ServerFrame::Message(m) => {
+                if let Some(id) = m.client_id.clone().filter(|id| id.starts_with(prefix)) {
+                    acked.insert(id, m.id);
+                }
+            }
+            ServerFrame::Error {
+                code: ErrorCode::StorageFailed,
+                message,
+                client_id: Some(id),
+            } => refused.push((id, message)),
+            ServerFrame::Joined { .. } | ServerFrame::Left { .. } => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    (acked, refused)
+}
+
+#[tokio::test]
+async fn the_wal_stays_bounded_under_steady_sends_and_is_gone_after_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("chat.db");
+    let flags = [
+        "--wal-limit-mb",
+        "1",
+        "--max-resume-gap",
+        "100000",
+        "--max-message-chars",
+        "4000",
+    ];
+    let server = ServerProcess::start(&db, &flags);
+    let (mut ada, cookie) = member_of(server.addr, "steady", "Ada").await;
+    let (mut bob, _) = member_of(server.addr, "steady", "Bob").await;
+    assert!(matches!(ada.recv().await, ServerFrame::Joined { .. }));
+    let bob_reads = tokio::spawn(async move {
+        let mut n = 0;
+        while n < 3000 {
+            if let ServerFrame::Message(_) = bob.recv().await {
+                n += 1;
+            }
+        }
+    });
+    let watch = WalWatch::start(&db);
+    // About 9 MB of messages without a pause, read by Bob as they come.
+    let (acked, refused) = post_pipelined(&mut ada, "w", 3000, 64, &"x".repeat(3000)).await;
+    bob_reads.await.unwrap();
+    let largest = watch.largest();
+    assert!(refused.is_empty(), "{refused:?}");
+    assert!(
+        largest < 3 * 1024 * 1024,
+        "the WAL grew to {largest} bytes over a 1 MiB limit"
+    );
+
+    server.signal("-TERM");
+    assert!(server.wait(Duration::from_secs(15)).success());
+    assert_eq!(wal_bytes(&db), 0, "the WAL is gone or empty after SIGTERM");
+
+    assert_eq!(
+        stored_ids(&db),
+        acked,
+        "every confirmed message is kept, and only those"
+    );
+    let server = ServerProcess::start(&db, &flags);
+    let (_c, recent, _) = Client::joined_with_history(server.addr, "steady", &cookie, None).await;
+    assert_eq!(
+        recent.iter().map(|m| m.id).collect::<Vec<_>>(),
+        (2951..=3000).collect::<Vec<_>>()
+    );
+}
+
+/// Every stored message's client id and id, read from the database file itself.
+fn stored_ids(db: &std::path::Path) -> HashMap<String, u64> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT client_id, id FROM messages WHERE client_id IS NOT NULL")
+        .unwrap();
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+        })
+        .unwrap();
+    rows.map(Result::unwrap).collect()
+}
+
+/// A small tmpfs mounted on a temporary folder, unmounted when dropped.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    /// Mounts a `mb` MiB tmpfs, or None where mounting is not permitted (not root).
+    fn mount(mb: u64) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mb}m"), "tmpfs"])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(SmallDisk { dir })
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// Writes `path` until the file system is full; returns the bytes written.
+fn fill(path: &std::path::Path) -> u64 {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path).unwrap();
+    let chunk = vec![0u8; 16 * 1024];
+    let mut written = 0;
+    while let Ok(n) = f.write(&chunk) {
+        if n == 0 {
+            break;
+        }
+        written += n as u64;
+    }
+    written
+}
+
+/// `chatroom_store_full` from the server's /metrics.
+async fn store_full_gauge(addr: std::net::SocketAddr) -> Option<String> {
+    let text = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("chatroom_store_full "))
+        .map(str::to_string)
+}
+
+#[tokio::test]
+async fn a_full_disk_refuses_unconfirmed_messages_and_the_room_goes_on_when_space_returns() {
+    // A 6 MiB tmpfs holds the database, so that the disk can fill during traffic and be
+    // freed again while the server runs (SQLite's max_page_count cannot be raised from outside).
+    let Some(disk) = SmallDisk::mount(6) else {
+        eprintln!("skipped: mounting a tmpfs needs root");
+        return;
+    };
+    let db = disk.path().join("chat.db");
+    let flags = ["--wal-limit-mb", "1", "--max-resume-gap", "100000"];
+    let server = ServerProcess::start(&db, &flags);
+    let (mut ada, cookie) = member_of(server.addr, "disk", "Ada").await;
+    let (mut bob, _) = member_of(server.addr, "disk", "Bob").await;
+    assert!(matches!(ada.recv().await, ServerFrame::Joined { .. }));
+    let bob_reads = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        loop {
+            match tokio::time::timeout(Duration::from_secs(2), bob.recv()).await {
+                Ok(ServerFrame::Message(m)) => seen.push((m.client_id.unwrap_or_default(), m.id)),
+                Ok(_) => {}
+                Err(_) => return (bob, seen),
+            }
+        }
+    });
+
+    // The disk fills up while Ada sends without pause.
+    let filler = disk.path().join("filler");
+    let filling = {
+        let filler = filler.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            fill(&filler)
+        })
+    };
+    let text = "y".repeat(1500);
+    let (mut acked, mut refused) = (HashMap::new(), Vec::new());
+    for round in 0..200 {
+        let (a, r) = post_pipelined(&mut ada, &format!("r{round}-"), 100, 16, &text).await;
+        acked.extend(a);
+        refused.extend(r);
+        if refused.len() >= 20 {
+            break;
+        }
+    }
+    assert!(filling.join().unwrap() > 0);
+    assert!(
+        !acked.is_empty(),
+        "messages were stored before the disk filled"
+    );
+    assert!(
+        refused.len() >= 20,
+        "sends were refused once the disk was full"
+    );
+    assert!(
+        refused.iter().any(|(_, why)| why.contains("full")),
+        "the refusal says the database is full: {refused:?}"
+    );
+    // A refused write leaves frames allocated in the WAL that a smaller one may fit in:
+    // send one at a time until one is refused, then the gauge says the store is full.
+    for k in 0.. {
+        assert!(k < 200, "no refusal among 200 single sends on a full disk");
+        let id = format!("probe{k}");
+        ada.send(&send(&id, &text)).await;
+        match ada.recv().await {
+            ServerFrame::Message(m) => {
+                acked.insert(id, m.id);
+            }
+            ServerFrame::Error {
+                code: ErrorCode::StorageFailed,
+                ..
+            } => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(store_full_gauge(server.addr).await.as_deref(), Some("1"));
+
+    // Bob got exactly the confirmed messages, none of the refused.
+    let (mut bob, seen) = bob_reads.await.unwrap();
+    let seen: HashMap<String, u64> = seen.into_iter().collect();
+    assert_eq!(
+        seen, acked,
+        "the other member saw exactly what was confirmed"
+    );
+
+    // Space returns; no restart, no manual step.
+    std::fs::remove_file(&filler).unwrap();
+    ada.send(&send("after", "space is back")).await;
+    let after = ack(&mut ada, "after").await;
+    assert_eq!(ack(&mut bob, "after").await, after);
+    assert_eq!(store_full_gauge(server.addr).await.as_deref(), Some("0"));
+
+    // History: the latest page through the server, every message in the file.
+    let (_c, recent, _) = Client::joined_with_history(server.addr, "disk", &cookie, None).await;
+    assert_eq!(recent.last().map(|m| m.id), Some(after.id));
+    assert_eq!(after.id, acked.len() as u64 + 1, "ids without gaps");
+    let mut stored = stored_ids(&db);
+    assert_eq!(stored.remove("after"), Some(after.id));
+    assert_eq!(
+        stored, acked,
+        "every confirmed message is kept, and only those"
+    );
+    drop(server);
+}
+
+#[tokio::test]
+async fn messages_past_the_retention_period_are_deleted_and_resume_reloads_over_the_hole() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("chat.db");
+    let server = ServerProcess::start(&db, &[]);
+    let (mut ada, cookie) = member_of(server.addr, "old", "Ada").await;
+    post_confirmed(&mut ada, "m", 5).await;
+    server.signal("-TERM");
+    assert!(server.wait(Duration::from_secs(15)).success());
+    // The first three are four days old.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute(
+        "UPDATE messages SET ts = ts - 4 * 86400000 WHERE id <= 3",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+
+    let server = ServerProcess::start(&db, &["--retention-days", "3", "--recent-messages", "10"]);
+    let ids = |v: &[ChatMessage]| v.iter().map(|m| m.id).collect::<Vec<_>>();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_c, recent, _) = Client::joined_with_history(server.addr, "old", &cookie, None).await;
+        if ids(&recent) == [4, 5] {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still {:?}",
+            ids(&recent)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Resuming from a deleted message: the latest page, marked as a reset.
+    let (mut ada, recent, reset) =
+        Client::joined_with_history(server.addr, "old", &cookie, Some(1)).await;
+    assert!(reset);
+    assert_eq!(ids(&recent), [4, 5]);
+    // Paging stops at the oldest kept; ids go on.
+    let body = common::call(server.addr, "older", &[("room", "old"), ("before", "4")]).await;
+    assert!(serde_json::from_str::<Vec<ChatMessage>>(&body)
+        .unwrap()
+        .is_empty());
+    ada.send(&send("new", "after the purge")).await;
+    assert_eq!(ack(&mut ada, "new").await.id, 6);
+}

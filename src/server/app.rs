@@ -101,7 +101,8 @@ impl AppState {
             Duration::from_millis(config.presence_grace_ms),
         ));
         let log = if config.redis_url.is_empty() {
-            let store = Store::open(&config.data_path, config.max_db_mb)?;
+            let store = Store::open(&config.data_path, config.max_db_mb)?
+                .with_wal_limit(config.wal_limit_mb.saturating_mul(1024 * 1024));
             let (appender, _writer) = store.start_writer(hub.clone())?;
             let store = Arc::new(store);
             MessageLog::Local { store, appender }
@@ -115,6 +116,9 @@ impl AppState {
             .await?;
             MessageLog::Cluster(log)
         };
+        if config.retention_days > 0 {
+            log.start_retention(config.retention_days);
+        }
         let lifetime = config.session_days * 24 * 3600;
         let keys = if config.session_secret.is_empty() {
             SessionKeys::from_key(log.session_secret().await?, lifetime)
@@ -368,6 +372,8 @@ pub async fn serve_listeners(
         }
     })
     .await;
+    // Close the SQLite writer: the WAL is checkpointed into the database and truncated.
+    let _ = tokio::time::timeout(deadline, state.log.close()).await;
     done.cancel();
     for helper in helpers {
         let _ = helper.await;

@@ -58,6 +58,10 @@ settings! {
     data_path: PathBuf = "data/chat.db", "CHAT_DATA_PATH";
     /// Largest size of the database in MiB, after which new messages are refused (0: no limit).
     max_db_mb: u64 = "0", "CHAT_MAX_DB_MB";
+    /// Size in MiB past which the SQLite WAL is checkpointed and truncated, even under steady writes (0: only at shutdown).
+    wal_limit_mb: u64 = "64", "CHAT_WAL_LIMIT_MB";
+    /// Days messages are kept; older ones are deleted in the background (0: kept forever).
+    retention_days: u64 = "0", "CHAT_RETENTION_DAYS";
     /// Most missed messages replayed on reconnect; beyond it the client reloads the latest page.
     max_resume_gap: usize = "1000", "CHAT_MAX_RESUME_GAP";
     /// Milliseconds a member whose connection dropped stays listed, so that a quick reconnect shows no leave/join.

@@ -265,6 +265,8 @@ impl Delivery for Hub {
         let Some(room) = self.room(&append.room) else {
             return;
         };
+        self.metrics
+            .set_store_full(matches!(outcome, Outcome::Failed(StoreError::Full)));
         match outcome {
             Outcome::Stored(m) => self.deliver_stored(&room, m, Some(append.received)),
             Outcome::Duplicate(m) => room.send_to(append.conn, &ServerFrame::Message(m)),

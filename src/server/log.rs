@@ -149,6 +149,27 @@ impl MessageLog {
         }
     }
 
+    /// Starts deleting messages older than `days` in the background (SQLite: in batches
+    /// between commits; cluster mode: trimming the Redis streams).
+    pub fn start_retention(&self, days: u64) {
+        match self {
+            MessageLog::Local { appender, .. } => {
+                super::store::spawn_retention(appender.clone(), days);
+            }
+            MessageLog::Cluster(log) => {
+                super::cluster::spawn_retention(log.clone(), days);
+            }
+        }
+    }
+
+    /// Stops storing at shutdown: commits what is queued and closes the SQLite writer,
+    /// leaving its WAL empty (cluster mode: nothing to do).
+    pub async fn close(&self) {
+        if let MessageLog::Local { appender, .. } = self {
+            appender.close().await;
+        }
+    }
+
     /// Could a message be stored now?
     pub async fn check_writable(&self) -> Result<(), StoreError> {
         match self {

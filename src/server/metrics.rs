@@ -158,6 +158,8 @@ pub struct Metrics {
     pub messages_broadcast: Counter,
     pub messages_delivered: Counter,
     fanout: Histogram,
+    /// 1 while the last write failed for want of space (`max_db_mb` or the disk).
+    store_full: Gauge,
     // Set at scrape time.
     ready: Gauge,
     rooms: Gauge,
@@ -205,6 +207,7 @@ impl Metrics {
             messages_received: Counter::default(),
             messages_broadcast: Counter::default(),
             messages_delivered: Counter::default(),
+            store_full: Gauge::default(),
             fanout: Histogram::new(FANOUT_BUCKETS),
             ready: Gauge::default(),
             rooms: Gauge::default(),
@@ -255,6 +258,11 @@ impl Metrics {
                 "legacy_connections_open",
                 "Old-protocol (Swoole chat) WebSocket connections open now, also in connections_open",
                 &self.legacy_open,
+            ),
+            (
+                "store_full",
+                "1 while messages are refused because the database is full (max_db_mb or the disk), else 0",
+                &self.store_full,
             ),
             ("rooms", "Rooms with members", &self.rooms),
             ("members", "Members online in all rooms", &self.members),
@@ -387,6 +395,11 @@ impl Metrics {
 
     pub fn connections_open(&self) -> i64 {
         self.connections_open.get()
+    }
+
+    /// Whether the last write to the store failed because the database is full.
+    pub fn set_store_full(&self, full: bool) {
+        self.store_full.set(i64::from(full));
     }
 
     pub fn set_ready(&self, ready: bool) {

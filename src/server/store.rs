@@ -9,6 +9,12 @@
 //!
 //! A client id is stored once per room and session (a unique index), so a re-sent message
 //! is confirmed again instead of stored twice.
+//!
+//! The WAL stays bounded: a checkpointer thread copies it into the database beside the
+//! writer, and the writer itself truncates it (`wal_checkpoint(TRUNCATE)`) between commits
+//! once it passes the limit, which no stream of commits can starve. [`Appender::close`]
+//! truncates it at shutdown. With a retention period, old messages are deleted in small
+//! batches queued between the commits ([`spawn_retention`]).
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::collections::HashMap;
@@ -16,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 use thiserror::Error;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::protocol::{ChatMessage, Member, MessageId};
 
@@ -24,6 +30,20 @@ use crate::protocol::{ChatMessage, Member, MessageId};
 pub const MAX_BATCH: usize = 4096;
 /// Appends queued for the writer before senders are told the server is busy.
 pub const QUEUE: usize = 65_536;
+/// WAL size at which the writer truncates it, unless [`Store::with_wal_limit`] says otherwise.
+pub const DEFAULT_WAL_LIMIT: u64 = 64 * 1024 * 1024;
+/// How long the writer's truncating checkpoint waits for readers to leave the WAL.
+const CHECKPOINT_BUSY: std::time::Duration = std::time::Duration::from_millis(200);
+/// Pause before the writer tries again after a checkpoint that found the WAL in use.
+const CHECKPOINT_RETRY: std::time::Duration = std::time::Duration::from_millis(10);
+/// Pause before the writer tries again after a checkpoint that failed (e.g. a full disk).
+const CHECKPOINT_FAILED_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+/// Busy timeout of the writer's and the checkpointer's connections.
+const BUSY: std::time::Duration = std::time::Duration::from_secs(5);
+/// Most messages one retention job deletes: a short pause of the writer.
+pub const PURGE_BATCH: usize = 1000;
+/// How often the retention task looks for messages past the retention period.
+const PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Why the store could not do something.
 #[derive(Debug, Error)]
@@ -45,7 +65,7 @@ pub enum StoreError {
         path: PathBuf,
         source: rusqlite::Error,
     },
-    #[error("the message store is full")]
+    #[error("the message database is full (its max_db_mb limit or the disk)")]
     Full,
     #[error("the message store is busy; try again")]
     Busy,
@@ -104,19 +124,56 @@ pub trait Delivery: Send + Sync + 'static {
     fn deliver(&self, append: Append, outcome: Outcome);
 }
 
+/// Work for the writer thread, done in queue order.
+enum Job {
+    Append(Append),
+    /// Delete up to `limit` messages older than `before_ms`; answers how many went.
+    Purge {
+        before_ms: i64,
+        limit: usize,
+        reply: oneshot::Sender<Result<usize, StoreError>>,
+    },
+    /// Commit what is queued before, truncate the WAL, close the database and stop.
+    Close(oneshot::Sender<()>),
+}
+
 /// Queues appends for the writer. Cheap to clone.
 #[derive(Clone)]
 pub struct Appender {
-    tx: mpsc::Sender<Append>,
+    tx: mpsc::Sender<Job>,
 }
 
 impl Appender {
     /// Queues `append` without waiting; fails when the writer is overwhelmed or gone.
     pub fn append(&self, append: Append) -> Result<(), StoreError> {
-        self.tx.try_send(append).map_err(|e| match e {
+        self.tx.try_send(Job::Append(append)).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => StoreError::Busy,
             mpsc::error::TrySendError::Closed(_) => StoreError::Closed,
         })
+    }
+
+    /// Deletes up to `limit` messages stamped before `before_ms`, between the writer's
+    /// commits; returns how many were deleted.
+    pub async fn purge(&self, before_ms: i64, limit: usize) -> Result<usize, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Job::Purge {
+                before_ms,
+                limit,
+                reply,
+            })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Stops the writer once everything queued before is committed, leaving the WAL empty
+    /// (truncated) and the writer's connections closed. Later appends fail as closed.
+    pub async fn close(&self) {
+        let (reply, done) = oneshot::channel();
+        if self.tx.send(Job::Close(reply)).await.is_ok() {
+            let _ = done.await;
+        }
     }
 
     /// True when nothing is waiting for the writer.
@@ -132,6 +189,8 @@ const SMALL_READ: usize = 100;
 pub struct Store {
     path: PathBuf,
     max_pages: Option<u64>,
+    /// WAL size in bytes at which the writer truncates it (0: never, by size).
+    wal_limit: u64,
     read: Arc<Mutex<Connection>>,
     /// When the database last took a probe write, and how that went.
     probe: Mutex<Option<(std::time::Instant, Result<(), String>)>>,
@@ -234,6 +293,7 @@ impl Store {
         Ok(Store {
             path: path.to_path_buf(),
             max_pages,
+            wal_limit: DEFAULT_WAL_LIMIT,
             read: Arc::new(Mutex::new(conn)),
             probe: Mutex::new(None),
         })
@@ -243,7 +303,19 @@ impl Store {
         &self.path
     }
 
-    /// Starts the writer thread; it runs until every [`Appender`] is dropped and the queue is empty.
+    /// Sets the WAL size in bytes past which the writer truncates it (0: only at shutdown).
+    pub fn with_wal_limit(mut self, bytes: u64) -> Store {
+        self.wal_limit = bytes;
+        self
+    }
+
+    /// The WAL file beside the database.
+    pub fn wal_path(&self) -> PathBuf {
+        wal_path(&self.path)
+    }
+
+    /// Starts the writer thread; it runs until [`Appender::close`], or until every
+    /// [`Appender`] is dropped and the queue is empty.
     pub fn start_writer(
         &self,
         delivery: Arc<dyn Delivery>,
@@ -258,27 +330,35 @@ impl Store {
         })?;
         configure(&conn, self.max_pages)?;
         // Checkpoints run on their own thread (below), never inside a commit: an automatic
-        // checkpoint in the writer would stall every message waiting behind it.
+        // checkpoint in the writer would stall every message waiting behind it. Only past
+        // the WAL limit does the writer truncate it itself (see `Writer::limit_wal`).
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         conn.pragma_update(None, "cache_size", -65_536)?;
         let checkpointer = Connection::open(&self.path).map_err(|source| StoreError::Open {
             path: self.path.clone(),
             source,
         })?;
-        checkpointer.busy_timeout(std::time::Duration::from_secs(5))?;
+        checkpointer.busy_timeout(BUSY)?;
         let running = Arc::new(std::sync::atomic::AtomicBool::new(true));
         let (tx, rx) = mpsc::channel(QUEUE);
-        let writer_running = running.clone();
+        let checkpoint_running = running.clone();
+        let (wal, wal_limit) = (wal_path(&self.path), self.wal_limit);
+        let checkpoint = std::thread::Builder::new()
+            .name("store-checkpoint".into())
+            .spawn(move || checkpoint_loop(checkpointer, wal, wal_limit, checkpoint_running))
+            .map_err(|e| StoreError::Task(e.to_string()))?;
+        let writer = Writer::new(conn, wal_path(&self.path), self.wal_limit);
         let handle = std::thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || {
-                Writer::new(conn).run(rx, delivery);
-                writer_running.store(false, std::sync::atomic::Ordering::Relaxed);
+                let (writer, closed) = writer.run(rx, delivery);
+                running.store(false, std::sync::atomic::Ordering::Relaxed);
+                let _ = checkpoint.join();
+                writer.finish();
+                if let Some(reply) = closed {
+                    let _ = reply.send(());
+                }
             })
-            .map_err(|e| StoreError::Task(e.to_string()))?;
-        std::thread::Builder::new()
-            .name("store-checkpoint".into())
-            .spawn(move || checkpoint_loop(checkpointer, running))
             .map_err(|e| StoreError::Task(e.to_string()))?;
         Ok((Appender { tx }, handle))
     }
@@ -483,6 +563,44 @@ impl Store {
     }
 }
 
+/// The WAL file of the database at `db`.
+fn wal_path(db: &Path) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push("-wal");
+    PathBuf::from(name)
+}
+
+/// Starts a task that deletes messages older than `days` now and every minute, a batch at a
+/// time between the writer's commits. It ends when the writer stops.
+pub fn spawn_retention(appender: Appender, days: u64) -> tokio::task::JoinHandle<()> {
+    let keep_ms = i64::try_from(days.saturating_mul(86_400_000)).unwrap_or(i64::MAX);
+    tokio::spawn(async move {
+        loop {
+            let before_ms = now_ms().saturating_sub(keep_ms);
+            let mut deleted = 0;
+            loop {
+                match appender.purge(before_ms, PURGE_BATCH).await {
+                    Ok(n) => {
+                        deleted += n;
+                        if n < PURGE_BATCH {
+                            break;
+                        }
+                    }
+                    Err(StoreError::Closed) => return,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "retention: deleting old messages failed");
+                        break;
+                    }
+                }
+            }
+            if deleted > 0 {
+                tracing::info!(deleted, days, "retention: deleted old messages");
+            }
+            tokio::time::sleep(PURGE_INTERVAL).await;
+        }
+    })
+}
+
 /// SQLite integers are signed: clamp ids (e.g. `u64::MAX` for "no bound").
 fn sql_id(id: MessageId) -> i64 {
     id.min(i64::MAX as u64) as i64
@@ -499,15 +617,32 @@ fn row_to_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChatMessage> {
     })
 }
 
-/// Copies the WAL into the database now and then, beside the writer (PASSIVE: never blocks it).
-fn checkpoint_loop(conn: Connection, running: Arc<std::sync::atomic::AtomicBool>) {
+/// Copies the WAL into the database now and then, beside the writer (PASSIVE: never blocks
+/// it). Past the WAL limit it stands aside: the writer's truncating checkpoint needs the
+/// checkpoint lock this one would hold.
+fn checkpoint_loop(
+    conn: Connection,
+    wal: PathBuf,
+    wal_limit: u64,
+    running: Arc<std::sync::atomic::AtomicBool>,
+) {
+    let mut failing = false;
     while running.load(std::sync::atomic::Ordering::Relaxed) {
         std::thread::sleep(std::time::Duration::from_millis(200));
-        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            tracing::warn!(error = %e, "checkpoint failed");
+        let size = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+        if wal_limit > 0 && size > wal_limit {
+            continue;
+        }
+        match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            Ok(()) => failing = false,
+            // Once per failing spell (a full disk fails every time until space returns).
+            Err(e) if !failing => {
+                tracing::warn!(error = %e, "checkpoint failed");
+                failing = true;
+            }
+            Err(_) => {}
         }
     }
-    let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
 }
 
 /// The writer thread's state.
@@ -515,48 +650,210 @@ struct Writer {
     conn: Connection,
     /// Room name → (row id, last message id), as committed.
     rooms: HashMap<Arc<str>, (i64, MessageId)>,
+    wal: PathBuf,
+    /// WAL size past which the writer truncates it (0: never, by size).
+    wal_limit: u64,
+    /// No truncating checkpoint before this (after one that could not finish).
+    next_checkpoint: std::time::Instant,
+    /// The last truncating checkpoint failed (its warning is logged once).
+    checkpoint_failing: bool,
 }
 
 impl Writer {
-    fn new(conn: Connection) -> Self {
+    fn new(conn: Connection, wal: PathBuf, wal_limit: u64) -> Self {
         Writer {
             conn,
             rooms: HashMap::new(),
+            wal,
+            wal_limit,
+            next_checkpoint: std::time::Instant::now(),
+            checkpoint_failing: false,
         }
     }
 
-    fn run(mut self, mut rx: mpsc::Receiver<Append>, delivery: Arc<dyn Delivery>) {
+    /// Does the jobs until a close (returned, to be answered) or until every sender is gone.
+    fn run(
+        mut self,
+        mut rx: mpsc::Receiver<Job>,
+        delivery: Arc<dyn Delivery>,
+    ) -> (Self, Option<oneshot::Sender<()>>) {
         let mut batch = Vec::with_capacity(MAX_BATCH);
-        while let Some(first) = rx.blocking_recv() {
-            batch.push(first);
-            while batch.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(a) => batch.push(a),
-                    Err(_) => break,
+        let mut next: Option<Job> = None;
+        loop {
+            let job = match next.take() {
+                Some(job) => job,
+                None => match rx.blocking_recv() {
+                    Some(job) => job,
+                    None => return (self, None),
+                },
+            };
+            match job {
+                Job::Append(first) => {
+                    batch.push(first);
+                    while batch.len() < MAX_BATCH {
+                        match rx.try_recv() {
+                            Ok(Job::Append(a)) => batch.push(a),
+                            Ok(other) => {
+                                next = Some(other);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    self.commit_batch(&mut batch, &*delivery);
+                }
+                Job::Purge {
+                    before_ms,
+                    limit,
+                    reply,
+                } => {
+                    let result = self.purge(before_ms, limit).map_err(StoreError::from_write);
+                    let _ = reply.send(result);
+                }
+                Job::Close(reply) => return (self, Some(reply)),
+            }
+            self.limit_wal();
+        }
+    }
+
+    /// Commits `batch` and hands every outcome to `delivery`, emptying the batch.
+    fn commit_batch(&mut self, batch: &mut Vec<Append>, delivery: &dyn Delivery) {
+        match self.commit(batch) {
+            Ok(outcomes) => {
+                for (append, outcome) in batch.drain(..).zip(outcomes) {
+                    delivery.deliver(append, outcome);
                 }
             }
-            match self.commit(&batch) {
-                Ok(outcomes) => {
-                    for (append, outcome) in batch.drain(..).zip(outcomes) {
-                        delivery.deliver(append, outcome);
-                    }
-                }
-                Err(e) => {
-                    // Nothing of the batch is stored; forget cached ids, which may have moved.
-                    self.rooms.clear();
-                    let error = StoreError::from_write(e);
-                    tracing::error!(%error, messages = batch.len(), "commit failed");
-                    for append in batch.drain(..) {
-                        let outcome = Outcome::Failed(match &error {
-                            StoreError::Full => StoreError::Full,
-                            StoreError::Busy => StoreError::Busy,
-                            other => StoreError::Task(other.to_string()),
-                        });
-                        delivery.deliver(append, outcome);
-                    }
+            Err(e) => {
+                // Nothing of the batch is stored; forget cached ids, which may have moved.
+                self.rooms.clear();
+                let error = StoreError::from_write(e);
+                tracing::error!(%error, messages = batch.len(), "commit failed");
+                for append in batch.drain(..) {
+                    let outcome = Outcome::Failed(match &error {
+                        StoreError::Full => StoreError::Full,
+                        StoreError::Busy => StoreError::Busy,
+                        other => StoreError::Task(other.to_string()),
+                    });
+                    delivery.deliver(append, outcome);
                 }
             }
         }
+    }
+
+    /// Truncates the WAL once it is past the limit. Run by the writer between commits, so
+    /// that no commit can append to the WAL meanwhile and starve the checkpoint.
+    fn limit_wal(&mut self) {
+        if self.wal_limit == 0 || std::time::Instant::now() < self.next_checkpoint {
+            return;
+        }
+        let size = std::fs::metadata(&self.wal).map(|m| m.len()).unwrap_or(0);
+        if size <= self.wal_limit {
+            return;
+        }
+        match self.checkpoint(CHECKPOINT_BUSY) {
+            Ok(true) => {
+                tracing::debug!(wal_bytes = size, "WAL truncated");
+                self.checkpoint_failing = false;
+            }
+            Ok(false) => {
+                // Another checkpoint holds the lock, or a reader is still in the WAL.
+                self.next_checkpoint = std::time::Instant::now() + CHECKPOINT_RETRY;
+            }
+            Err(e) => {
+                // E.g. a full disk: the database cannot grow to take the WAL's pages.
+                if !self.checkpoint_failing {
+                    tracing::warn!(error = %e, wal_bytes = size, "WAL checkpoint failed");
+                }
+                self.checkpoint_failing = true;
+                self.next_checkpoint = std::time::Instant::now() + CHECKPOINT_FAILED_RETRY;
+            }
+        }
+    }
+
+    /// Copies the whole WAL into the database and truncates it to 0 bytes, waiting up to
+    /// `busy` for readers. False if it could not finish.
+    fn checkpoint(&self, busy: std::time::Duration) -> rusqlite::Result<bool> {
+        self.conn.busy_timeout(busy)?;
+        let done = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|blocked| blocked == 0);
+        self.conn.busy_timeout(BUSY)?;
+        done
+    }
+
+    /// At shutdown: leaves the WAL empty, then closes the connection.
+    fn finish(self) {
+        match self.checkpoint(BUSY) {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!("the WAL could not be truncated at shutdown: still in use"),
+            Err(e) => tracing::warn!(error = %e, "the WAL could not be truncated at shutdown"),
+        }
+        if let Err((_, e)) = self.conn.close() {
+            tracing::warn!(error = %e, "closing the message database failed");
+        }
+    }
+
+    /// Deletes up to `limit` messages stamped before `before_ms`, oldest first in each room,
+    /// in one transaction. Ids grow with time in a room, so each room's deletes are one
+    /// range of its primary key.
+    fn purge(&mut self, before_ms: i64, limit: usize) -> rusqlite::Result<usize> {
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        let result = self.purge_rooms(before_ms, limit);
+        let finished = match result {
+            Ok(n) => self.conn.execute_batch("COMMIT").map(|()| n),
+            Err(e) => Err(e),
+        };
+        if finished.is_err() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        finished
+    }
+
+    fn purge_rooms(&mut self, before_ms: i64, limit: usize) -> rusqlite::Result<usize> {
+        let rooms = self
+            .conn
+            .prepare_cached("SELECT id FROM rooms")?
+            .query_map([], |r| r.get::<_, i64>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut deleted = 0;
+        for room in rooms {
+            while deleted < limit {
+                let oldest = self
+                    .conn
+                    .prepare_cached(
+                        "SELECT id, ts FROM messages WHERE room_id = ?1 ORDER BY id LIMIT 1",
+                    )?
+                    .query_row([room], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
+                    .optional()?;
+                let Some((first, _)) = oldest.filter(|(_, ts)| *ts < before_ms) else {
+                    break;
+                };
+                let n = self
+                    .conn
+                    .prepare_cached(
+                        "DELETE FROM messages
+                         WHERE room_id = ?1 AND id >= ?2 AND id < ?3 AND ts < ?4",
+                    )?
+                    .execute(params![
+                        room,
+                        first,
+                        first.saturating_add((limit - deleted) as i64),
+                        before_ms
+                    ])?;
+                if n == 0 {
+                    break;
+                }
+                deleted += n;
+            }
+            if deleted >= limit {
+                break;
+            }
+        }
+        Ok(deleted)
     }
 
     fn room(&mut self, name: &Arc<str>) -> rusqlite::Result<(i64, MessageId)> {
@@ -794,6 +1091,79 @@ mod tests {
         // Exactly what was reported stored is there.
         let all = store.between("a", 0, u64::MAX, 10_000).await.unwrap();
         assert_eq!(all.len(), stored);
+    }
+
+    #[tokio::test]
+    async fn the_wal_stays_near_its_limit_under_steady_writes_and_reads_and_is_empty_after_close() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(
+            Store::open(&dir.path().join("chat.db"), 0)
+                .unwrap()
+                .with_wal_limit(256 * 1024),
+        );
+        let (appender, handle, rx) = writer(&store);
+        let wal = store.wal_path();
+        // Readers all the while, as members joining and paging would be.
+        let reading = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let reader = {
+            let (store, reading) = (store.clone(), reading.clone());
+            tokio::spawn(async move {
+                while reading.load(std::sync::atomic::Ordering::Relaxed) {
+                    store.recent("a", u64::MAX, 50).await.unwrap();
+                }
+            })
+        };
+        let text = "x".repeat(1000);
+        let (mut sent, mut done, mut largest) = (0usize, 0usize, 0u64);
+        while done < 8000 {
+            // Keep the writer busy: a window of messages always queued.
+            while sent < 8000 && sent - done < 64 {
+                appender
+                    .append(append("a", "s", &format!("c{sent}"), &text))
+                    .unwrap();
+                sent += 1;
+            }
+            assert!(matches!(rx.recv().unwrap().1, Outcome::Stored(_)));
+            done += 1;
+            largest = largest.max(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0));
+        }
+        reading.store(false, std::sync::atomic::Ordering::Relaxed);
+        reader.await.unwrap();
+        // About 10 MB went through the WAL; it never held much more than its limit.
+        assert!(largest < 1024 * 1024, "the WAL reached {largest} bytes");
+        appender.close().await;
+        handle.join().unwrap();
+        assert_eq!(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0), 0);
+        assert!(matches!(
+            appender.append(append("a", "s", "late", "after close")),
+            Err(StoreError::Closed)
+        ));
+        assert_eq!(store.last_id("a").await.unwrap(), 8000);
+    }
+
+    #[tokio::test]
+    async fn a_purge_deletes_the_oldest_messages_in_batches_and_ids_go_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("chat.db"), 0).unwrap();
+        let (appender, _h, rx) = writer(&store);
+        for (i, room) in ["a", "a", "a", "b", "a"].iter().enumerate() {
+            appender
+                .append(append(room, "s", &format!("c{i}"), "old"))
+                .unwrap();
+            rx.recv().unwrap();
+        }
+        let cutoff = now_ms() + 1;
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        appender.append(append("a", "s", "new", "new")).unwrap();
+        rx.recv().unwrap();
+        assert_eq!(appender.purge(cutoff, 3).await.unwrap(), 3);
+        assert_eq!(appender.purge(cutoff, 3).await.unwrap(), 2);
+        assert_eq!(appender.purge(cutoff, 3).await.unwrap(), 0);
+        let ids = |v: Vec<ChatMessage>| v.into_iter().map(|m| m.id).collect::<Vec<_>>();
+        assert_eq!(ids(store.recent("a", u64::MAX, 10).await.unwrap()), [5]);
+        assert!(store.recent("b", u64::MAX, 10).await.unwrap().is_empty());
+        appender.append(append("a", "s", "later", "later")).unwrap();
+        assert!(matches!(rx.recv().unwrap().1, Outcome::Stored(m) if m.id == 6));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 mod client;
 mod peer;
 mod report;
+mod soak;
 mod traffic;
 
 use clap::Parser;
@@ -111,6 +112,24 @@ pub struct Args {
     /// Connection set-ups in flight at once.
     #[arg(long, default_value_t = 512)]
     pub setup_concurrency: usize,
+    /// Soak: the server's SQLite database, whose size and WAL size are sampled.
+    #[arg(long)]
+    pub watch_db: Option<PathBuf>,
+    /// Soak: seconds between samples of the database, the WAL and the server's memory.
+    #[arg(long, default_value_t = 5.0)]
+    pub sample_secs: f64,
+    /// Soak: extra members that join a room and leave again, per second, while publishing.
+    #[arg(long, default_value_t = 0.0)]
+    pub churn: f64,
+    /// Soak: seconds each churning member stays.
+    #[arg(long, default_value_t = 10.0)]
+    pub churn_stay: f64,
+    /// Soak: write the samples here as CSV.
+    #[arg(long)]
+    pub soak_csv: Option<PathBuf>,
+    /// Soak: chart the samples here (SVG).
+    #[arg(long)]
+    pub soak_svg: Option<PathBuf>,
 }
 
 impl Args {
@@ -151,7 +170,18 @@ impl Args {
         }
     }
 
+    /// Samples are taken over the publish phases (a soak run).
+    fn soaking(&self) -> bool {
+        self.churn > 0.0
+            || self.watch_db.is_some()
+            || self.soak_csv.is_some()
+            || self.soak_svg.is_some()
+    }
+
     fn check(&self) -> Result<(), String> {
+        if !self.churn.is_finite() || self.churn < 0.0 || !self.sample_secs.is_finite() {
+            return Err("--churn and --sample-secs must be finite, --churn not negative".into());
+        }
         if let Some(t) = self.target.iter().find(|t| !t.ip().is_loopback()) {
             return Err(format!("--target {t} is not a loopback address"));
         }
@@ -292,6 +322,18 @@ fn main() -> ExitCode {
             }
             if let Some(path) = &args.svg {
                 if let Err(e) = report::write_svg(&report, path) {
+                    eprintln!("chat-bench: cannot write {}: {e}", path.display());
+                    ok = false;
+                }
+            }
+            if let Some(path) = &args.soak_csv {
+                if let Err(e) = soak::write_csv(&report.soak, path) {
+                    eprintln!("chat-bench: cannot write {}: {e}", path.display());
+                    ok = false;
+                }
+            }
+            if let Some(path) = &args.soak_svg {
+                if let Err(e) = soak::write_svg(&report.soak, &report.label, path) {
                     eprintln!("chat-bench: cannot write {}: {e}", path.display());
                     ok = false;
                 }
@@ -572,6 +614,27 @@ async fn run(args: Args) -> Result<Report, Error> {
                 node: node as u16,
             })
             .collect();
+        // A soak run: members join and leave, and the server is sampled, while publishing.
+        let planned = Duration::from_secs_f64(args.rates().len() as f64 * args.duration);
+        let soak_until = Instant::now() + planned;
+        let churn = Arc::new(soak::Churn::default());
+        let sampler = args.soaking().then(|| {
+            tokio::spawn(soak::sample(
+                args.clone(),
+                args.pids(),
+                shared.clone(),
+                churn.clone(),
+                Instant::now(),
+                soak_until,
+            ))
+        });
+        tokio::spawn(soak::churn(
+            args.clone(),
+            shared.clone(),
+            rooms,
+            soak_until,
+            churn.clone(),
+        ));
         for (phase, rate) in args.rates().into_iter().enumerate() {
             let (phase_report, back) = publish(&args, &server, &shared, pubs, phase, rate).await;
             pubs = back;
@@ -584,6 +647,9 @@ async fn run(args: Args) -> Result<Report, Error> {
                 phase_report.lost
             );
             report.phases.push(phase_report);
+        }
+        if let Some(sampler) = sampler {
+            report.soak = sampler.await.unwrap_or_default();
         }
     }
     shared.stopping.store(true, Ordering::Relaxed);

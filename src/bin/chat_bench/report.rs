@@ -292,6 +292,9 @@ pub struct Report {
     pub alive_at_end: usize,
     pub client_rss_kib: Option<u64>,
     pub client_cpu_secs: Option<f64>,
+    /// Soak runs: the server's database, WAL and memory over time.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub soak: Vec<crate::soak::SoakSample>,
 }
 
 impl Report {
@@ -323,6 +326,7 @@ impl Report {
             alive_at_end: 0,
             client_rss_kib: None,
             client_cpu_secs: None,
+            soak: Vec::new(),
         }
     }
 
@@ -604,6 +608,30 @@ pub fn table(r: &Report) -> String {
         opt(r.client_rss_kib),
         opt(r.client_cpu_secs.map(|v| format!("{v:.2}")))
     );
+    if !r.soak.is_empty() {
+        let mib = |v: Option<u64>| opt(v.map(|b| format!("{:.1}", b as f64 / 1_048_576.0)));
+        let _ = writeln!(
+            out,
+            "\nsoak samples (t s: database MiB, WAL MiB, server RSS MiB, confirmed, joins, leaves):"
+        );
+        let step = r.soak.len().div_ceil(12).max(1);
+        let last = r.soak.len() - 1;
+        for (i, s) in r.soak.iter().enumerate() {
+            if i % step == 0 || i == last {
+                let _ = writeln!(
+                    out,
+                    "  {:7.0}: {:>8} {:>8} {:>8} {:>9} {:>6} {:>6}",
+                    s.t,
+                    mib(s.db_bytes),
+                    mib(s.wal_bytes),
+                    mib(s.server_rss_kib.map(|k| k * 1024)),
+                    s.acked,
+                    s.joins,
+                    s.leaves
+                );
+            }
+        }
+    }
     out
 }
 
