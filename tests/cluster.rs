@@ -603,19 +603,7 @@ async fn messages_past_the_retention_period_are_trimmed_from_the_streams() {
         &["--redis-url", &redis.url(), "--retention-days", "3"],
     );
     let ids = |v: &[ChatMessage]| v.iter().map(|m| m.id).collect::<Vec<_>>();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let (_c, recent, _) = Client::joined_with_history(second.addr, "old", &cookie, None).await;
-        if ids(&recent) == [4, 5] {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "still {:?}",
-            ids(&recent)
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    common::history_becomes(second.addr, "old", &cookie, &[4, 5]).await;
     let (mut ada, recent, reset) =
         Client::joined_with_history(second.addr, "old", &cookie, Some(1)).await;
     assert!(reset, "a resume from a trimmed message reloads");

@@ -626,19 +626,7 @@ async fn messages_past_the_retention_period_are_deleted_and_resume_reloads_over_
 
     let server = ServerProcess::start(&db, &["--retention-days", "3", "--recent-messages", "10"]);
     let ids = |v: &[ChatMessage]| v.iter().map(|m| m.id).collect::<Vec<_>>();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let (_c, recent, _) = Client::joined_with_history(server.addr, "old", &cookie, None).await;
-        if ids(&recent) == [4, 5] {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "still {:?}",
-            ids(&recent)
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    common::history_becomes(server.addr, "old", &cookie, &[4, 5]).await;
     // Resuming from a deleted message: the latest page, marked as a reset.
     let (mut ada, recent, reset) =
         Client::joined_with_history(server.addr, "old", &cookie, Some(1)).await;

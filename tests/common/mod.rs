@@ -322,6 +322,20 @@ pub async fn assert_quiet(ws: &mut Socket, d: Duration) {
     }
 }
 
+/// Polls until a fresh join of `room` with `cookie` shows exactly the history `ids` (within 10 s).
+pub async fn history_becomes(addr: SocketAddr, room: &str, cookie: &str, ids: &[u64]) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_c, recent, _) = Client::joined_with_history(addr, room, cookie, None).await;
+        let got: Vec<u64> = recent.iter().map(|m| m.id).collect();
+        if got == ids {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "still {got:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Joins `room` on the server at `addr` through the real HTTP API and socket; returns the client and its cookie.
 pub async fn member_of(addr: SocketAddr, room: &str, name: &str) -> (Client, String) {
     let (outcome, cookie) = join_http(addr, room, name, "fox").await;
