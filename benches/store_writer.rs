@@ -6,7 +6,7 @@
 //! acknowledges. Latency is measured from `append` to `deliver`.
 
 use chatroom::protocol::Member;
-use chatroom::server::store::{Append, Appender, Delivery, Outcome, Store, StoreError};
+use chatroom::server::log::sqlite::{Append, Appender, Delivery, Outcome, Store, StoreError};
 use hdrhistogram::Histogram;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -128,7 +128,7 @@ fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let total = if quick { 50_000 } else { 500_000 };
     let secs = if quick { 2 } else { 10 };
-    println!("store writer benchmark (SQLite WAL, synchronous=NORMAL, group commit up to {} per transaction)", chatroom::server::store::MAX_BATCH);
+    println!("store writer benchmark (SQLite WAL, synchronous=NORMAL, group commit up to {} per transaction)", chatroom::server::log::sqlite::MAX_BATCH);
     let latency_only = std::env::args().any(|a| a == "--latency-only");
     let mut results = Vec::new();
     // Latency first, on a quiet disk: the throughput runs leave much data for the kernel to write back.

@@ -48,7 +48,8 @@ pub async fn list_avatars() -> Result<Vec<Avatar>, ServerFnError> {
 /// Members, recent messages and this browser's identity in `room`.
 #[server(prefix = "/api", endpoint = "room")]
 pub async fn load_room(room: String) -> Result<RoomSnapshot, ServerFnError> {
-    use crate::server::{session, AppState};
+    use crate::server::chat::session;
+    use crate::server::AppState;
     let state = use_context::<AppState>().ok_or_else(|| ServerFnError::new("no app state"))?;
     let room = crate::rules::validate_room(&room).map_err(|e| ServerFnError::new(e.to_string()))?;
     let headers: http::HeaderMap = leptos_axum::extract().await?;
@@ -93,8 +94,8 @@ pub async fn join_room(
     name: String,
     avatar: String,
 ) -> Result<JoinOutcome, ServerFnError> {
-    use crate::server::room::JoinError;
-    use crate::server::session::{self, SessionId};
+    use crate::server::chat::room::JoinError;
+    use crate::server::chat::session::{self, SessionId};
     use crate::server::AppState;
     use http::header::{HeaderValue, SET_COOKIE};
 
@@ -123,10 +124,12 @@ pub async fn join_room(
     // with 429 and a message the form shows.
     let axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr> =
         leptos_axum::extract().await?;
-    let client = crate::server::proxy::client_addr(peer.ip(), headers, &state.proxies);
+    let client = crate::server::http::proxy::client_addr(peer.ip(), headers, &state.proxies);
     if let Err(refusal) = admit(&state, &room, client).await {
         let status = match refusal {
-            crate::server::abuse::Refusal::TooManyRooms => http::StatusCode::SERVICE_UNAVAILABLE,
+            crate::server::http::abuse::Refusal::TooManyRooms => {
+                http::StatusCode::SERVICE_UNAVAILABLE
+            }
             _ => http::StatusCode::TOO_MANY_REQUESTS,
         };
         expect_context::<leptos_axum::ResponseOptions>().set_status(status);
@@ -160,7 +163,7 @@ pub async fn join_room(
     }
     let member = Member { name, avatar };
     let token = state.keys.sign(&state.keys.issue(sid, &room, &member));
-    let secure = crate::server::proxy::request_is_https(&request, &state.proxies);
+    let secure = crate::server::http::proxy::request_is_https(&request, &state.proxies);
     let cookie = session::set_cookie(&room, &token, state.keys.lifetime_secs(), secure);
     let response = expect_context::<leptos_axum::ResponseOptions>();
     response.insert_header(
@@ -176,8 +179,8 @@ async fn admit(
     state: &crate::server::AppState,
     room: &str,
     ip: std::net::IpAddr,
-) -> Result<(), crate::server::abuse::Refusal> {
-    use crate::server::abuse::Refusal;
+) -> Result<(), crate::server::http::abuse::Refusal> {
+    use crate::server::http::abuse::Refusal;
     let limits = &state.address_limits;
     limits.join(ip)?;
     // A room with members here or known to the log is not new (a store that cannot answer
@@ -197,7 +200,9 @@ async fn admit(
 /// Forgets this browser's session in `room` (its open sockets leave as they close).
 #[server(prefix = "/api", endpoint = "leave")]
 pub async fn leave_room(room: String) -> Result<(), ServerFnError> {
-    use crate::server::{proxy, session, AppState};
+    use crate::server::chat::session;
+    use crate::server::http::proxy;
+    use crate::server::AppState;
     use http::header::{HeaderValue, SET_COOKIE};
     let room = crate::rules::validate_room(&room).map_err(|e| ServerFnError::new(e.to_string()))?;
     let request: http::request::Parts = leptos_axum::extract().await?;

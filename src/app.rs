@@ -49,7 +49,7 @@ fn content_security_policy() {
             .map(str::to_owned)
             .or_else(|| p.uri.authority().map(|a| a.as_str().to_owned()))
     });
-    let csp = crate::server::headers::page_csp(&nonce, host.as_deref());
+    let csp = crate::server::http::headers::page_csp(&nonce, host.as_deref());
     if let Ok(value) = http::HeaderValue::from_str(&csp) {
         response.insert_header(http::header::CONTENT_SECURITY_POLICY, value);
     }

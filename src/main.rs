@@ -38,7 +38,7 @@ async fn main() -> ExitCode {
     };
     let tls = if config.tls() {
         let (cert, key) = (&config.tls_cert, &config.tls_key);
-        match chatroom::server::tls::Tls::load(cert.as_ref(), key.as_ref()) {
+        match chatroom::server::http::tls::Tls::load(cert.as_ref(), key.as_ref()) {
             Ok(tls) => Some(tls),
             Err(e) => {
                 eprintln!("chatroom: {e}");
@@ -62,7 +62,7 @@ async fn main() -> ExitCode {
         }
     };
     let listen = state.config.listen;
-    let listener = match chatroom::server::tcp::listen(listen) {
+    let listener = match chatroom::server::http::tcp::listen(listen) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("chatroom: cannot listen on {listen}: {e}");
@@ -74,7 +74,7 @@ async fn main() -> ExitCode {
         .map(|a| a.to_string())
         .unwrap_or_default();
     let admin = match state.config.admin_addr() {
-        Some(at) => match chatroom::server::tcp::listen(at) {
+        Some(at) => match chatroom::server::http::tcp::listen(at) {
             Ok(l) => {
                 tracing::info!("metrics and status on http://{at}");
                 Some(l)
@@ -87,7 +87,7 @@ async fn main() -> ExitCode {
         None => None,
     };
     let redirect = match state.config.https_redirect_addr() {
-        Some(at) => match chatroom::server::tcp::listen(at) {
+        Some(at) => match chatroom::server::http::tcp::listen(at) {
             Ok(l) => {
                 tracing::info!("redirecting http://{at} to https");
                 Some(l)

@@ -7,7 +7,8 @@
 //! `docs/AUTOBAHN.md`.
 
 use chatroom::server::config::{Config, Settings};
-use chatroom::server::{ws, AppState};
+use chatroom::server::net::route as ws;
+use chatroom::server::AppState;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;

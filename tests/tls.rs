@@ -4,7 +4,7 @@ mod common;
 
 use chatroom::protocol::{ClientFrame, ServerFrame};
 use chatroom::server::config::Settings;
-use chatroom::server::tls::Tls;
+use chatroom::server::http::tls::Tls;
 use common::TestServer;
 use futures::{SinkExt, StreamExt};
 use std::net::SocketAddr;

@@ -1,156 +1,29 @@
 //! The HTTP application: shared state, the axum router (SSR pages, server functions, `/ws/<room>`, the old protocol's `/` upgrade, health checks, `/metrics`) and serving with a graceful drain.
 
-use axum::extract::{FromRef, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use tower_http::compression::CompressionLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use super::abuse::AddressLimits;
-use super::cluster::RedisLog;
-use super::config::Config;
-use super::hub::Hub;
-use super::limits::{connections_from_file_limit, ConnectionLimits};
-use super::log::MessageLog;
-use super::metrics;
-use super::proxy::TrustedProxies;
-use super::room::RoomLimits;
-use super::session::SessionKeys;
-use super::status::StatusLog;
-use super::store::{Store, StoreError};
-use super::tcp::{self, Keepalive};
-use super::ws;
-use super::{api_limits, serve as accept, tls};
 use crate::app::{shell, App};
+use crate::server::config::Config;
+use crate::server::http::api_limits;
+use crate::server::http::serve as accept;
+use crate::server::http::tcp::{self, Keepalive};
+use crate::server::http::tls;
+use crate::server::net::route as ws;
+use crate::server::ops::metrics;
 
-/// Everything a request handler or server function may need: one shared allocation, so that
-/// each connection's task holds a pointer to it, not a copy.
-#[derive(Clone)]
-pub struct AppState(Arc<Shared>);
-
-impl std::ops::Deref for AppState {
-    type Target = Shared;
-    fn deref(&self) -> &Shared {
-        &self.0
-    }
-}
-
-/// What [`AppState`] shares.
-pub struct Shared {
-    pub leptos_options: LeptosOptions,
-    pub config: Arc<Config>,
-    pub hub: Arc<Hub>,
-    /// Where messages are stored and history is read: SQLite, or Redis in cluster mode.
-    pub log: MessageLog,
-    pub keys: Arc<SessionKeys>,
-    pub limits: Arc<ConnectionLimits>,
-    /// Per-address limits on joins, names held and new rooms.
-    pub address_limits: AddressLimits,
-    /// The last minutes of connections, rooms and message rates, for `/status`.
-    pub status: Arc<StatusLog>,
-    /// Cancelled when the drain begins: `/readyz` answers 503 and new sockets are refused.
-    pub draining: CancellationToken,
-    /// Cancelled when open sockets are to close (after the drain delay).
-    pub shutdown: CancellationToken,
-    /// Tracks every connection task, so that shutdown can wait for them.
-    pub tracker: TaskTracker,
-    /// Peers whose `X-Forwarded-*` headers count (`trust_proxy`).
-    pub proxies: Arc<TrustedProxies>,
-}
-
-impl FromRef<AppState> for LeptosOptions {
-    fn from_ref(state: &AppState) -> Self {
-        state.leptos_options.clone()
-    }
-}
-
-impl AppState {
-    /// Opens the message log (failing with a clear error if it is unusable: the SQLite file,
-    /// or in cluster mode Redis), starts its writer and the hub.
-    pub async fn new(config: Config, leptos_options: LeptosOptions) -> Result<Self, StoreError> {
-        let limits = RoomLimits {
-            max_members: config.max_room_members,
-            max_message_chars: config.max_message_chars,
-            max_staged: config.outgoing_queue_frames,
-            silence_ms: (config.ping_interval_secs + config.pong_timeout_secs + 5) * 1000,
-            presence_list_limit: config.presence_list_limit,
-            // Checked when the settings were loaded.
-            clock: super::legacy::Clock::new(&config.time_zone).unwrap_or_default(),
-        };
-        let max_total = match config.max_connections {
-            0 => connections_from_file_limit(),
-            n => n,
-        };
-        let conn_limits = Arc::new(ConnectionLimits::new(
-            config.max_connections_per_ip,
-            max_total,
-        ));
-        let hub = Arc::new(Hub::new(
-            limits,
-            Duration::from_secs(config.name_reservation_secs),
-            Duration::from_millis(config.presence_grace_ms),
-        ));
-        let log = if config.redis_url.is_empty() {
-            let store = Store::open(&config.data_path, config.max_db_mb)?
-                .with_wal_limit(config.wal_limit_mb.saturating_mul(1024 * 1024));
-            let (appender, _writer) = store.start_writer(hub.clone())?;
-            let store = Arc::new(store);
-            MessageLog::Local { store, appender }
-        } else {
-            let log = RedisLog::start(
-                &config.redis_url,
-                config.redis_stream_len,
-                Duration::from_secs(config.presence_ttl_secs),
-                hub.clone(),
-            )
-            .await?;
-            MessageLog::Cluster(log)
-        };
-        if config.retention_days > 0 {
-            log.start_retention(config.retention_days);
-        }
-        let lifetime = config.session_days * 24 * 3600;
-        let keys = if config.session_secret.is_empty() {
-            SessionKeys::from_key(log.session_secret().await?, lifetime)
-        } else {
-            SessionKeys::new(&config.session_secret, lifetime)
-        };
-        let address_limits = AddressLimits::new(
-            config.joins_per_minute,
-            config.join_burst,
-            config.max_reservations_per_ip,
-            Duration::from_secs(config.name_reservation_secs),
-            config.new_rooms_per_hour,
-        );
-        hub.metrics().set_ready(true);
-        // Checked when the settings were loaded.
-        let proxies = Arc::new(TrustedProxies::parse(&config.trust_proxy).unwrap_or_default());
-        Ok(AppState(Arc::new(Shared {
-            proxies,
-            leptos_options,
-            config: Arc::new(config),
-            status: Arc::new(StatusLog::default()),
-            draining: CancellationToken::new(),
-            hub,
-            log,
-            keys: Arc::new(keys),
-            limits: conn_limits,
-            address_limits,
-            shutdown: CancellationToken::new(),
-            tracker: TaskTracker::new(),
-        })))
-    }
-}
+use crate::server::state::AppState;
 
 /// Paths for operators only: on the admin address when one is set, on the app's only with `metrics_public`.
 const ADMIN_PATHS: [&str; 3] = ["/metrics", "/status", "/api/status"];
@@ -187,7 +60,7 @@ pub fn router(state: AppState, surface: Surface) -> Router {
         .leptos_routes(&state, routes, move || shell(options.clone()));
     // Static files and the 404 page: from inside the binary, or from `site_root` on disk.
     #[cfg(feature = "embed")]
-    let app = app.fallback_service(super::assets::fallback(state.clone()));
+    let app = app.fallback_service(crate::server::assets::fallback(state.clone()));
     #[cfg(not(feature = "embed"))]
     let app = app.fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell));
     let app = match surface {
@@ -201,7 +74,7 @@ pub fn router(state: AppState, surface: Surface) -> Router {
     // nor upgrades, whose bodies are empty); every response gets the security headers.
     let app = app
         .layer(CompressionLayer::new())
-        .layer(middleware::from_fn(super::headers::secure));
+        .layer(middleware::from_fn(crate::server::http::headers::secure));
     let app = app.layer(middleware::from_fn_with_state(
         state.clone(),
         old_protocol_on_root,
@@ -216,7 +89,7 @@ pub fn router(state: AppState, surface: Surface) -> Router {
 
 /// A WebSocket upgrade of `/` is an old PHP/Swoole chat client; a plain `GET /` is the app.
 async fn old_protocol_on_root(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if req.uri().path() == "/" && super::wire::wants_websocket(req.headers()) {
+    if req.uri().path() == "/" && crate::server::net::wire::wants_websocket(req.headers()) {
         return ws::legacy_route(state, req).await;
     }
     next.run(req).await
@@ -410,7 +283,7 @@ async fn drain(state: &AppState, deadline: Duration) {
 /// counts, and samples the status page's figures every second.
 async fn sweep(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(15));
-    let mut second = tokio::time::interval(crate::server::room::COUNT_INTERVAL);
+    let mut second = tokio::time::interval(crate::server::chat::room::COUNT_INTERVAL);
     loop {
         tokio::select! {
             _ = tick.tick() => {

@@ -15,8 +15,8 @@ use rust_embed::{EmbeddedFile, RustEmbed};
 use sha2::{Digest, Sha256};
 use std::fmt::Write;
 
-use super::app::AppState;
 use crate::app::shell;
+use crate::server::state::AppState;
 
 /// `target/site` as cargo-leptos left it. Release builds carry its files; debug builds read
 /// them from disk on each request (so `cargo leptos watch` sees rebuilds). Empty if missing.

@@ -300,7 +300,7 @@ impl Config {
                 ),
             });
         }
-        if let Err(reason) = super::legacy::Clock::new(&self.time_zone) {
+        if let Err(reason) = crate::server::legacy::Clock::new(&self.time_zone) {
             return Err(ConfigError::Invalid {
                 name: "time_zone",
                 reason,
@@ -312,7 +312,7 @@ impl Config {
     /// The HTTP settings: proxies, TLS files in pairs, the redirect address.
     fn check_http(&self) -> Result<(), ConfigError> {
         let invalid = |name, reason: String| Err(ConfigError::Invalid { name, reason });
-        if let Err(e) = super::proxy::TrustedProxies::parse(&self.trust_proxy) {
+        if let Err(e) = crate::server::http::proxy::TrustedProxies::parse(&self.trust_proxy) {
             return invalid("trust_proxy", e.to_string());
         }
         if self.tls_cert.trim().is_empty() != self.tls_key.trim().is_empty() {

@@ -1,31 +1,22 @@
-//! Server-only code: configuration, sessions, the room hub, the WebSocket route and the HTTP app around them.
+//! Server-only code, one folder per layer of a message's way (see ARCHITECTURE.md).
+//!
+//! Top to bottom: `app` (router, serving, drain) and `assets`; `net/` (the WebSocket edge:
+//! upgrade, connection loop, codec of the current protocol); `state` (what every handler
+//! shares); `legacy/` (the old PHP/Swoole protocol as a codec); `chat/` (hub, rooms, joins,
+//! sessions, outboxes); `ops/` (metrics, status, process figures); `log/` (the message log:
+//! its interface, SQLite, Redis); `http/` (accept loop, TLS, proxies, limits, headers);
+//! `config` at the bottom. A file imports only from its own folder or the folders below it.
 
-pub mod abuse;
-pub mod api_limits;
 pub mod app;
 #[cfg(feature = "embed")]
 pub mod assets;
-pub mod cluster;
+pub mod chat;
 pub mod config;
-pub mod headers;
-pub mod hub;
+pub mod http;
 pub mod legacy;
-pub mod limits;
 pub mod log;
-pub mod metrics;
-pub mod outbox;
-pub mod presence;
-pub mod procstat;
-pub mod proxy;
-pub mod room;
-pub mod serve;
-pub mod session;
-pub mod status;
-pub mod store;
-pub mod stream;
-pub mod tcp;
-pub mod tls;
-pub mod wire;
-pub mod ws;
+pub mod net;
+pub mod ops;
+pub mod state;
 
-pub use app::AppState;
+pub use state::AppState;

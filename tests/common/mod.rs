@@ -46,7 +46,7 @@ impl TestServer {
     /// redirect listener if `redirect`.
     pub async fn with_tls(
         mut settings: Settings,
-        tls: Option<std::sync::Arc<chatroom::server::tls::Tls>>,
+        tls: Option<std::sync::Arc<chatroom::server::http::tls::Tls>>,
         redirect: bool,
     ) -> TestServer {
         let dir = if settings.data_path.is_none() {

@@ -1,7 +1,7 @@
 //! A real server process (the `chatroom` binary) on a temporary database, for restart and crash tests.
 #![allow(dead_code)]
 
-use chatroom::server::procstat::Proc;
+use chatroom::server::ops::procstat::Proc;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;

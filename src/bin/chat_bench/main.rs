@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, Semaphore};
 
-use chatroom::server::procstat::Proc;
+use chatroom::server::ops::procstat::Proc;
 use client::{open_socket, source_addr, Sessions};
 use peer::Peer;
 use report::{
@@ -281,7 +281,7 @@ fn main() -> ExitCode {
         eprintln!("chat-bench: {e}");
         return ExitCode::from(2);
     }
-    let files = chatroom::server::limits::raise_file_limit();
+    let files = chatroom::server::http::limits::raise_file_limit();
     if (files as usize) < args.connections + 64 {
         eprintln!(
             "chat-bench: warning: open-file limit {files} is below {} connections plus headroom",

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::client::{open_socket, source_addr, Sessions};
 use crate::traffic::Shared;
 use crate::Args;
-use chatroom::server::procstat::Proc;
+use chatroom::server::ops::procstat::Proc;
 
 /// Joins and leaves of the churning members.
 #[derive(Default)]

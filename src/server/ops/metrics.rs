@@ -11,8 +11,8 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use super::procstat::{self, Proc};
 use crate::protocol::ErrorCode;
+use crate::server::ops::procstat::{self, Proc};
 
 /// Why a connection ended: the `reason` label of `chatroom_connections_closed_total`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -159,7 +159,7 @@ pub fn is_https(tls: bool, peer: IpAddr, headers: &HeaderMap, trust: &TrustedPro
 pub fn request_is_https(parts: &http::request::Parts, trust: &TrustedProxies) -> bool {
     let tls = parts
         .extensions
-        .get::<super::serve::Transport>()
+        .get::<crate::server::http::serve::Transport>()
         .is_some_and(|t| t.tls);
     let peer = parts
         .extensions

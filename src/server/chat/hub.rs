@@ -10,12 +10,12 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::metrics::{HubStats, Metrics, Rejection};
-use super::outbox::Outbox;
-use super::room::{ConnId, JoinError, OldPeer, PresenceChange, Room, RoomLimits};
-use super::session::{Session, SessionId};
-use super::store::{Append, Delivery, Outcome, StoreError};
 use crate::protocol::{ChatMessage, ErrorCode, Member, MessageId, ServerFrame};
+use crate::server::chat::outbox::Outbox;
+use crate::server::chat::room::{ConnId, JoinError, OldPeer, PresenceChange, Room, RoomLimits};
+use crate::server::chat::session::{Session, SessionId};
+use crate::server::log::sqlite::{Append, Delivery, Outcome, StoreError};
+use crate::server::ops::metrics::{HubStats, Metrics, Rejection};
 
 /// All rooms of this process.
 pub struct Hub {
@@ -287,11 +287,11 @@ impl Delivery for Hub {
 
 #[cfg(test)]
 mod tests {
-    use super::super::outbox::{outbox, Next, OutboxReceiver};
-    use super::super::room::check_post;
-    use super::super::session::SessionKeys;
     use super::*;
     use crate::protocol::{ChatMessage, ErrorCode};
+    use crate::server::chat::outbox::{outbox, Next, OutboxReceiver};
+    use crate::server::chat::room::check_post;
+    use crate::server::chat::session::SessionKeys;
 
     fn hub(grace_ms: u64) -> Arc<Hub> {
         Arc::new(Hub::new(

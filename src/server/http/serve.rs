@@ -21,9 +21,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
-use super::limits::{ConnectionLimits, Permit};
-use super::proxy::TrustedProxies;
-use super::tcp;
+use crate::server::http::limits::{ConnectionLimits, Permit};
+use crate::server::http::proxy::TrustedProxies;
+use crate::server::http::tcp;
 
 /// How a listener's connections are served.
 #[derive(Clone)]

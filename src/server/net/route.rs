@@ -25,20 +25,20 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_rustls::server::TlsStream;
 
-use super::app::AppState;
-use super::hub::Hub;
-use super::legacy;
-use super::limits::{LimitError, Permit};
-use super::metrics::{CloseReason, Refusal, Rejection};
-use super::outbox::{outbox, Next, Outbox, OutboxReceiver};
-use super::proxy;
-use super::room::{check_post, ConnId, JoinError, OldPeer, Room};
-use super::session::{self, Session, SessionId};
-use super::store::{Append, StoreError};
-use super::stream::Stream;
-use super::wire::{self, Decoder, Event, WireError, Writer};
 use crate::protocol::{close, ChatMessage, ClientFrame, ErrorCode, MessageId, ServerFrame};
 use crate::rules::{name_key, validate_room};
+use crate::server::chat::hub::Hub;
+use crate::server::chat::outbox::{outbox, Next, Outbox, OutboxReceiver};
+use crate::server::chat::room::{check_post, ConnId, JoinError, OldPeer, Room};
+use crate::server::chat::session::{self, Session, SessionId};
+use crate::server::http::limits::{LimitError, Permit};
+use crate::server::http::proxy;
+use crate::server::legacy;
+use crate::server::log::sqlite::{Append, StoreError};
+use crate::server::net::stream::Stream;
+use crate::server::net::wire::{self, Decoder, Event, WireError, Writer};
+use crate::server::ops::metrics::{CloseReason, Refusal, Rejection};
+use crate::server::state::AppState;
 
 /// Frames taken from the outbox for one write (one system call when the socket takes them).
 const WRITE_BATCH: usize = 128;
@@ -115,7 +115,7 @@ pub async fn ws_route(
 }
 
 /// A WebSocket upgrade of `/`: an old PHP/Swoole chat client, which joins the configured
-/// `legacy_room` and speaks the old protocol (see [`super::legacy`]). Any origin may connect
+/// `legacy_room` and speaks the old protocol (see [`crate::server::legacy`]). Any origin may connect
 /// unless `legacy_origins` lists them: these sockets carry no session.
 pub async fn legacy_route(state: AppState, mut req: Request) -> Response {
     if state.config.legacy_room.is_empty() {
@@ -150,7 +150,7 @@ pub async fn legacy_route(state: AppState, mut req: Request) -> Response {
     }
     let tls = req
         .extensions()
-        .get::<super::serve::Transport>()
+        .get::<crate::server::http::serve::Transport>()
         .is_some_and(|t| t.tls);
     let https = proxy::is_https(tls, peer.ip(), headers, &state.proxies);
     let peer_info = OldPeer {
@@ -1117,7 +1117,7 @@ impl Connection {
             .close(close::SESSION_REFUSED, &JoinError::NameTaken.to_string());
     }
 
-    fn storage_failed(&self, e: super::store::StoreError) {
+    fn storage_failed(&self, e: crate::server::log::sqlite::StoreError) {
         tracing::error!(conn = self.id, error = %e, "store read failed while joining");
         self.reply(ServerFrame::error(
             ErrorCode::StorageFailed,
@@ -1131,9 +1131,9 @@ impl Connection {
 mod tests {
     use super::*;
     use crate::protocol::Member;
-    use crate::server::outbox::outbox;
-    use crate::server::room::RoomLimits;
-    use crate::server::session::{SessionId, SessionKeys};
+    use crate::server::chat::outbox::outbox;
+    use crate::server::chat::room::RoomLimits;
+    use crate::server::chat::session::{SessionId, SessionKeys};
 
     #[tokio::test]
     async fn a_panicking_connection_ends_alone_and_its_member_leaves() {

@@ -97,7 +97,7 @@ pub fn connections_from_file_limit() -> usize {
 
 /// Raises this process's soft open-file limit to the hard one; returns the limit now in force.
 pub fn raise_file_limit() -> u64 {
-    let Some(lim) = super::procstat::file_limit() else {
+    let Some(lim) = crate::server::ops::procstat::file_limit() else {
         return 1024;
     };
     if lim.rlim_cur < lim.rlim_max {

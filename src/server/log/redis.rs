@@ -20,10 +20,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
-use super::hub::Hub;
-use super::presence::Presence;
-use super::store::{now_ms, Append, Delivery, Outcome, StoreError, QUEUE};
 use crate::protocol::{ChatMessage, MessageId};
+use crate::server::chat::hub::Hub;
+use crate::server::log::presence::Presence;
+use crate::server::log::sqlite::{now_ms, Append, Delivery, Outcome, StoreError, QUEUE};
 
 /// Most appends sent to Redis in one pipeline.
 const PIPELINE: usize = 512;

@@ -15,7 +15,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 
-use super::wire::TryWrite;
+use crate::server::net::wire::TryWrite;
 
 /// An upgraded connection's socket.
 pub enum Stream {

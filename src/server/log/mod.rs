@@ -1,11 +1,17 @@
-//! Where messages are kept: this node's SQLite store, or in cluster mode the Redis streams every node shares; one interface for both.
+//! Where messages are kept: this node's SQLite store, or in cluster mode the Redis streams every node shares.
+//!
+//! One interface for both ([`MessageLog`]).
+
+pub mod presence;
+pub mod redis;
+pub mod sqlite;
 
 use std::sync::Arc;
 
-use super::cluster::RedisLog;
-use super::session::SessionId;
-use super::store::{Append, Appender, Store, StoreError};
 use crate::protocol::{ChatMessage, MessageId};
+use crate::server::chat::session::SessionId;
+use crate::server::log::redis::RedisLog;
+use crate::server::log::sqlite::{Append, Appender, Store, StoreError};
 
 /// The message log the server appends to and reads history from.
 #[derive(Clone)]
@@ -154,10 +160,10 @@ impl MessageLog {
     pub fn start_retention(&self, days: u64) {
         match self {
             MessageLog::Local { appender, .. } => {
-                super::store::spawn_retention(appender.clone(), days);
+                crate::server::log::sqlite::spawn_retention(appender.clone(), days);
             }
             MessageLog::Cluster(log) => {
-                super::cluster::spawn_retention(log.clone(), days);
+                crate::server::log::redis::spawn_retention(log.clone(), days);
             }
         }
     }

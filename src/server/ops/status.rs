@@ -4,9 +4,9 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use super::metrics::{HubStats, Metrics};
-use super::store::now_ms;
 use crate::api::{StatusSample, StatusSnapshot};
+use crate::server::log::sqlite::now_ms;
+use crate::server::ops::metrics::{HubStats, Metrics};
 
 /// Samples kept: five minutes.
 pub const KEEP: usize = 300;

@@ -17,12 +17,12 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::legacy::{self, Clock};
-use super::metrics::{HubStats, Metrics};
-use super::outbox::Outbox;
-use super::session::{Session, SessionId};
 use crate::protocol::{close, ChatMessage, ErrorCode, Member, MessageId, ServerFrame};
 use crate::rules::{self, name_key, TextError};
+use crate::server::chat::outbox::Outbox;
+use crate::server::chat::session::{Session, SessionId};
+use crate::server::legacy::{self, Clock};
+use crate::server::ops::metrics::{HubStats, Metrics};
 
 /// Shortest time between two online counts sent to a big room.
 pub const COUNT_INTERVAL: Duration = Duration::from_secs(1);

@@ -20,11 +20,11 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use super::hub::Hub;
-use super::room::{PresenceChange, RemoteMembers};
-use super::session::SessionId;
-use super::store::StoreError;
 use crate::protocol::Member;
+use crate::server::chat::hub::Hub;
+use crate::server::chat::room::{PresenceChange, RemoteMembers};
+use crate::server::chat::session::SessionId;
+use crate::server::log::sqlite::StoreError;
 
 /// How often a node renews its liveness and reads what changed.
 const TICK: Duration = Duration::from_secs(1);
