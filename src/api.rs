@@ -1,43 +1,12 @@
 //! Request/response API as Leptos server functions: the avatar catalogue, a room's first paint, joining and leaving, and the server's status.
 
 use leptos::prelude::*;
-use serde::{Deserialize, Serialize};
 
 use crate::avatars::Avatar;
-use crate::protocol::{ChatMessage, Member};
-
-/// What the first paint of a room needs.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RoomSnapshot {
-    pub room: String,
-    /// The first members in join order (all of them in a room below the presence list limit).
-    pub members: Vec<Member>,
-    /// Members online in all.
-    pub online: usize,
-    pub recent: Vec<ChatMessage>,
-    /// This browser's member, if it holds a valid session whose name is still its own.
-    pub me: Option<Member>,
-    pub max_message_chars: usize,
-    /// Size of a history page: fewer recent messages than this means there is nothing older.
-    pub page_size: usize,
-}
-
-/// Which form field a refused join is about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum JoinField {
-    Name,
-    Avatar,
-    Room,
-}
-
-/// Result of asking to join a room.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum JoinOutcome {
-    /// Joined: the session cookie is set and the name reserved for this browser.
-    Joined(Member),
-    /// Refused, with the reason to show next to `field`.
-    Refused { field: JoinField, message: String },
-}
+use crate::protocol::pages::{JoinOutcome, RoomSnapshot, StatusSnapshot};
+use crate::protocol::ChatMessage;
+#[cfg(feature = "ssr")]
+use crate::protocol::{pages::JoinField, Member};
 
 /// The avatars a member may pick.
 #[server(prefix = "/api", endpoint = "avatars")]
@@ -215,29 +184,6 @@ pub async fn leave_room(room: String) -> Result<(), ServerFnError> {
         HeaderValue::from_str(&cookie).map_err(|e| ServerFnError::new(e.to_string()))?,
     );
     Ok(())
-}
-
-/// One second of the server's life, for the status page.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct StatusSample {
-    /// Milliseconds since the Unix epoch.
-    pub at_ms: i64,
-    pub connections: u64,
-    pub rooms: u64,
-    pub members: u64,
-    /// Messages broadcast per second over the last second.
-    pub messages_per_sec: f64,
-    /// Message frames queued to members per second over the last second.
-    pub deliveries_per_sec: f64,
-}
-
-/// What the status page shows.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct StatusSnapshot {
-    pub version: String,
-    pub uptime_secs: u64,
-    /// Oldest first, one a second.
-    pub samples: Vec<StatusSample>,
 }
 
 /// The server's recent figures (on the admin address when one is set).

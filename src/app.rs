@@ -7,6 +7,7 @@ use leptos_router::path;
 
 use crate::components::room_page::RoomPage;
 use crate::components::server_status::ServerStatusPage;
+use crate::components::Hydrated;
 
 /// The document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -54,10 +55,6 @@ fn content_security_policy() {
         response.insert_header(http::header::CONTENT_SECURITY_POLICY, value);
     }
 }
-
-/// True once the browser has hydrated the page: lets views switch from server-safe to browser-only rendering (e.g. local time).
-#[derive(Clone, Copy)]
-pub struct Hydrated(pub ReadSignal<bool>);
 
 #[component]
 pub fn App() -> impl IntoView {

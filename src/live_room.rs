@@ -61,7 +61,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::api::RoomSnapshot;
+    use crate::protocol::pages::RoomSnapshot;
     use crate::protocol::{ChatMessage, Member, ServerFrame};
 
     fn member(name: &str) -> Member {

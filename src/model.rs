@@ -3,7 +3,7 @@
 //! It holds members, messages and pending sends, and each change reports the [`Parts`] it
 //! touched so that only their views redraw (`live_room`). Pure, so it is tested natively.
 
-use crate::api::RoomSnapshot;
+use crate::protocol::pages::RoomSnapshot;
 use crate::protocol::{ChatMessage, ErrorCode, Member, MessageId, ServerFrame};
 use crate::rules::name_key;
 

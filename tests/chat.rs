@@ -2,7 +2,7 @@
 
 mod common;
 
-use chatroom::api::{JoinField, JoinOutcome};
+use chatroom::protocol::pages::{JoinField, JoinOutcome};
 use chatroom::protocol::{close, ClientFrame, ErrorCode, Member, ServerFrame};
 use common::{ack, send, Client, TestServer};
 use std::time::Duration;

@@ -24,7 +24,7 @@ fn node(redis: &RedisServer, dir: &tempfile::TempDir, name: &str) -> ServerProce
 async fn assert_joins(addr: std::net::SocketAddr, room: &str, name: &str, avatar: &str) {
     let (outcome, _) = join_http(addr, room, name, avatar).await;
     assert!(
-        matches!(outcome, chatroom::api::JoinOutcome::Joined(_)),
+        matches!(outcome, chatroom::protocol::pages::JoinOutcome::Joined(_)),
         "{outcome:?}"
     );
 }
@@ -222,7 +222,7 @@ async fn while_redis_is_down_sends_are_refused_not_lost_and_the_node_recovers() 
     let (outcome, cookie) = join_http(b.addr, "r", "Dora", "owl").await;
     assert!(cookie.is_none());
     match outcome {
-        chatroom::api::JoinOutcome::Refused { message, .. } => {
+        chatroom::protocol::pages::JoinOutcome::Refused { message, .. } => {
             assert!(message.contains("try again"), "{message}")
         }
         other => panic!("joined during the outage: {other:?}"),
@@ -333,8 +333,8 @@ async fn members_of_every_node_are_listed_everywhere_and_a_name_is_taken_on_all_
     assert!(
         matches!(
             outcome,
-            chatroom::api::JoinOutcome::Refused {
-                field: chatroom::api::JoinField::Name,
+            chatroom::protocol::pages::JoinOutcome::Refused {
+                field: chatroom::protocol::pages::JoinField::Name,
                 ..
             }
         ),
@@ -460,7 +460,10 @@ async fn a_member_with_tabs_on_two_nodes_keeps_their_name_until_the_last_tab_clo
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let (outcome, _) = join_http(b.addr, "r", "Ada", "owl").await;
     assert!(
-        matches!(outcome, chatroom::api::JoinOutcome::Refused { .. }),
+        matches!(
+            outcome,
+            chatroom::protocol::pages::JoinOutcome::Refused { .. }
+        ),
         "Ada is still here (on the other node): {outcome:?}"
     );
     assert_eq!(members_on(b.addr, "r").await, ["Ada", "Bob"]);
@@ -483,8 +486,8 @@ async fn a_join_refused_by_one_node_does_not_keep_the_name_from_the_others() {
     assert!(
         matches!(
             outcome,
-            chatroom::api::JoinOutcome::Refused {
-                field: chatroom::api::JoinField::Room,
+            chatroom::protocol::pages::JoinOutcome::Refused {
+                field: chatroom::protocol::pages::JoinField::Room,
                 ..
             }
         ),
@@ -546,7 +549,10 @@ async fn lookalike_names_and_the_room_cap_hold_across_nodes() {
     // The same name in fullwidth letters, on the other node, is the same name.
     let (outcome, cookie) = join_http(b.addr, "lobby", "\u{FF21}\u{FF2E}\u{FF2E}", "owl").await;
     assert!(
-        matches!(outcome, chatroom::api::JoinOutcome::Refused { .. }),
+        matches!(
+            outcome,
+            chatroom::protocol::pages::JoinOutcome::Refused { .. }
+        ),
         "{outcome:?}"
     );
     assert!(cookie.is_none());

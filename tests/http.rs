@@ -2,7 +2,7 @@
 
 mod common;
 
-use chatroom::api::JoinOutcome;
+use chatroom::protocol::pages::JoinOutcome;
 use chatroom::server::config::Settings;
 use common::{join_http, TestServer};
 use std::net::{IpAddr, SocketAddr};

@@ -433,7 +433,7 @@ async fn the_status_function_reports_a_sample_a_second() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    let snap: chatroom::api::StatusSnapshot =
+    let snap: chatroom::protocol::pages::StatusSnapshot =
         serde_json::from_str(&resp.text().await.unwrap()).unwrap();
     assert!(snap.samples.len() >= 2, "{snap:?}");
     let last = snap.samples.last().unwrap();

@@ -4,10 +4,11 @@ use leptos::prelude::*;
 
 use super::avatar_picker::AvatarPicker;
 use super::message_list::MessageList;
-use crate::api::{JoinField, JoinOutcome, JoinRoom};
+use crate::api::JoinRoom;
 use crate::avatars::{avatar_url, DEFAULT_AVATAR};
 use crate::live_room::LiveRoom;
 use crate::model::Parts;
+use crate::protocol::pages::{JoinField, JoinOutcome};
 use crate::rules::validate_name;
 
 #[component]

@@ -18,3 +18,7 @@ use crate::protocol::ClientFrame;
 
 /// Frames for the live connection; empty until the browser has opened one.
 pub type Outgoing = StoredValue<Option<UnboundedSender<ClientFrame>>>;
+
+/// True once the browser has hydrated the page: lets views switch from server-safe to browser-only rendering (e.g. local time).
+#[derive(Clone, Copy)]
+pub struct Hydrated(pub ReadSignal<bool>);

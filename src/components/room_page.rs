@@ -7,9 +7,10 @@ use leptos_router::hooks::use_params_map;
 use super::chat_view::ChatView;
 use super::join_form::JoinForm;
 use super::status::ConnectionStatus;
-use crate::api::{load_room, RoomSnapshot};
+use crate::api::load_room;
 use crate::live_room::LiveRoom;
 use crate::model::{Parts, RoomModel};
+use crate::protocol::pages::RoomSnapshot;
 use crate::rules::{validate_room, DEFAULT_ROOM};
 
 #[component]

@@ -3,7 +3,8 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::api::{load_status, StatusSample, StatusSnapshot};
+use crate::api::load_status;
+use crate::protocol::pages::{StatusSample, StatusSnapshot};
 
 /// Width and height of a chart's drawing, in SVG units.
 const W: f64 = 600.0;

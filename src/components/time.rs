@@ -3,7 +3,7 @@
 use chrono::DateTime;
 use leptos::prelude::*;
 
-use crate::app::Hydrated;
+use super::Hydrated;
 use crate::protocol::Timestamp;
 
 /// `HH:MM` in UTC.

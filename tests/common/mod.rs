@@ -6,7 +6,7 @@ pub mod process;
 pub mod raw;
 pub mod redis_server;
 
-use chatroom::api::JoinOutcome;
+use chatroom::protocol::pages::JoinOutcome;
 use chatroom::protocol::{ClientFrame, ServerFrame};
 use chatroom::server::config::{Config, Settings};
 use chatroom::server::{app, AppState};
@@ -198,7 +198,10 @@ pub async fn call(addr: SocketAddr, endpoint: &str, fields: &[(&str, &str)]) -> 
 }
 
 /// The first-paint snapshot of `room` (members, online count, recent messages) from `addr`.
-pub async fn room_snapshot(addr: SocketAddr, room: &str) -> chatroom::api::RoomSnapshot {
+pub async fn room_snapshot(
+    addr: SocketAddr,
+    room: &str,
+) -> chatroom::protocol::pages::RoomSnapshot {
     serde_json::from_str(&call(addr, "room", &[("room", room)]).await).unwrap()
 }
 

@@ -1,6 +1,6 @@
 //! Joining and connecting: the `join_room` POST over a hand-written HTTP/1.1 keep-alive connection, then the WebSocket from a chosen 127.0.0.x source address up to the welcome (or, for a peer without sessions, up to the upgrade).
 
-use chatroom::api::JoinOutcome;
+use chatroom::protocol::pages::JoinOutcome;
 use chatroom::protocol::{ClientFrame, ServerFrame};
 
 use crate::peer::Peer;

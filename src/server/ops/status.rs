@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use crate::api::{StatusSample, StatusSnapshot};
+use crate::protocol::pages::{StatusSample, StatusSnapshot};
 use crate::server::log::sqlite::now_ms;
 use crate::server::ops::metrics::{HubStats, Metrics};
 

@@ -9,6 +9,8 @@
 //! Compatibility: fields are only ever added, optional ones with `#[serde(default)]`, and
 //! unknown fields are ignored, so that older clients keep working.
 
+pub mod pages;
+
 use serde::{Deserialize, Serialize};
 
 /// Server-assigned message id: increases by one per message within a room.
