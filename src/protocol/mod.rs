@@ -102,6 +102,23 @@ pub enum ServerFrame {
     },
 }
 
+/// The frames sent most, serialised from borrowed data so that a message is not copied to
+/// be sent: the same JSON as the [`ServerFrame`] of the same name.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrameRef<'a> {
+    Message(&'a ChatMessage),
+    Joined { member: &'a Member },
+    Left { member: &'a Member },
+}
+
+impl ServerFrameRef<'_> {
+    pub fn encode(&self) -> String {
+        // Serialising these plain types cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
 /// Why a frame was refused. The connection stays open after every one of these.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -227,6 +244,40 @@ impl ServerFrame {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn borrowed_frames_encode_as_the_owned_ones() {
+        let member = Member {
+            name: "Ada".into(),
+            avatar: "fox".into(),
+        };
+        let m = ChatMessage {
+            id: 7,
+            ts: 1,
+            name: "Ada".into(),
+            avatar: "fox".into(),
+            text: "hi \"there\" <b>".into(),
+            client_id: Some("c1".into()),
+        };
+        let pairs = [
+            (ServerFrameRef::Message(&m), ServerFrame::Message(m.clone())),
+            (
+                ServerFrameRef::Joined { member: &member },
+                ServerFrame::Joined {
+                    member: member.clone(),
+                },
+            ),
+            (
+                ServerFrameRef::Left { member: &member },
+                ServerFrame::Left {
+                    member: member.clone(),
+                },
+            ),
+        ];
+        for (borrowed, owned) in pairs {
+            assert_eq!(borrowed.encode(), owned.encode());
+        }
+    }
+
     use super::*;
     use serde_json::json;
 

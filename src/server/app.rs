@@ -283,7 +283,7 @@ async fn drain(state: &AppState, deadline: Duration) {
 /// counts, and samples the status page's figures every second.
 async fn sweep(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(15));
-    let mut second = tokio::time::interval(crate::server::chat::room::COUNT_INTERVAL);
+    let mut second = tokio::time::interval(crate::server::chat::members::COUNT_INTERVAL);
     loop {
         tokio::select! {
             _ = tick.tick() => {

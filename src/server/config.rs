@@ -300,7 +300,7 @@ impl Config {
                 ),
             });
         }
-        if let Err(reason) = crate::server::legacy::Clock::new(&self.time_zone) {
+        if let Err(reason) = crate::server::clock::Clock::new(&self.time_zone) {
             return Err(ConfigError::Invalid {
                 name: "time_zone",
                 reason,

@@ -11,6 +11,7 @@ pub mod app;
 #[cfg(feature = "embed")]
 pub mod assets;
 pub mod chat;
+pub mod clock;
 pub mod config;
 pub mod http;
 pub mod legacy;

@@ -10,6 +10,7 @@ use tokio_util::task::TaskTracker;
 use crate::server::chat::hub::Hub;
 use crate::server::chat::room::RoomLimits;
 use crate::server::chat::session::SessionKeys;
+use crate::server::clock::Clock;
 use crate::server::config::Config;
 use crate::server::http::abuse::AddressLimits;
 use crate::server::http::limits::{connections_from_file_limit, ConnectionLimits};
@@ -50,6 +51,8 @@ pub struct Shared {
     pub shutdown: CancellationToken,
     /// Tracks every connection task, so that shutdown can wait for them.
     pub tracker: TaskTracker,
+    /// The clock of the old protocol's `time` fields (`time_zone`).
+    pub legacy_clock: Clock,
     /// Peers whose `X-Forwarded-*` headers count (`trust_proxy`).
     pub proxies: Arc<TrustedProxies>,
 }
@@ -70,8 +73,6 @@ impl AppState {
             max_staged: config.outgoing_queue_frames,
             silence_ms: (config.ping_interval_secs + config.pong_timeout_secs + 5) * 1000,
             presence_list_limit: config.presence_list_limit,
-            // Checked when the settings were loaded.
-            clock: crate::server::legacy::Clock::new(&config.time_zone).unwrap_or_default(),
         };
         let max_total = match config.max_connections {
             0 => connections_from_file_limit(),
@@ -122,6 +123,8 @@ impl AppState {
         // Checked when the settings were loaded.
         let proxies = Arc::new(TrustedProxies::parse(&config.trust_proxy).unwrap_or_default());
         Ok(AppState(Arc::new(Shared {
+            // Checked when the settings were loaded.
+            legacy_clock: Clock::new(&config.time_zone).unwrap_or_default(),
             proxies,
             leptos_options,
             config: Arc::new(config),

@@ -10,9 +10,10 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::protocol::{ChatMessage, ErrorCode, Member, MessageId, ServerFrame};
+use crate::protocol::{ChatMessage, ErrorCode, Member, MessageId};
+use crate::server::chat::codec::{Encoder, Event};
 use crate::server::chat::outbox::Outbox;
-use crate::server::chat::room::{ConnId, JoinError, OldPeer, PresenceChange, Room, RoomLimits};
+use crate::server::chat::room::{ConnId, JoinError, PresenceChange, Room, RoomLimits};
 use crate::server::chat::session::{Session, SessionId};
 use crate::server::log::sqlite::{Append, Delivery, Outcome, StoreError};
 use crate::server::ops::metrics::{HubStats, Metrics, Rejection};
@@ -135,36 +136,21 @@ impl Hub {
             .is_none_or(|r| r.name_free_for(name, sid))
     }
 
-    /// Registers connection `conn` in `room` as the session's member, staged (see
-    /// [`Room::join`]). `stored_last` is the store's newest id for the room, used if the
-    /// room has to be created. Returns the room and the id up to which history is the
-    /// caller's to send.
+    /// Registers connection `conn` in `room` as the session's member (see [`Room::join`]).
+    /// `stored_last` is the store's newest id for the room, used if the room has to be
+    /// created. Returns the room and the id up to which history is the caller's to send.
     pub fn join(
         &self,
         room: &str,
         conn: ConnId,
         session: &Session,
         outbox: Outbox,
+        encoder: Arc<dyn Encoder>,
         stored_last: MessageId,
     ) -> Result<(Arc<Room>, MessageId), JoinError> {
-        self.enter(room, stored_last, |r| r.join(conn, session, outbox))
-    }
-
-    /// Registers old-protocol connection `conn` in `room` as the session's member, live at
-    /// once (see [`Room::join_old`]).
-    pub fn join_old(
-        &self,
-        room: &str,
-        conn: ConnId,
-        session: &Session,
-        outbox: Outbox,
-        stored_last: MessageId,
-        peer: OldPeer,
-    ) -> Result<Arc<Room>, JoinError> {
         self.enter(room, stored_last, |r| {
-            r.join_old(conn, session, outbox, peer)
+            r.join(conn, session, outbox, encoder)
         })
-        .map(|(r, _)| r)
     }
 
     /// Runs `join` on `room` (created if need be), under the hub lock; drops the room again
@@ -269,17 +255,16 @@ impl Delivery for Hub {
             .set_store_full(matches!(outcome, Outcome::Failed(StoreError::Full)));
         match outcome {
             Outcome::Stored(m) => self.deliver_stored(&room, m, Some(append.received)),
-            Outcome::Duplicate(m) => room.send_to(append.conn, &ServerFrame::Message(m)),
+            Outcome::Duplicate(m) => room.send_to(append.conn, Event::Confirmed(&m)),
             Outcome::Failed(e) => {
                 self.metrics.rejected(Rejection::Code(e.code()));
-                room.send_to(
-                    append.conn,
-                    &ServerFrame::Error {
-                        code: e.code(),
-                        message: format!("Not stored: {e}"),
-                        client_id: Some(append.client_id),
-                    },
-                )
+                let message = format!("Not stored: {e}");
+                let event = Event::Error {
+                    code: e.code(),
+                    message: &message,
+                    client_id: Some(&append.client_id),
+                };
+                room.send_to(append.conn, event)
             }
         }
     }
@@ -288,10 +273,15 @@ impl Delivery for Hub {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{ChatMessage, ErrorCode};
+    use crate::protocol::{ChatMessage, ErrorCode, ServerFrame};
     use crate::server::chat::outbox::{outbox, Next, OutboxReceiver};
     use crate::server::chat::room::check_post;
     use crate::server::chat::session::SessionKeys;
+
+    /// The current protocol's encoder: these tests read what members get as its frames.
+    fn current() -> Arc<dyn Encoder> {
+        crate::server::net::codec::codec().encoder
+    }
 
     fn hub(grace_ms: u64) -> Arc<Hub> {
         Arc::new(Hub::new(
@@ -328,7 +318,7 @@ mod tests {
     fn connect(hub: &Hub, s: &Session) -> Client {
         let (tx, rx) = outbox(64, 1 << 20);
         let id = hub.next_conn_id();
-        let (room, _) = hub.join("lobby", id, s, tx, 0).expect("joins");
+        let (room, _) = hub.join("lobby", id, s, tx, current(), 0).expect("joins");
         room.activate(id, s.member(), vec![], None, false);
         Client { id, rx, room }
     }
@@ -461,7 +451,7 @@ mod tests {
         let ada = session("Ada", "fox");
         let (tx, rx) = outbox(64, 1 << 20);
         let id = hub.next_conn_id();
-        let (room, upto) = hub.join("lobby", id, &ada, tx, 5).unwrap();
+        let (room, upto) = hub.join("lobby", id, &ada, tx, current(), 5).unwrap();
         assert_eq!(upto, 5, "the store's last id counts for a new room");
         // While its history is being read, two messages arrive, one of which the read saw.
         room.deliver(message(6, "six"));
@@ -518,7 +508,8 @@ mod tests {
         let (tx, _rx) = outbox(8, 1 << 20);
         let other = session("ADA", "owl");
         assert_eq!(
-            hub.join("lobby", hub.next_conn_id(), &other, tx, 0).err(),
+            hub.join("lobby", hub.next_conn_id(), &other, tx, current(), 0)
+                .err(),
             Some(JoinError::NameTaken)
         );
         assert_eq!(
@@ -538,7 +529,7 @@ mod tests {
         assert!(hub.name_free_for("lobby", "Ada", &ada.sid));
         let (tx, _rx) = outbox(8, 1 << 20);
         assert!(hub
-            .join("lobby", hub.next_conn_id(), &impostor, tx, 0)
+            .join("lobby", hub.next_conn_id(), &impostor, tx, current(), 0)
             .is_err());
         let _c = connect(&hub, &ada);
     }
@@ -605,8 +596,15 @@ mod tests {
         let _c = connect(&hub, &session("C", "fox"));
         let (tx, _rx) = outbox(8, 1 << 20);
         assert_eq!(
-            hub.join("lobby", hub.next_conn_id(), &session("D", "fox"), tx, 0)
-                .err(),
+            hub.join(
+                "lobby",
+                hub.next_conn_id(),
+                &session("D", "fox"),
+                tx,
+                current(),
+                0
+            )
+            .err(),
             Some(JoinError::RoomFull)
         );
     }
@@ -617,7 +615,9 @@ mod tests {
         let ada = session("Ada", "fox");
         let (slow_tx, mut slow_rx) = outbox(3, 1 << 20);
         let slow_id = hub.next_conn_id();
-        let (room, _) = hub.join("lobby", slow_id, &ada, slow_tx, 0).unwrap();
+        let (room, _) = hub
+            .join("lobby", slow_id, &ada, slow_tx, current(), 0)
+            .unwrap();
         room.activate(slow_id, ada.member(), vec![], None, false);
         let mut bob = connect(&hub, &session("Bob", "owl"));
         frames(&mut bob);

@@ -1,6 +1,11 @@
 //! The chat domain: the hub of rooms, each room's members and fan-out, sessions and outboxes.
 
+pub mod codec;
 pub mod hub;
+pub mod join;
+pub mod members;
 pub mod outbox;
+pub mod post;
 pub mod room;
 pub mod session;
+pub mod text;

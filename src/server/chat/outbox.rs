@@ -10,7 +10,7 @@
 //! receiver is polled (`poll_next`, `poll_urgent`) rather than awaited, so that the
 //! connection's task holds no waiting future for it either.
 
-use axum::extract::ws::Utf8Bytes;
+use crate::server::chat::text::Utf8Bytes;
 use futures::task::AtomicWaker;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -140,7 +140,7 @@ impl Outbox {
                 return Err(Full);
             }
             if let Item::Frame(f) = &item {
-                q.bytes += f.as_str().len();
+                q.bytes += f.len();
             }
             let was_empty = q.items.is_empty();
             q.items.push_back(item);
@@ -156,7 +156,7 @@ impl Outbox {
     /// Queues a frame without waiting.
     pub fn push(&self, frame: Utf8Bytes) -> Result<(), Full> {
         let (max_frames, max_bytes) = (self.shared.max_frames, self.shared.max_bytes);
-        let len = frame.as_str().len();
+        let len = frame.len();
         self.enqueue(Item::Frame(frame), |q| {
             q.items.len() < max_frames && q.bytes + len <= max_bytes
         })
@@ -166,7 +166,7 @@ impl Outbox {
     /// connection (heartbeats). Dropping one is never a reason to close the connection.
     pub fn push_volatile(&self, frame: Utf8Bytes) {
         let max_bytes = self.shared.max_bytes;
-        let len = frame.as_str().len();
+        let len = frame.len();
         let _ = self.enqueue(Item::Frame(frame), |q| {
             q.items.is_empty() && len <= max_bytes
         });
@@ -263,7 +263,7 @@ impl OutboxReceiver {
                 }
                 Some(match item {
                     Item::Frame(f) => {
-                        q.bytes -= f.as_str().len();
+                        q.bytes -= f.len();
                         Next::Frame(f)
                     }
                     Item::Ping => Next::Ping,

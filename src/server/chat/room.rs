@@ -9,23 +9,19 @@
 //! events meanwhile are held for it and follow the history, so that nothing is missed or
 //! shown twice. Messages are delivered here only after the store committed them.
 
-use axum::extract::ws::Utf8Bytes;
-use bytes::Bytes;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use thiserror::Error;
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::protocol::{close, ChatMessage, ErrorCode, Member, MessageId, ServerFrame};
+use crate::protocol::{close, ChatMessage, ErrorCode, Member, MessageId};
 use crate::rules::{self, name_key, TextError};
+use crate::server::chat::codec::{Encoder, Event, Frames, Welcome};
+use crate::server::chat::members::{ConnEntry, MemberEntry, RoomState};
 use crate::server::chat::outbox::Outbox;
 use crate::server::chat::session::{Session, SessionId};
-use crate::server::legacy::{self, Clock};
 use crate::server::ops::metrics::{HubStats, Metrics};
-
-/// Shortest time between two online counts sent to a big room.
-pub const COUNT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Identifies one WebSocket connection, unique per process.
 pub type ConnId = u64;
@@ -43,8 +39,6 @@ pub struct RoomLimits {
     /// rooms list this many and send the online count instead (announcing every join to
     /// every member costs members² frames).
     pub presence_list_limit: usize,
-    /// The clock of the `time` fields sent to old-protocol connections.
-    pub clock: Clock,
 }
 
 impl Default for RoomLimits {
@@ -55,7 +49,6 @@ impl Default for RoomLimits {
             max_staged: 1024,
             silence_ms: 40_000,
             presence_list_limit: 200,
-            clock: Clock::default(),
         }
     }
 }
@@ -110,26 +103,6 @@ pub fn check_post(client_id: &str, text: &str, max_chars: usize) -> Result<(), P
     Ok(())
 }
 
-struct MemberEntry {
-    member: Member,
-    sid: SessionId,
-    /// Open connections (tabs) of this member.
-    conns: usize,
-    /// Join order, for the member list.
-    seq: u64,
-    /// Set while the member has no connection but is kept for the presence grace period.
-    lingering: Option<u64>,
-    /// Cluster mode: the other nodes this member is also present on.
-    remote: BTreeSet<String>,
-}
-
-impl MemberEntry {
-    /// Present on this node: connected, or within the grace period.
-    fn here(&self) -> bool {
-        self.conns > 0 || self.lingering.is_some()
-    }
-}
-
 /// A change of who is present on this node, for cluster mode to share with the other nodes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PresenceChange {
@@ -151,113 +124,6 @@ pub enum PresenceChange {
 /// Members present on other nodes, by name key: the member, its session and those nodes.
 pub type RemoteMembers = HashMap<String, (Member, SessionId, BTreeSet<String>)>;
 
-/// A live event held for a staged connection.
-struct Staged {
-    message_id: Option<MessageId>,
-    frame: Utf8Bytes,
-}
-
-struct ConnEntry {
-    key: String,
-    outbox: Outbox,
-    /// `Some` until the connection's history has been sent.
-    staged: Option<Vec<Staged>>,
-    /// Set for a connection speaking the old protocol (boxed: most connections are not).
-    old: Option<Box<OldPeer>>,
-}
-
-/// What a room knows of an old-protocol connection.
-#[derive(Clone, Debug)]
-pub struct OldPeer {
-    /// Its messages' client ids are `<tag>-<n>`: the old protocol never sends a sender its own message.
-    pub tag: String,
-    /// Scheme and host the connection reached this server at: catalogue avatars are sent as URLs under it.
-    pub site: Arc<str>,
-}
-
-impl OldPeer {
-    fn sent(&self, m: &ChatMessage) -> bool {
-        m.client_id
-            .as_deref()
-            .and_then(|id| id.strip_prefix(self.tag.as_str()))
-            .is_some_and(|rest| rest.starts_with('-'))
-    }
-}
-
-/// One event in the old protocol's shape, encoded on first need, once per site, and each
-/// copy holding the new protocol's copy (so that a timed message counts as written only
-/// when the old connections have it too).
-struct OldFrames<'a> {
-    event: Option<legacy::Event<'a>>,
-    tie: &'a Utf8Bytes,
-    clock: &'a Clock,
-    encoded: Vec<(Arc<str>, Utf8Bytes)>,
-}
-
-impl<'a> OldFrames<'a> {
-    fn new(event: Option<legacy::Event<'a>>, tie: &'a Utf8Bytes, clock: &'a Clock) -> Self {
-        OldFrames {
-            event,
-            tie,
-            clock,
-            encoded: Vec::new(),
-        }
-    }
-
-    /// The frame for `peer`, if it gets one.
-    fn for_peer(&mut self, peer: &OldPeer) -> Option<Utf8Bytes> {
-        let event = self.event?;
-        if let legacy::Event::Message(m) = event {
-            if peer.sent(m) {
-                return None;
-            }
-        }
-        if let Some((_, f)) = self.encoded.iter().find(|(site, _)| *site == peer.site) {
-            return Some(f.clone());
-        }
-        let owner = Tied {
-            text: legacy::encode(event, &peer.site, self.clock),
-            _tie: self.tie.clone(),
-        };
-        let frame = Utf8Bytes::try_from(Bytes::from_owner(owner)).ok()?;
-        self.encoded.push((peer.site.clone(), frame.clone()));
-        Some(frame)
-    }
-}
-
-/// An old-protocol frame that keeps its event's new-protocol frame alive.
-struct Tied {
-    text: String,
-    _tie: Utf8Bytes,
-}
-
-impl AsRef<[u8]> for Tied {
-    fn as_ref(&self) -> &[u8] {
-        self.text.as_bytes()
-    }
-}
-
-#[derive(Default)]
-struct RoomState {
-    members: HashMap<String, MemberEntry>,
-    reservations: HashMap<String, (SessionId, Instant)>,
-    conns: HashMap<ConnId, ConnEntry>,
-    /// Member keys by join order, for the member list.
-    order: BTreeMap<u64, String>,
-    /// The online count changed since it was last sent (big rooms only).
-    count_dirty: bool,
-    count_sent_at: Option<Instant>,
-    /// Newest message delivered here.
-    last_delivered: MessageId,
-    /// `last_delivered` is the store's newest id too: false for a room made only to hold a
-    /// reservation, until a connection joins it.
-    last_known: bool,
-    next_seq: u64,
-    next_linger: u64,
-    /// Connections speaking the old protocol.
-    old_conns: usize,
-}
-
 /// A chat room.
 pub struct Room {
     name: String,
@@ -265,103 +131,6 @@ pub struct Room {
     state: Mutex<RoomState>,
     /// Cluster mode: where changes of local presence go.
     presence: OnceLock<UnboundedSender<PresenceChange>>,
-}
-
-impl RoomState {
-    /// Sends `frame` to every connection (`old` to old-protocol ones); closes those that
-    /// cannot keep up.
-    fn fan_out(&mut self, frame: &ServerFrame, old: legacy::Event<'_>, limits: &RoomLimits) {
-        self.fan_out_bytes(Utf8Bytes::from(frame.encode()), Some(old), None, limits);
-    }
-
-    /// [`RoomState::fan_out`] of an encoded frame; returns to how many connections it went.
-    fn fan_out_bytes(
-        &mut self,
-        bytes: Utf8Bytes,
-        old: Option<legacy::Event<'_>>,
-        message_id: Option<MessageId>,
-        limits: &RoomLimits,
-    ) -> usize {
-        let max_staged = limits.max_staged;
-        let mut old_frames = OldFrames::new(old, &bytes, &limits.clock);
-        let mut sent = 0;
-        for conn in self.conns.values_mut() {
-            if let Some(peer) = &conn.old {
-                if let Some(frame) = old_frames.for_peer(peer) {
-                    sent += 1;
-                    if conn.outbox.push(frame).is_err() {
-                        conn.outbox.close_now(close::SLOW_CONSUMER, "slow consumer");
-                    }
-                }
-                continue;
-            }
-            sent += 1;
-            match &mut conn.staged {
-                Some(held) if held.len() < max_staged => held.push(Staged {
-                    message_id,
-                    frame: bytes.clone(),
-                }),
-                Some(_) => conn.outbox.close_now(close::SLOW_CONSUMER, "slow consumer"),
-                None => {
-                    if conn.outbox.push(bytes.clone()).is_err() {
-                        conn.outbox.close_now(close::SLOW_CONSUMER, "slow consumer");
-                    }
-                }
-            }
-        }
-        sent
-    }
-
-    /// The first `limit` members in join order.
-    fn members_in_order(&self, limit: usize) -> Vec<Member> {
-        self.order
-            .values()
-            .filter_map(|k| self.members.get(k))
-            .take(limit)
-            .map(|e| e.member.clone())
-            .collect()
-    }
-
-    /// Sends the online count to every active connection, or marks it due when one was sent
-    /// less than [`COUNT_INTERVAL`] ago. A full queue only skips it: the next one corrects it.
-    fn count_changed(&mut self, now: Instant) {
-        if self
-            .count_sent_at
-            .is_some_and(|at| now.duration_since(at) < COUNT_INTERVAL)
-        {
-            self.count_dirty = true;
-            return;
-        }
-        self.send_count(now);
-    }
-
-    fn send_count(&mut self, now: Instant) {
-        self.count_dirty = false;
-        self.count_sent_at = Some(now);
-        let frame = Utf8Bytes::from(
-            ServerFrame::Online {
-                count: self.members.len(),
-            }
-            .encode(),
-        );
-        // Old clients have no online count.
-        for conn in self.conns.values() {
-            if conn.staged.is_some() || conn.old.is_some() {
-                continue;
-            }
-            let _ = conn.outbox.push(frame.clone());
-        }
-    }
-
-    /// Is `key` free for session `sid`: not online and not reserved by another session?
-    fn free_for(&self, key: &str, sid: &SessionId, now: Instant) -> bool {
-        let online_elsewhere = self.members.get(key).is_some_and(|m| &m.sid != sid);
-        let reserved_elsewhere = self
-            .reservations
-            .get(key)
-            .is_some_and(|(owner, until)| owner != sid && *until > now);
-        !online_elsewhere && !reserved_elsewhere
-    }
 }
 
 impl Room {
@@ -442,16 +211,11 @@ impl Room {
         let seq = st.next_seq;
         let announce = st.members.len() < self.limits.presence_list_limit;
         if announce {
-            st.fan_out(
-                &ServerFrame::Joined {
-                    member: member.clone(),
-                },
-                legacy::Event::Connect {
-                    member: &member,
-                    fd: seq,
-                },
-                &self.limits,
-            );
+            let event = Event::Joined {
+                member: &member,
+                seq,
+            };
+            st.fan_out(&mut Frames::new(event), None, self.limits.max_staged);
         }
         st.order.insert(seq, key.clone());
         st.members.insert(
@@ -525,37 +289,17 @@ impl Room {
         self.state().free_for(&name_key(name), sid, Instant::now())
     }
 
-    /// Registers connection `conn` for the session's member, staged until [`Room::activate`].
-    /// The member's first connection announces them; a member back within the grace period
-    /// is not announced again. Returns the newest message delivered so far: the history up
-    /// to it is the caller's to send, everything after arrives live.
+    /// Registers connection `conn` for the session's member. The member's first connection
+    /// announces them; a member back within the grace period is not announced again. A
+    /// connection whose encoder wants history is staged until [`Room::activate`]; any other
+    /// is greeted and live at once. Returns the newest message delivered so far: the history
+    /// up to it is the caller's to send, everything after arrives live.
     pub fn join(
         &self,
         conn: ConnId,
         session: &Session,
         outbox: Outbox,
-    ) -> Result<MessageId, JoinError> {
-        self.register(conn, session, outbox, None)
-    }
-
-    /// Registers old-protocol connection `conn` as the session's member, live at once (old
-    /// clients get no history): it is sent a `connect` for each member already here.
-    pub fn join_old(
-        &self,
-        conn: ConnId,
-        session: &Session,
-        outbox: Outbox,
-        peer: OldPeer,
-    ) -> Result<MessageId, JoinError> {
-        self.register(conn, session, outbox, Some(Box::new(peer)))
-    }
-
-    fn register(
-        &self,
-        conn: ConnId,
-        session: &Session,
-        outbox: Outbox,
-        old: Option<Box<OldPeer>>,
+        encoder: Arc<dyn Encoder>,
     ) -> Result<MessageId, JoinError> {
         let key = name_key(&session.name);
         let mut st = self.state();
@@ -588,13 +332,17 @@ impl Room {
                 });
             }
         }
-        let staged = match &old {
-            Some(peer) => {
-                self.greet_old(&st, &key, &outbox, peer);
-                st.old_conns += 1;
-                None
+        let staged = if encoder.with_history() {
+            Some(Vec::new())
+        } else {
+            let welcome = self.welcome(&st, session.member(), Vec::new(), false);
+            for frame in encoder.welcome(welcome) {
+                if outbox.push(frame).is_err() {
+                    outbox.close_now(close::SLOW_CONSUMER, "slow consumer");
+                    break;
+                }
             }
-            None => Some(Vec::new()),
+            None
         };
         st.conns.insert(
             conn,
@@ -602,29 +350,27 @@ impl Room {
                 key,
                 outbox,
                 staged,
-                old,
+                encoder,
             },
         );
         Ok(st.last_delivered)
     }
 
-    /// Sends a new old-protocol connection a `connect` for each member already listed, but itself.
-    fn greet_old(&self, st: &RoomState, key: &str, outbox: &Outbox, peer: &OldPeer) {
-        let listed = st
-            .order
-            .values()
-            .filter(|k| k.as_str() != key)
-            .filter_map(|k| st.members.get(k))
-            .take(self.limits.presence_list_limit);
-        for m in listed {
-            let event = legacy::Event::Connect {
-                member: &m.member,
-                fd: m.seq,
-            };
-            let frame = legacy::encode(event, &peer.site, &self.limits.clock);
-            if outbox.push(frame.into()).is_err() {
-                return outbox.close_now(close::SLOW_CONSUMER, "slow consumer");
-            }
+    fn welcome(
+        &self,
+        st: &RoomState,
+        you: Member,
+        recent: Vec<ChatMessage>,
+        reset: bool,
+    ) -> Welcome {
+        Welcome {
+            you,
+            members: st.members_in_order(self.limits.presence_list_limit),
+            online: st.members.len(),
+            recent,
+            max_message_chars: self.limits.max_message_chars,
+            reset,
+            silence_ms: self.limits.silence_ms,
         }
     }
 
@@ -638,26 +384,19 @@ impl Room {
         reset: bool,
     ) {
         let mut st = self.state();
-        let members = st.members_in_order(self.limits.presence_list_limit);
-        let online = st.members.len();
+        // Live messages the history already holds are not sent twice.
+        let floor = history.last().map(|m| m.id).max(after).unwrap_or(0);
+        let welcome = self.welcome(&st, you, history, reset);
         let Some(entry) = st.conns.get_mut(&conn) else {
             return;
         };
         let Some(held) = entry.staged.take() else {
             return;
         };
-        // Live messages the history already holds are not sent twice.
-        let floor = history.last().map(|m| m.id).max(after).unwrap_or(0);
-        let welcome = ServerFrame::Welcome {
-            you,
-            members,
-            online,
-            recent: history,
-            max_message_chars: self.limits.max_message_chars,
-            reset,
-            silence_ms: self.limits.silence_ms,
-        };
-        let mut ok = entry.outbox.push(welcome.encode().into()).is_ok();
+        let mut ok = true;
+        for frame in entry.encoder.welcome(welcome) {
+            ok = ok && entry.outbox.push(frame).is_ok();
+        }
         for s in held {
             if ok && s.message_id.is_none_or(|id| id > floor) {
                 ok = entry.outbox.push(s.frame).is_ok();
@@ -676,11 +415,9 @@ impl Room {
     pub fn leave(&self, conn: ConnId, grace: bool) -> Option<(String, u64)> {
         let mut st = self.state();
         let entry = st.conns.remove(&conn)?;
-        if entry.old.is_some() {
-            st.old_conns -= 1;
-        }
-        // An old client cannot come back as the same member: it leaves at once.
-        let grace = grace && entry.old.is_none();
+        // A connection that cannot resume (no history) cannot come back as the same
+        // member: it leaves at once.
+        let grace = grace && entry.encoder.with_history();
         let last = match st.members.get_mut(&entry.key) {
             Some(m) => {
                 m.conns = m.conns.saturating_sub(1);
@@ -739,11 +476,11 @@ impl Room {
             if big {
                 st.count_changed(Instant::now());
             } else {
-                st.fan_out(
-                    &ServerFrame::Left { member: m.member },
-                    legacy::Event::Remove { fd: m.seq },
-                    &self.limits,
-                );
+                let event = Event::Left {
+                    member: &m.member,
+                    seq: m.seq,
+                };
+                st.fan_out(&mut Frames::new(event), None, self.limits.max_staged);
             }
         }
     }
@@ -772,12 +509,7 @@ impl Room {
     /// Returns to how many connections it went. (The server uses [`Room::deliver_timed`].)
     #[cfg(test)]
     pub fn deliver(&self, message: ChatMessage) -> usize {
-        let frame = ServerFrame::Message(message);
-        let bytes = Utf8Bytes::from(frame.encode());
-        let ServerFrame::Message(message) = frame else {
-            return 0;
-        };
-        self.deliver_frame(&message, bytes)
+        self.deliver_frames(&message, Frames::new(Event::Message(&message)))
     }
 
     /// Broadcasts a stored message to everyone, its sender included (its confirmation), and
@@ -789,47 +521,26 @@ impl Room {
         received: Instant,
         metrics: &Arc<Metrics>,
     ) -> usize {
-        // Encoded from the frame, then taken back out of it: no copy of the message.
-        let frame = ServerFrame::Message(message);
-        let owner = TimedFrame {
-            text: frame.encode(),
+        let timing = Arc::new(Timing {
             received,
             metrics: metrics.clone(),
-        };
-        let ServerFrame::Message(message) = frame else {
-            return 0;
-        };
-        match Utf8Bytes::try_from(Bytes::from_owner(owner)) {
-            Ok(bytes) => self.deliver_frame(&message, bytes),
-            Err(_) => 0, // unreachable: the owner is a String
-        }
+        });
+        self.deliver_frames(&message, Frames::tied(Event::Message(&message), timing))
     }
 
-    fn deliver_frame(&self, message: &ChatMessage, bytes: Utf8Bytes) -> usize {
+    fn deliver_frames(&self, message: &ChatMessage, mut frames: Frames<'_>) -> usize {
         let mut st = self.state();
         st.last_delivered = st.last_delivered.max(message.id);
-        let old = (st.old_conns > 0).then_some(legacy::Event::Message(message));
-        st.fan_out_bytes(bytes, old, Some(message.id), &self.limits)
+        st.fan_out(&mut frames, Some(message.id), self.limits.max_staged)
     }
 
-    /// Sends `frame` to one connection only (confirmations of re-sends, errors).
-    pub fn send_to(&self, conn: ConnId, frame: &ServerFrame) {
+    /// Sends `event` to one connection only (confirmations of re-sends, errors), if its
+    /// wire format has a frame for it.
+    pub fn send_to(&self, conn: ConnId, event: Event<'_>) {
         let mut st = self.state();
         let max = self.limits.max_staged;
-        // Old clients get no confirmations and cannot show errors.
-        if let Some(c) = st.conns.get_mut(&conn).filter(|c| c.old.is_none()) {
-            let bytes = Utf8Bytes::from(frame.encode());
-            match &mut c.staged {
-                Some(held) if held.len() < max => held.push(Staged {
-                    message_id: None,
-                    frame: bytes,
-                }),
-                _ => {
-                    if c.staged.is_some() || c.outbox.push(bytes).is_err() {
-                        c.outbox.close_now(close::SLOW_CONSUMER, "slow consumer");
-                    }
-                }
-            }
+        if let Some(c) = st.conns.get_mut(&conn) {
+            c.send(event, max);
         }
     }
 
@@ -837,8 +548,9 @@ impl Room {
     /// `presence_list_limit` of them, and how many there are in all.
     pub fn members(&self) -> (Vec<Member>, usize) {
         let st = self.state();
+        let listed = st.members_in_order(self.limits.presence_list_limit);
         (
-            st.members_in_order(self.limits.presence_list_limit),
+            listed.into_iter().map(|(m, _)| m).collect(),
             st.members.len(),
         )
     }
@@ -888,21 +600,14 @@ impl Room {
     }
 }
 
-/// A message frame shared by every member's queue; dropping the last copy, once the last
-/// socket has it, records the fan-out's latency.
-struct TimedFrame {
-    text: String,
+/// Held by every frame of a message; dropped with the last copy, once the last socket has
+/// it, it records the fan-out's latency.
+struct Timing {
     received: Instant,
     metrics: Arc<Metrics>,
 }
 
-impl AsRef<[u8]> for TimedFrame {
-    fn as_ref(&self) -> &[u8] {
-        self.text.as_bytes()
-    }
-}
-
-impl Drop for TimedFrame {
+impl Drop for Timing {
     fn drop(&mut self) {
         self.metrics.fanned_out(self.received);
     }

@@ -10,7 +10,7 @@
 //! byte that cannot be UTF-8 (even in a frame not complete yet), a close frame's code and reason.
 //! `tests/autobahn.rs` runs the Autobahn conformance cases against it (`docs/AUTOBAHN.md`).
 
-use axum::extract::ws::Utf8Bytes;
+use crate::server::chat::text::Utf8Bytes;
 use axum::http::{header, HeaderMap, HeaderValue};
 use base64::Engine;
 use bytes::Bytes;
@@ -422,7 +422,7 @@ enum Out {
 impl Out {
     fn parts(&self) -> (u8, &[u8]) {
         match self {
-            Out::Text(t) => (OP_TEXT, t.as_str().as_bytes()),
+            Out::Text(t) => (OP_TEXT, t.as_bytes()),
             Out::Bytes(op, p) => (*op, p),
         }
     }

@@ -1,0 +1,244 @@
+//! Joining a room: name claims on every node, history and resume, and membership that ends with the connection.
+//!
+//! A connection of a protocol with history is staged in its room while its history is read
+//! from the log (see [`Room::join`]): live events meanwhile are held and follow the history,
+//! so that nothing is missed or shown twice. A resume (`after`) replays exactly what
+//! followed that message, or starts afresh (`reset`) when the gap is too long or no longer
+//! in the log.
+
+use std::sync::Arc;
+
+use crate::protocol::{ChatMessage, Member, MessageId};
+use crate::rules::{name_key, MAX_NAME_CHARS};
+use crate::server::chat::codec::Encoder;
+use crate::server::chat::hub::Hub;
+use crate::server::chat::outbox::Outbox;
+use crate::server::chat::room::{ConnId, JoinError, Room};
+use crate::server::chat::session::{Session, SessionId};
+use crate::server::config::Config;
+use crate::server::log::sqlite::StoreError;
+use crate::server::log::MessageLog;
+
+/// Names tried with a numeric suffix (" (2)" to " (N)") when a name given at the join is taken.
+pub const MAX_NAME_SUFFIX: u32 = 50;
+
+/// What a join needs: the rooms, the log and the settings.
+#[derive(Clone, Copy)]
+pub struct Joins<'a> {
+    pub hub: &'a Arc<Hub>,
+    pub log: &'a MessageLog,
+    pub config: &'a Config,
+}
+
+/// Why a join failed.
+#[derive(Debug, thiserror::Error)]
+pub enum JoinFailure {
+    #[error("Already joined on this connection")]
+    AlreadyJoined,
+    #[error("No valid session for this room: join again")]
+    NoSession,
+    #[error(transparent)]
+    Refused(#[from] JoinError),
+    #[error("Could not read or hold in the message log: {0}")]
+    Storage(#[from] StoreError),
+}
+
+/// Membership of one connection in a room; leaving happens on drop, whatever ended the connection.
+pub struct Membership {
+    hub: Arc<Hub>,
+    room: Arc<Room>,
+    conn: ConnId,
+}
+
+impl Membership {
+    /// Connection `conn`'s membership of `room`, which it has joined.
+    pub fn new(hub: Arc<Hub>, room: Arc<Room>, conn: ConnId) -> Self {
+        Membership { hub, room, conn }
+    }
+
+    pub fn room(&self) -> &Arc<Room> {
+        &self.room
+    }
+}
+
+impl Drop for Membership {
+    fn drop(&mut self) {
+        self.hub.leave(&self.room, self.conn);
+    }
+}
+
+/// Holds `name` for session `sid` in `room` on every node (the log), then claims it here with
+/// `claim`; lets go of the hold when the claim fails. Used by the join form and by joins
+/// that name themselves.
+pub async fn claim_name<T>(
+    log: &MessageLog,
+    room: &str,
+    name: &str,
+    sid: &SessionId,
+    hold_ms: u64,
+    claim: impl FnOnce() -> Result<T, JoinError>,
+) -> Result<T, JoinFailure> {
+    let key = name_key(name);
+    if !log.hold_name(room, &key, sid, hold_ms).await? {
+        return Err(JoinError::NameTaken.into());
+    }
+    match claim() {
+        Ok(t) => Ok(t),
+        Err(e) => {
+            // Not this session's after all.
+            log.release_name(room, &key, sid).await;
+            Err(e.into())
+        }
+    }
+}
+
+/// `name` with the numeric suffix `n` (`"Tom42 (2)"`), shortened to stay a valid name.
+pub fn with_suffix(name: &str, n: u32) -> String {
+    let suffix = format!(" ({n})");
+    let keep = MAX_NAME_CHARS.saturating_sub(suffix.chars().count());
+    let base: String = name.chars().take(keep).collect();
+    format!("{}{suffix}", base.trim_end())
+}
+
+impl Joins<'_> {
+    /// The room's newest stored message id, and whether the room is live here: a live room
+    /// knows it, only a new one asks the log.
+    async fn stored_last(&self, room: &str) -> Result<(MessageId, bool), StoreError> {
+        if let Some(id) = self.hub.room(room).and_then(|r| r.known_last()) {
+            return Ok((id, true));
+        }
+        Ok((self.log.last_id(room).await?, false))
+    }
+
+    /// Joins connection `conn` to `room` as the session's member, then sends its welcome
+    /// with the history: the latest page, or with `after` what followed that message.
+    pub async fn join(
+        &self,
+        room: &str,
+        conn: ConnId,
+        session: &Session,
+        outbox: &Outbox,
+        encoder: Arc<dyn Encoder>,
+        after: Option<MessageId>,
+    ) -> Result<Membership, JoinFailure> {
+        let (stored_last, live) = self.stored_last(room).await?;
+        let (joined, upto) =
+            self.hub
+                .join(room, conn, session, outbox.clone(), encoder, stored_last)?;
+        let membership = Membership {
+            hub: self.hub.clone(),
+            room: joined.clone(),
+            conn,
+        };
+        if !live {
+            self.log.room_created(room);
+        }
+        let (history, reset) = self.history(room, after, upto).await?;
+        let after = if reset { None } else { after };
+        joined.activate(conn, session.member(), history, after, reset);
+        Ok(membership)
+    }
+
+    /// History up to `upto` (anything later is held by the room), and whether it starts
+    /// afresh instead of following on from `after`.
+    async fn history(
+        &self,
+        room: &str,
+        after: Option<MessageId>,
+        upto: MessageId,
+    ) -> Result<(Vec<ChatMessage>, bool), StoreError> {
+        let (log, page, max_gap) = (
+            self.log,
+            self.config.recent_messages,
+            self.config.max_resume_gap,
+        );
+        let history = match after {
+            // Nothing to read: caught up, or the room has never had a message.
+            _ if upto == 0 => Vec::new(),
+            Some(after) if after >= upto => Vec::new(),
+            Some(after) => log.between(room, after, upto, max_gap + 1).await?,
+            None => log.recent(room, upto, page).await?,
+        };
+        // Ids are gapless, so a resume must start right after `after`; it cannot when the gap
+        // is too long, or older than what the log keeps (cluster mode trims it).
+        let resumable = match (after, history.first()) {
+            (Some(a), Some(first)) => first.id == a + 1 && history.len() <= max_gap,
+            (Some(a), None) => a >= upto,
+            (None, _) => true,
+        };
+        if resumable {
+            return Ok((history, false));
+        }
+        Ok((log.recent(room, upto, page).await?, true))
+    }
+
+    /// Joins connection `conn` to `room` as `member` under a new session, with the first
+    /// free numbered variant of the name when it is taken (see [`with_suffix`]).
+    pub async fn join_as(
+        &self,
+        room: &str,
+        conn: ConnId,
+        member: Member,
+        outbox: &Outbox,
+        encoder: Arc<dyn Encoder>,
+    ) -> Result<Membership, JoinFailure> {
+        let (stored_last, live) = self.stored_last(room).await?;
+        let sid = SessionId::random();
+        let hold_ms = self.config.name_reservation_secs * 1000;
+        for n in 1..=MAX_NAME_SUFFIX {
+            let name = match n {
+                1 => member.name.clone(),
+                n => with_suffix(&member.name, n),
+            };
+            let session = Session {
+                sid: sid.clone(),
+                room: room.to_string(),
+                name,
+                avatar: member.avatar.clone(),
+                exp: 0,
+            };
+            let claim = || {
+                let (outbox, encoder) = (outbox.clone(), encoder.clone());
+                self.hub
+                    .join(room, conn, &session, outbox, encoder, stored_last)
+            };
+            match claim_name(self.log, room, &session.name, &sid, hold_ms, claim).await {
+                Ok((joined, upto)) => {
+                    let membership = Membership {
+                        hub: self.hub.clone(),
+                        room: joined.clone(),
+                        conn,
+                    };
+                    if !live {
+                        self.log.room_created(room);
+                    }
+                    // A protocol without history was welcomed at the join.
+                    if encoder.with_history() {
+                        let (history, _) = self.history(room, None, upto).await?;
+                        joined.activate(conn, session.member(), history, None, false);
+                    }
+                    return Ok(membership);
+                }
+                Err(JoinFailure::Refused(JoinError::NameTaken)) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(JoinError::NameTaken.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::validate_name;
+
+    #[test]
+    fn suffixed_names_stay_valid() {
+        assert_eq!(with_suffix("Tom42", 2), "Tom42 (2)");
+        let long = "x".repeat(MAX_NAME_CHARS);
+        let s = with_suffix(&long, 12);
+        assert_eq!(s.chars().count(), MAX_NAME_CHARS);
+        assert!(s.ends_with(" (12)"));
+        assert!(validate_name(&s).is_ok());
+    }
+}

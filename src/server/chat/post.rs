@@ -1,0 +1,50 @@
+//! Posting a message: checked, signed with its author as the room knows them, and appended to the log.
+//!
+//! The confirmation (or a refusal from the log) comes later, from the hub, once the log's
+//! writer is done with it.
+
+use crate::protocol::ErrorCode;
+use crate::server::chat::join::Membership;
+use crate::server::chat::room::{check_post, ConnId};
+use crate::server::config::Config;
+use crate::server::log::sqlite::Append;
+use crate::server::log::MessageLog;
+
+/// A message refused before it reached the log, with what to tell its sender.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Refused {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+/// Queues `text` from connection `conn` for the log.
+pub fn post(
+    log: &MessageLog,
+    config: &Config,
+    membership: &Membership,
+    conn: ConnId,
+    client_id: &str,
+    text: String,
+) -> Result<(), Refused> {
+    let room = membership.room();
+    let refused = |code: ErrorCode, message: String| Refused { code, message };
+    check_post(client_id, &text, config.max_message_chars)
+        .map_err(|e| refused(e.code(), e.to_string()))?;
+    let (author, sid) = room
+        .author(conn)
+        .map_err(|e| refused(e.code(), e.to_string()))?;
+    if config.log_message_text {
+        tracing::info!(conn, room = %room.name(), client_id, text, "message");
+    }
+    let append = Append {
+        room: room.name().into(),
+        conn,
+        session: sid.0.into(),
+        client_id: client_id.to_string(),
+        author,
+        text,
+        received: std::time::Instant::now(),
+    };
+    log.append(append)
+        .map_err(|e| refused(e.code(), e.to_string()))
+}

@@ -1,0 +1,244 @@
+//! One connection's chat side: its frames read as commands through its codec, rate limits, and replies.
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use std::future::Future;
+use std::num::NonZeroU32;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+use crate::protocol::{close, ErrorCode, Member, MessageId};
+use crate::server::chat::codec::{Codec, Command, Decoder, Encoder, Event, Frames};
+use crate::server::chat::join::{JoinFailure, Joins, Membership};
+use crate::server::chat::outbox::Outbox;
+use crate::server::chat::post::post;
+use crate::server::chat::room::ConnId;
+use crate::server::chat::session::Session;
+use crate::server::net::wire::WireError;
+use crate::server::ops::metrics::{CloseReason, Rejection};
+use crate::server::state::AppState;
+
+/// A sender that pauses this long after being refused is no longer counted as flooding.
+const FLOOD_PAUSE: Duration = Duration::from_secs(1);
+
+/// One connection's reader state.
+pub(crate) struct Connection {
+    pub id: ConnId,
+    pub state: AppState,
+    pub room: String,
+    /// Until the member has joined (boxed: it is not needed after).
+    session: Option<Box<Session>>,
+    decoder: Box<dyn Decoder>,
+    pub encoder: Arc<dyn Encoder>,
+    /// Counted under the old protocol's metrics.
+    legacy: bool,
+    pub outbox: Outbox,
+    membership: Option<Membership>,
+    rate: DefaultDirectRateLimiter,
+    /// Frames refused for rate since the sender last paused for [`FLOOD_PAUSE`].
+    strikes: u32,
+    last_refusal: Option<Instant>,
+}
+
+/// Work a text frame asks for that has to wait: a join, which reads the log.
+pub(crate) enum Waits {
+    Join(Option<MessageId>),
+    JoinAs(Member),
+}
+
+fn rate_limiter(per_sec: u32, burst: u32) -> DefaultDirectRateLimiter {
+    let per_sec = NonZeroU32::new(per_sec).unwrap_or(NonZeroU32::MIN);
+    let burst = NonZeroU32::new(burst).unwrap_or(per_sec);
+    RateLimiter::direct(Quota::per_second(per_sec).allow_burst(burst))
+}
+
+impl Connection {
+    pub fn new(
+        id: ConnId,
+        state: AppState,
+        room: String,
+        session: Option<Box<Session>>,
+        codec: Codec,
+        outbox: Outbox,
+    ) -> Self {
+        let rate = rate_limiter(state.config.rate_per_sec, state.config.rate_burst);
+        Connection {
+            id,
+            state,
+            room,
+            session,
+            decoder: codec.decoder,
+            encoder: codec.encoder,
+            legacy: codec.legacy,
+            outbox,
+            membership: None,
+            rate,
+            strikes: 0,
+            last_refusal: None,
+        }
+    }
+
+    /// Tells this connection `event`, if its wire format has a frame for it.
+    pub fn reply(&self, event: Event<'_>) {
+        if let Event::Error { code, .. } = event {
+            self.state.hub.metrics().rejected(Rejection::Code(code));
+        }
+        let Some(frame) = self.encoder.frame(&mut Frames::new(event)) else {
+            return;
+        };
+        if self.outbox.push(frame).is_err() {
+            self.outbox.close_now(close::SLOW_CONSUMER, "slow consumer");
+        }
+    }
+
+    fn error(&self, code: ErrorCode, message: &str, client_id: Option<&str>) {
+        self.reply(Event::Error {
+            code,
+            message,
+            client_id,
+        });
+    }
+
+    /// A frame broke the WebSocket protocol: close with its code.
+    pub fn broken(&self, e: WireError) -> CloseReason {
+        tracing::debug!(conn = self.id, error = %e, "protocol error");
+        let (code, reason) = e.close();
+        self.state.hub.metrics().rejected(match code {
+            close::TOO_BIG => Rejection::TooBig,
+            1007 => Rejection::InvalidUtf8,
+            _ => Rejection::Protocol,
+        });
+        self.outbox.close(code, reason);
+        CloseReason::ProtocolError
+    }
+
+    /// Takes a token for one more frame; counts a refusal when there is none.
+    pub fn allow(&mut self) -> bool {
+        if self.rate.check().is_ok() {
+            return true;
+        }
+        let now = Instant::now();
+        if self.last_refusal.is_some_and(|t| now - t >= FLOOD_PAUSE) {
+            self.strikes = 0;
+        }
+        self.last_refusal = Some(now);
+        self.strikes += 1;
+        false
+    }
+
+    /// After a refusal: still only fast, or a flood? Fast gets told to slow down.
+    pub fn flooding(&self) -> bool {
+        if self.strikes >= self.state.config.flood_limit {
+            return true;
+        }
+        let per_sec = self.state.config.rate_per_sec;
+        let message = format!("Slow down: at most {per_sec} messages a second");
+        self.error(ErrorCode::RateLimited, &message, None);
+        false
+    }
+
+    /// Handles a text frame at once, or returns the work it asks for that has to wait.
+    pub fn on_text(&mut self, text: &str) -> Option<Waits> {
+        match self.decoder.command(text, self.membership.is_some()) {
+            Command::Join { after } => return Some(Waits::Join(after)),
+            Command::JoinAs { member } => return Some(Waits::JoinAs(member)),
+            Command::Send { client_id, text } => self.send(&client_id, text),
+            Command::Ignore(why) => self.state.hub.metrics().rejected(why),
+            Command::Refuse { code, message } => self.error(code, &message, None),
+            Command::Close {
+                code,
+                reason,
+                counted,
+            } => {
+                self.state.hub.metrics().rejected(counted);
+                self.outbox.close(code, &reason);
+            }
+        }
+        None
+    }
+
+    /// Does `work`. Boxed: its state should neither make every idle connection's task bigger
+    /// nor cost an allocation per chat message.
+    pub fn wait_for(&mut self, work: Waits) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(async move {
+            let joined = match work {
+                Waits::Join(after) => self.join(after).await,
+                Waits::JoinAs(member) => self.join_as(member).await,
+            };
+            match joined {
+                Ok(m) => self.membership = Some(m),
+                Err(e) => self.join_failed(e),
+            }
+        })
+    }
+
+    fn joins(&self) -> Joins<'_> {
+        Joins {
+            hub: &self.state.hub,
+            log: &self.state.log,
+            config: &self.state.config,
+        }
+    }
+
+    async fn join(&mut self, after: Option<MessageId>) -> Result<Membership, JoinFailure> {
+        if self.membership.is_some() {
+            return Err(JoinFailure::AlreadyJoined);
+        }
+        // A member joins once per connection; what the session said then lives in the room.
+        let session = self.session.take().ok_or(JoinFailure::NoSession)?;
+        let encoder = self.encoder.clone();
+        self.joins()
+            .join(&self.room, self.id, &session, &self.outbox, encoder, after)
+            .await
+    }
+
+    async fn join_as(&mut self, member: Member) -> Result<Membership, JoinFailure> {
+        let encoder = self.encoder.clone();
+        self.joins()
+            .join_as(&self.room, self.id, member, &self.outbox, encoder)
+            .await
+    }
+
+    /// Tells why the join failed and, unless it was only a second join, closes.
+    fn join_failed(&self, e: JoinFailure) {
+        match &e {
+            JoinFailure::AlreadyJoined => {
+                return self.error(ErrorCode::AlreadyJoined, &e.to_string(), None)
+            }
+            JoinFailure::NoSession => {
+                self.error(ErrorCode::SessionInvalid, &e.to_string(), None);
+                self.outbox.close(close::SESSION_REFUSED, "no session");
+            }
+            JoinFailure::Refused(refused) => {
+                let reason = refused.to_string();
+                self.error(refused.code(), &reason, None);
+                // Only a protocol without error events needs the reason in the close frame.
+                self.outbox.close(close::SESSION_REFUSED, &reason);
+            }
+            JoinFailure::Storage(err) => {
+                tracing::error!(conn = self.id, error = %err, "log read failed while joining");
+                let message = "Could not read the room's history; try again";
+                self.error(ErrorCode::StorageFailed, message, None);
+                self.outbox.close(1011, "storage error");
+            }
+        }
+    }
+
+    fn send(&mut self, client_id: &str, text: String) {
+        let Some(membership) = &self.membership else {
+            return self.error(ErrorCode::NotJoined, "Join the room before sending", None);
+        };
+        let (log, config) = (&self.state.log, &self.state.config);
+        match post(log, config, membership, self.id, client_id, text) {
+            Ok(()) => {
+                let metrics = self.state.hub.metrics();
+                metrics.messages_received.inc();
+                if self.legacy {
+                    metrics.legacy_messages_received.inc();
+                }
+            }
+            Err(refused) => self.error(refused.code, &refused.message, Some(client_id)),
+        }
+    }
+}

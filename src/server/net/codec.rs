@@ -1,0 +1,117 @@
+//! The current protocol's codec: room events as the JSON frames of `crate::protocol`, and its client frames as commands.
+
+use std::sync::Arc;
+
+use crate::protocol::{ClientFrame, ServerFrame, ServerFrameRef};
+use crate::server::chat::codec::{Codec, Command, Decoder, Encoder, Event, Frames, Welcome};
+use crate::server::chat::text::Utf8Bytes;
+
+/// The dialect every current-protocol connection shares.
+const KIND: &str = "current";
+/// `ServerFrame::Heartbeat` encoded, shared by every connection.
+const HEARTBEAT: &str = r#"{"type":"heartbeat"}"#;
+
+/// A codec for a connection of the current protocol.
+pub fn codec() -> Codec {
+    Codec {
+        decoder: Box::new(Current),
+        encoder: Arc::new(Current),
+        legacy: false,
+    }
+}
+
+/// The current protocol (`/ws/<room>`, PROTOCOL.md).
+pub struct Current;
+
+/// The frame of `event`: borrowed where it is sent to many, so that nothing is copied.
+fn encode(event: &Event<'_>) -> String {
+    match *event {
+        Event::Joined { member, .. } => ServerFrameRef::Joined { member }.encode(),
+        Event::Left { member, .. } => ServerFrameRef::Left { member }.encode(),
+        Event::Message(m) | Event::Confirmed(m) => ServerFrameRef::Message(m).encode(),
+        Event::Online { count } => ServerFrame::Online { count }.encode(),
+        Event::Error {
+            code,
+            message,
+            client_id,
+        } => ServerFrame::Error {
+            code,
+            message: message.into(),
+            client_id: client_id.map(Into::into),
+        }
+        .encode(),
+    }
+}
+
+impl Encoder for Current {
+    fn frame(&self, frames: &mut Frames<'_>) -> Option<Utf8Bytes> {
+        frames.shared(KIND, "", |e| Some(encode(e)))
+    }
+
+    fn with_history(&self) -> bool {
+        true
+    }
+
+    fn welcome(&self, w: Welcome) -> Vec<Utf8Bytes> {
+        let frame = ServerFrame::Welcome {
+            you: w.you,
+            members: w.members.into_iter().map(|(m, _)| m).collect(),
+            online: w.online,
+            recent: w.recent,
+            max_message_chars: w.max_message_chars,
+            reset: w.reset,
+            silence_ms: w.silence_ms,
+        };
+        vec![frame.encode().into()]
+    }
+
+    fn heartbeat(&self) -> Option<Utf8Bytes> {
+        Some(Utf8Bytes::from_static(HEARTBEAT))
+    }
+}
+
+impl Decoder for Current {
+    fn command(&mut self, text: &str, _joined: bool) -> Command {
+        match ClientFrame::decode(text) {
+            Ok(ClientFrame::Join { after }) => Command::Join { after },
+            Ok(ClientFrame::Send { client_id, text }) => Command::Send { client_id, text },
+            Err(e) => Command::Refuse {
+                code: e.code(),
+                message: e.to_string(),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shared_heartbeat_is_the_encoded_frame() {
+        assert_eq!(HEARTBEAT, ServerFrame::Heartbeat.encode());
+    }
+
+    #[test]
+    fn client_frames_become_commands() {
+        let mut c = Current;
+        assert_eq!(
+            c.command(r#"{"type":"join","after":4}"#, false),
+            Command::Join { after: Some(4) }
+        );
+        assert_eq!(
+            c.command(r#"{"type":"send","client_id":"a","text":"hi"}"#, true),
+            Command::Send {
+                client_id: "a".into(),
+                text: "hi".into()
+            }
+        );
+        assert!(matches!(
+            c.command("nope", true),
+            Command::Refuse {
+                code: crate::protocol::ErrorCode::BadJson,
+                ..
+            }
+        ));
+    }
+}
