@@ -1,4 +1,6 @@
-//! Request/response API as Leptos server functions: the avatar catalogue, a room's first paint, joining and leaving, and the server's status.
+//! Request/response API as Leptos server functions.
+//!
+//! The avatar catalogue, a room's first paint, joining and leaving, and the server's status.
 
 use leptos::prelude::*;
 
@@ -63,6 +65,7 @@ pub async fn join_room(
     name: String,
     avatar: String,
 ) -> Result<JoinOutcome, ServerFnError> {
+    use crate::server::chat::join::{claim_name, JoinFailure};
     use crate::server::chat::room::JoinError;
     use crate::server::chat::session::{self, SessionId};
     use crate::server::AppState;
@@ -108,27 +111,21 @@ pub async fn join_room(
     let sid = session::from_headers(&state.keys, headers, &room)
         .map(|s| s.sid)
         .unwrap_or_else(SessionId::random);
-    // In cluster mode the name must be free on every node.
+    // Held on every node in cluster mode, then reserved here for this browser.
     let hold_ms = state.config.name_reservation_secs * 1000;
-    let key = crate::rules::name_key(&name);
-    match state.log.hold_name(&room, &key, &sid, hold_ms).await {
-        Ok(true) => {}
-        Ok(false) => return refuse(JoinField::Name, JoinError::NameTaken.to_string()),
+    let reserve = || state.hub.reserve(&room, &name, &sid);
+    match claim_name(&state.log, &room, &name, &sid, hold_ms, reserve).await {
+        Ok(()) => {}
+        Err(JoinFailure::Refused(e @ JoinError::NameTaken)) => {
+            return refuse(JoinField::Name, e.to_string())
+        }
+        Err(JoinFailure::Refused(e)) => return refuse(JoinField::Room, e.to_string()),
         Err(_) => {
             return refuse(
                 JoinField::Room,
                 "The chat service cannot store messages right now; try again in a moment".into(),
             )
         }
-    }
-    if let Err(e) = state.hub.reserve(&room, &name, &sid) {
-        // Not this session's after all: let go of the hold taken above.
-        state.log.release_name(&room, &key, &sid).await;
-        let field = match e {
-            JoinError::NameTaken => JoinField::Name,
-            JoinError::RoomFull => JoinField::Room,
-        };
-        return refuse(field, e.to_string());
     }
     let member = Member { name, avatar };
     let token = state.keys.sign(&state.keys.issue(sid, &room, &member));

@@ -1,4 +1,6 @@
-//! The HTML shell and the root `App` component with its routes: `/` is the default room, `/r/<room>` any room, `/status` the server's figures.
+//! The HTML shell and the root `App` component with its routes.
+//!
+//! `/` is the default room, `/r/<room>` any room, `/status` the server's figures.
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Title};

@@ -1,4 +1,6 @@
-//! Validation rules for names, rooms and message text: one definition, enforced by the server and checked early by the browser.
+//! Validation rules for names, rooms and message text, enforced by the server and checked early by the browser.
+//!
+//! One definition for both sides.
 
 use thiserror::Error;
 

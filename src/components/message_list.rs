@@ -1,4 +1,6 @@
-//! The conversation: messages and join/leave notices, newest last, kept scrolled to the bottom unless the reader scrolled up.
+//! The conversation: messages and join/leave notices, newest last.
+//!
+//! Kept scrolled to the bottom unless the reader scrolled up.
 
 use leptos::prelude::*;
 

@@ -1,4 +1,4 @@
-//! The WebSocket protocol on `/ws/<room>`: every frame both ways is one of these types, as a JSON text frame tagged by `type`.
+//! The WebSocket protocol on `/ws/<room>`: every frame both ways, as JSON text tagged by `type`.
 //!
 //! A session starts with the browser's `join` (after the HttpOnly session cookie was set by
 //! the `join_room` server function); the server answers `welcome` with the member list and

@@ -1,4 +1,6 @@
-//! The HTTP application: shared state, the axum router (SSR pages, server functions, `/ws/<room>`, the old protocol's `/` upgrade, health checks, `/metrics`) and serving with a graceful drain.
+//! The HTTP application: the axum router, serving, and the graceful drain.
+//!
+//! Routes: SSR pages, server functions, `/ws/<room>`, the old protocol's `/` upgrade, health checks, `/metrics`.
 
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};

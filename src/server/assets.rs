@@ -1,4 +1,6 @@
-//! The built site (WASM, JS, CSS, avatars) inside the server binary (feature `embed`): served with content types, ETags, precompressed variants and cache lifetimes, so that one file is the whole release.
+//! The built site (WASM, JS, CSS, avatars) inside the server binary, so that one file is the whole release.
+//!
+//! Feature `embed`. Served with content types, ETags, precompressed variants and cache lifetimes.
 
 use axum::body::Body;
 use axum::extract::{Request, State};

@@ -4,11 +4,44 @@
 //! writer is done with it.
 
 use crate::protocol::ErrorCode;
+use crate::rules::{self, TextError};
 use crate::server::chat::join::Membership;
-use crate::server::chat::room::{check_post, ConnId};
+use crate::server::chat::room::ConnId;
 use crate::server::config::Config;
 use crate::server::log::sqlite::Append;
 use crate::server::log::MessageLog;
+
+/// Why a posted message was refused before reaching the store.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PostError {
+    #[error("Join the room before sending")]
+    NotJoined,
+    #[error("Message id must be 1–64 letters, digits, - or _")]
+    InvalidClientId,
+    #[error(transparent)]
+    Text(#[from] TextError),
+}
+
+impl PostError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            PostError::NotJoined => ErrorCode::NotJoined,
+            PostError::InvalidClientId => ErrorCode::InvalidClientId,
+            PostError::Text(TextError::Empty) => ErrorCode::EmptyMessage,
+            PostError::Text(TextError::TooLong { .. }) => ErrorCode::MessageTooLong,
+            PostError::Text(TextError::Characters) => ErrorCode::InvalidText,
+        }
+    }
+}
+
+/// Checks a message before it is queued for the store.
+pub fn check_post(client_id: &str, text: &str, max_chars: usize) -> Result<(), PostError> {
+    if !rules::valid_client_id(client_id) {
+        return Err(PostError::InvalidClientId);
+    }
+    rules::validate_text(text, max_chars)?;
+    Ok(())
+}
 
 /// A message refused before it reached the log, with what to tell its sender.
 #[derive(Debug, PartialEq, Eq)]
@@ -30,9 +63,10 @@ pub fn post(
     let refused = |code: ErrorCode, message: String| Refused { code, message };
     check_post(client_id, &text, config.max_message_chars)
         .map_err(|e| refused(e.code(), e.to_string()))?;
-    let (author, sid) = room
-        .author(conn)
-        .map_err(|e| refused(e.code(), e.to_string()))?;
+    let (author, sid) = room.author(conn).ok_or_else(|| {
+        let e = PostError::NotJoined;
+        refused(e.code(), e.to_string())
+    })?;
     if config.log_message_text {
         tracing::info!(conn, room = %room.name(), client_id, text, "message");
     }

@@ -16,7 +16,7 @@ use thiserror::Error;
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::protocol::{close, ChatMessage, ErrorCode, Member, MessageId};
-use crate::rules::{self, name_key, TextError};
+use crate::rules::{self, name_key};
 use crate::server::chat::codec::{Encoder, Event, Frames, Welcome};
 use crate::server::chat::members::{ConnEntry, MemberEntry, RoomState};
 use crate::server::chat::outbox::Outbox;
@@ -69,38 +69,6 @@ impl JoinError {
             JoinError::RoomFull => ErrorCode::RoomFull,
         }
     }
-}
-
-/// Why a posted message was refused before reaching the store.
-#[derive(Clone, Debug, PartialEq, Eq, Error)]
-pub enum PostError {
-    #[error("Join the room before sending")]
-    NotJoined,
-    #[error("Message id must be 1–64 letters, digits, - or _")]
-    InvalidClientId,
-    #[error(transparent)]
-    Text(#[from] TextError),
-}
-
-impl PostError {
-    pub fn code(&self) -> ErrorCode {
-        match self {
-            PostError::NotJoined => ErrorCode::NotJoined,
-            PostError::InvalidClientId => ErrorCode::InvalidClientId,
-            PostError::Text(TextError::Empty) => ErrorCode::EmptyMessage,
-            PostError::Text(TextError::TooLong { .. }) => ErrorCode::MessageTooLong,
-            PostError::Text(TextError::Characters) => ErrorCode::InvalidText,
-        }
-    }
-}
-
-/// Checks a message before it is queued for the store.
-pub fn check_post(client_id: &str, text: &str, max_chars: usize) -> Result<(), PostError> {
-    if !rules::valid_client_id(client_id) {
-        return Err(PostError::InvalidClientId);
-    }
-    rules::validate_text(text, max_chars)?;
-    Ok(())
 }
 
 /// A change of who is present on this node, for cluster mode to share with the other nodes.
@@ -494,15 +462,10 @@ impl Room {
     }
 
     /// The author of a message from connection `conn`: its member and session.
-    pub fn author(&self, conn: ConnId) -> Result<(Member, SessionId), PostError> {
+    pub fn author(&self, conn: ConnId) -> Option<(Member, SessionId)> {
         let st = self.state();
-        let key = st
-            .conns
-            .get(&conn)
-            .map(|c| &c.key)
-            .ok_or(PostError::NotJoined)?;
-        let m = st.members.get(key).ok_or(PostError::NotJoined)?;
-        Ok((m.member.clone(), m.sid.clone()))
+        let m = st.members.get(&st.conns.get(&conn)?.key)?;
+        Some((m.member.clone(), m.sid.clone()))
     }
 
     /// Broadcasts a stored message to everyone, its sender included (its confirmation).
@@ -610,5 +573,162 @@ struct Timing {
 impl Drop for Timing {
     fn drop(&mut self) {
         self.metrics.fanned_out(self.received);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::chat::outbox::{outbox, Next, OutboxReceiver};
+    use crate::server::chat::session::SessionKeys;
+    use crate::server::chat::text::Utf8Bytes;
+
+    /// A wire format of its own, so that these tests see what the room sends and to whom,
+    /// not any protocol's shapes: `<dialect>:<event>`.
+    struct Probe {
+        dialect: &'static str,
+        history: bool,
+    }
+
+    fn describe(e: &Event<'_>) -> String {
+        match e {
+            Event::Joined { member, seq } => format!("joined {} #{seq}", member.name),
+            Event::Left { member, .. } => format!("left {}", member.name),
+            Event::Message(m) => format!("message {}", m.id),
+            Event::Confirmed(m) => format!("confirmed {}", m.id),
+            Event::Online { count } => format!("online {count}"),
+            Event::Error { message, .. } => format!("error {message}"),
+        }
+    }
+
+    impl Encoder for Probe {
+        fn frame(&self, f: &mut Frames<'_>) -> Option<Utf8Bytes> {
+            let dialect = self.dialect;
+            f.shared("probe", dialect, |e| {
+                Some(format!("{dialect}:{}", describe(e)))
+            })
+        }
+        fn with_history(&self) -> bool {
+            self.history
+        }
+        fn welcome(&self, w: Welcome) -> Vec<Utf8Bytes> {
+            let names: Vec<&str> = w.members.iter().map(|(m, _)| m.name.as_str()).collect();
+            let recent: Vec<String> = w.recent.iter().map(|m| m.id.to_string()).collect();
+            let text = format!(
+                "{}:welcome {} [{}] [{}]",
+                self.dialect,
+                w.you.name,
+                names.join(","),
+                recent.join(",")
+            );
+            vec![text.into()]
+        }
+    }
+
+    fn probe(dialect: &'static str, history: bool) -> Arc<dyn Encoder> {
+        Arc::new(Probe { dialect, history })
+    }
+
+    fn session(name: &str) -> Session {
+        let member = Member {
+            name: name.into(),
+            avatar: "fox".into(),
+        };
+        SessionKeys::new("k", 60).issue(SessionId::random(), "lobby", &member)
+    }
+
+    fn message(id: MessageId) -> ChatMessage {
+        ChatMessage {
+            id,
+            ts: 0,
+            name: "Ada".into(),
+            avatar: "fox".into(),
+            text: "hi".into(),
+            client_id: None,
+        }
+    }
+
+    fn taken(rx: &mut OutboxReceiver) -> Vec<Utf8Bytes> {
+        std::iter::from_fn(|| match rx.try_next() {
+            Some(Next::Frame(f)) => Some(f),
+            _ => None,
+        })
+        .collect()
+    }
+
+    fn texts(rx: &mut OutboxReceiver) -> Vec<String> {
+        taken(rx).iter().map(|f| f.as_str().to_string()).collect()
+    }
+
+    /// Joins `name` on connection `conn` with `encoder`, welcomed without history.
+    fn join(room: &Room, conn: ConnId, name: &str, encoder: Arc<dyn Encoder>) -> OutboxReceiver {
+        let (tx, rx) = outbox(64, 1 << 20);
+        let s = session(name);
+        room.join(conn, &s, tx, encoder).expect("joins");
+        room.activate(conn, s.member(), vec![], None, false);
+        rx
+    }
+
+    #[test]
+    fn each_dialect_is_encoded_once_and_every_connection_of_it_shares_the_bytes() {
+        let room = Room::new("lobby", RoomLimits::default(), 0);
+        let mut a1 = join(&room, 1, "A1", probe("a", true));
+        let mut a2 = join(&room, 2, "A2", probe("a", true));
+        let mut b = join(&room, 3, "B", probe("b", true));
+        for rx in [&mut a1, &mut a2, &mut b] {
+            taken(rx);
+        }
+        assert_eq!(room.deliver(message(1)), 3);
+        let (x, y, z) = (taken(&mut a1), taken(&mut a2), taken(&mut b));
+        assert_eq!(x[0].as_str(), "a:message 1");
+        assert_eq!(x[0].as_bytes().as_ptr(), y[0].as_bytes().as_ptr(), "shared");
+        assert_eq!(z[0].as_str(), "b:message 1");
+    }
+
+    #[test]
+    fn a_staged_connection_gets_its_welcome_then_the_held_events_it_lacks() {
+        let room = Room::new("lobby", RoomLimits::default(), 5);
+        let (tx, mut rx) = outbox(64, 1 << 20);
+        let ada = session("Ada");
+        let upto = room.join(1, &ada, tx, probe("a", true)).unwrap();
+        assert_eq!(upto, 5, "history up to 5 is the joiner's to read");
+        room.deliver(message(6));
+        room.deliver(message(7));
+        assert!(taken(&mut rx).is_empty(), "held while staged");
+        // The history read raced the deliveries and already holds 6.
+        room.activate(1, ada.member(), vec![message(5), message(6)], None, false);
+        assert_eq!(texts(&mut rx), ["a:welcome Ada [Ada] [5,6]", "a:message 7"]);
+    }
+
+    #[test]
+    fn a_connection_without_history_is_welcomed_at_once_and_leaves_without_grace() {
+        let room = Room::new("lobby", RoomLimits::default(), 0);
+        let mut bob = join(&room, 1, "Bob", probe("a", true));
+        let (tx, mut rx) = outbox(64, 1 << 20);
+        room.join(2, &session("Old"), tx, probe("old", false))
+            .unwrap();
+        assert_eq!(texts(&mut rx), ["old:welcome Old [Bob,Old] []"]);
+        room.deliver(message(1));
+        assert_eq!(
+            texts(&mut rx),
+            ["old:message 1"],
+            "live, no activate needed"
+        );
+        taken(&mut bob);
+        assert_eq!(room.leave(2, true), None, "no grace: it cannot resume");
+        assert_eq!(texts(&mut bob), ["a:left Old"]);
+        assert_eq!(room.leave(1, true).map(|(k, _)| k), Some("bob".into()));
+    }
+
+    #[test]
+    fn replies_go_to_one_connection_in_its_own_format() {
+        let room = Room::new("lobby", RoomLimits::default(), 0);
+        let mut a = join(&room, 1, "A", probe("a", true));
+        let mut b = join(&room, 2, "B", probe("b", true));
+        taken(&mut a);
+        taken(&mut b);
+        room.send_to(2, Event::Confirmed(&message(4)));
+        assert!(taken(&mut a).is_empty());
+        assert_eq!(texts(&mut b), ["b:confirmed 4"]);
     }
 }

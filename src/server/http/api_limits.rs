@@ -1,4 +1,6 @@
-//! Server-function requests (`/api/*`): a small body limit, and refusals answered 400, 408 or 413 with a message the page can show instead of 500 with internal text.
+//! Limits on server-function requests (`/api/*`), refused with a message the page can show.
+//!
+//! A small body limit; refusals are answered 400, 408 or 413 instead of 500 with internal text.
 //!
 //! Refusals keep the server-function error format (`ServerError|<message>` with the
 //! `serverfnerror` header), so the browser's server-function client decodes them as errors.

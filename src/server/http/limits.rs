@@ -90,6 +90,16 @@ impl Drop for Permit {
 /// File descriptors kept free for everything but sockets (database, listener, HTTP requests).
 const FD_HEADROOM: u64 = 256;
 
+/// This process's open-file limits, soft and hard.
+pub fn file_limit() -> Option<libc::rlimit> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes the struct we pass.
+    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0).then_some(lim)
+}
+
 /// Raises the soft open-file limit to the hard one and returns how many connections fit in it.
 pub fn connections_from_file_limit() -> usize {
     raise_file_limit().saturating_sub(FD_HEADROOM).max(16) as usize
@@ -97,7 +107,7 @@ pub fn connections_from_file_limit() -> usize {
 
 /// Raises this process's soft open-file limit to the hard one; returns the limit now in force.
 pub fn raise_file_limit() -> u64 {
-    let Some(lim) = crate::server::ops::procstat::file_limit() else {
+    let Some(lim) = file_limit() else {
         return 1024;
     };
     if lim.rlim_cur < lim.rlim_max {

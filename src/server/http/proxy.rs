@@ -7,6 +7,12 @@ use http::HeaderMap;
 use std::net::IpAddr;
 use thiserror::Error;
 
+/// How the request reached this server, as a request extension: over TLS or not.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Transport {
+    pub tls: bool,
+}
+
 /// A `trust_proxy` entry that is neither an address nor a CIDR block.
 #[derive(Debug, Error, PartialEq, Eq)]
 #[error("{0:?} is not an IP address or CIDR block such as 10.0.0.0/8")]
@@ -157,10 +163,7 @@ pub fn is_https(tls: bool, peer: IpAddr, headers: &HeaderMap, trust: &TrustedPro
 
 /// Did the client of this request reach us over https (see [`is_https`])?
 pub fn request_is_https(parts: &http::request::Parts, trust: &TrustedProxies) -> bool {
-    let tls = parts
-        .extensions
-        .get::<crate::server::http::serve::Transport>()
-        .is_some_and(|t| t.tls);
+    let tls = parts.extensions.get::<Transport>().is_some_and(|t| t.tls);
     let peer = parts
         .extensions
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()

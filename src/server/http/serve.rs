@@ -1,4 +1,6 @@
-//! The accept loop: one task per connection on hyper's HTTP/1 + HTTP/2 builder, with time limits, a cap per address, optional TLS and a graceful stop.
+//! The accept loop: one task per connection on hyper's HTTP/1 + HTTP/2 builder.
+//!
+//! With time limits, a cap per address, optional TLS and a graceful stop.
 //!
 //! Time limits: a request head must arrive within `header_timeout` (hyper's HTTP/1 timer,
 //! which also runs while a kept-alive connection waits for its next request), the first request
@@ -22,7 +24,7 @@ use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
 use crate::server::http::limits::{ConnectionLimits, Permit};
-use crate::server::http::proxy::TrustedProxies;
+use crate::server::http::proxy::{Transport, TrustedProxies};
 use crate::server::http::tcp;
 
 /// How a listener's connections are served.
@@ -38,12 +40,6 @@ pub struct Options {
     pub trusted: Arc<TrustedProxies>,
     /// Set: connections are TLS.
     pub tls: Option<tokio_rustls::TlsAcceptor>,
-}
-
-/// How the request reached this server, as a request extension: over TLS or not.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Transport {
-    pub tls: bool,
 }
 
 /// What every connection task of one listener shares.

@@ -1,4 +1,6 @@
-//! Options for every accepted TCP socket: no Nagle delay, and keepalive probes so that vanished peers are noticed by the kernel too.
+//! Options for every accepted TCP socket: no Nagle delay, and keepalive probes.
+//!
+//! Keepalive lets the kernel notice vanished peers too.
 //!
 //! They are set on the listening socket, whose accepted sockets inherit them (on Linux), so
 //! each connection needs one system call instead of five: the one that starts its

@@ -1,4 +1,6 @@
-//! TLS in the binary: the certificate and key from PEM files, served by rustls with ALPN h2 and http/1.1, and read again on SIGHUP or when the files change, without dropping a connection.
+//! TLS in the binary: rustls with the certificate and key from PEM files, reloaded without dropping a connection.
+//!
+//! ALPN h2 and http/1.1; the files are read again on SIGHUP or when they change.
 //!
 //! The acceptor asks a resolver for the certificate on each handshake; a reload swaps the
 //! resolver's certificate, so new connections get the new one while open ones go on with the

@@ -204,7 +204,7 @@ impl Connection {
     fn join_failed(&self, e: JoinFailure) {
         match &e {
             JoinFailure::AlreadyJoined => {
-                return self.error(ErrorCode::AlreadyJoined, &e.to_string(), None)
+                self.error(ErrorCode::AlreadyJoined, &e.to_string(), None);
             }
             JoinFailure::NoSession => {
                 self.error(ErrorCode::SessionInvalid, &e.to_string(), None);

@@ -120,7 +120,7 @@ pub async fn legacy_route(state: AppState, mut req: Request) -> Response {
     }
     let tls = req
         .extensions()
-        .get::<crate::server::http::serve::Transport>()
+        .get::<crate::server::http::proxy::Transport>()
         .is_some_and(|t| t.tls);
     let https = proxy::is_https(tls, peer.ip(), headers, &state.proxies);
     let codec = legacy::codec::codec(site_of(headers, https).into(), state.legacy_clock.clone());

@@ -1,4 +1,6 @@
-//! The socket under an upgraded WebSocket: plain TCP, or TLS over TCP. Readiness comes from the TCP socket; reads and writes never wait.
+//! The socket under an upgraded WebSocket: plain TCP, or TLS over TCP.
+//!
+//! Readiness comes from the TCP socket; reads and writes never wait.
 //!
 //! The plain arm is the bare `TcpStream` (no buffer, same size: the TLS arm is one boxed
 //! pointer), read with `try_read` and written with `try_write_vectored`. The TLS arm polls

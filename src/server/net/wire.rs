@@ -1,4 +1,6 @@
-//! WebSocket on the wire (RFC 6455, server side): the upgrade handshake, reading masked client frames, and writing queued frames in one `writev`.
+//! WebSocket on the wire (RFC 6455, server side): handshake, client frames in, queued frames out.
+//!
+//! Client frames are masked; queued frames are written in one `writev`.
 //!
 //! The server writes its own frames so that a fan-out frame is serialised once and shared by
 //! every connection (`Utf8Bytes` is reference counted): each connection only adds a 2–10 byte

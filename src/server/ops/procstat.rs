@@ -1,4 +1,6 @@
-//! Readings from `/proc`: CPU seconds, resident memory and open files of a process (this one, or the server `chat-bench` measures).
+//! Readings from `/proc`: a process's CPU seconds, resident memory and open files.
+//!
+//! Of this process, or of the server `chat-bench` measures.
 
 use std::io;
 
@@ -40,17 +42,7 @@ impl Proc {
 
 /// This process's soft open-file limit.
 pub fn max_fds() -> Option<u64> {
-    file_limit().map(|l| l.rlim_cur)
-}
-
-/// This process's open-file limits, soft and hard.
-pub fn file_limit() -> Option<libc::rlimit> {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit only writes the struct we pass.
-    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0).then_some(lim)
+    crate::server::http::limits::file_limit().map(|l| l.rlim_cur)
 }
 
 /// utime + stime in clock ticks. The command name (field 2) may hold spaces and
