@@ -359,7 +359,7 @@ pub async fn assert_quiet(ws: &mut Socket, d: Duration) {
 }
 
 /// How often the polls below look again.
-pub const POLL_EVERY: Duration = Duration::from_millis(20);
+pub const POLL_EVERY: Duration = Duration::from_millis(50);
 
 /// Polls `check` until it returns `Ok`, and returns that value. Panics if `within` passes
 /// first, naming `what` and showing the last `Err` (what was seen instead).
