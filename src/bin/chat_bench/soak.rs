@@ -1,4 +1,6 @@
-//! Soak runs: members that join and leave beside the publishers, and samples of the server's database, WAL and memory over time (CSV and SVG).
+//! Soak runs: members that come and go beside the publishers, and the server sampled over time.
+//!
+//! The samples (the database, its WAL and the server's memory) are written as CSV and SVG.
 
 use futures::StreamExt;
 use plotters::prelude::{Color, SeriesLabelPosition, BLUE};
