@@ -6,12 +6,13 @@
 //! where `AUTOBAHN.md` gets the summary table that `scripts/autobahn --write` copies to
 //! `docs/AUTOBAHN.md`.
 
-use chatroom::server::config::{Config, Settings};
+mod common;
+
+use chatroom::server::config::Settings;
 use chatroom::server::net::route as ws;
-use chatroom::server::AppState;
+use common::TestServer;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
 /// The largest message of the suite is 16 MiB (cases 9.*); chat allows 16 KiB.
@@ -68,28 +69,19 @@ fn kosoku() -> PathBuf {
 }
 
 /// Serves the echo socket on a free port of 127.0.0.1.
-async fn echo_server() -> (SocketAddr, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let config = Config::resolve(Settings {
-        data_path: Some(dir.path().join("chat.db")),
+async fn echo_server() -> TestServer {
+    let settings = Settings {
         max_frame_bytes: Some(MAX_MESSAGE),
         // No heartbeat frames in the middle of a case's expected echoes.
         ping_interval_secs: Some(3600),
         ..Settings::default()
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let leptos = leptos::prelude::LeptosOptions::builder()
-        .output_name("chatroom")
-        .site_addr(addr)
-        .build();
-    let state = AppState::new(config, leptos).await.expect("store opens");
-    let app = axum::Router::new()
-        .fallback(ws::echo_route)
-        .with_state(state)
-        .into_make_service_with_connect_info::<SocketAddr>();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (addr, dir)
+    };
+    TestServer::with_router(settings, |state| {
+        axum::Router::new()
+            .fallback(ws::echo_route)
+            .with_state(state)
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -104,7 +96,8 @@ async fn every_autobahn_case_passes_on_the_echo_socket() {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("autobahn"));
     let _ = std::fs::remove_dir_all(&out);
-    let (addr, _dir) = echo_server().await;
+    let server = echo_server().await;
+    let addr = server.addr;
     let run = {
         let out = out.clone();
         tokio::task::spawn_blocking(move || {
@@ -218,7 +211,8 @@ fn client_frame(b0: u8, payload: &[u8]) -> Vec<u8> {
 #[tokio::test]
 async fn frames_sent_with_the_upgrade_request_are_echoed_before_a_bad_one_fails_it() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let (addr, _dir) = echo_server().await;
+    let server = echo_server().await;
+    let addr = server.addr;
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let mut request = format!(
         "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\

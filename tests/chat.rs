@@ -4,7 +4,7 @@ mod common;
 
 use chatroom::protocol::pages::{JoinField, JoinOutcome};
 use chatroom::protocol::{close, ClientFrame, ErrorCode, Member, ServerFrame};
-use common::{ack, send, Client, TestServer};
+use common::{ack, eventually, send, Client, TestServer, WAIT};
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -327,12 +327,10 @@ async fn a_newcomer_to_a_room_nobody_is_in_gets_its_history() {
     }
     drop(ada);
     // Wait until the room is empty (and so no longer live).
-    for _ in 0..100 {
-        if server_is_empty(&server, "quiet").await {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(WAIT, "nobody is online in the room", || {
+        server_is_empty(&server, "quiet")
+    })
+    .await;
     let (outcome, cookie) = server.join("quiet", "Bob", "owl").await;
     assert!(matches!(outcome, JoinOutcome::Joined(_)));
     let (_bob, history, reset) =

@@ -7,7 +7,7 @@ use chatroom::protocol::{ChatMessage, ErrorCode, ServerFrame};
 use common::old::OldClient;
 use common::process::ServerProcess;
 use common::redis_server::RedisServer;
-use common::{ack, join_http, member_of, send, Client};
+use common::{ack, becomes, join_http, member_of, send, status_of, Client, WAIT};
 use futures::StreamExt;
 use std::collections::HashSet;
 use std::time::Duration;
@@ -69,12 +69,7 @@ async fn clients_on_three_nodes_chat_and_see_one_order() {
     // Every node knows all three before they talk, so that no `joined` is still on its way
     // when the room should have gone quiet.
     for n in &nodes {
-        assert_eq!(
-            listed(n.addr, "lobby", 3).await,
-            ["User0", "User1", "User2"],
-            "on {}",
-            n.addr
-        );
+        lists(n.addr, "lobby", &["User0", "User1", "User2"]).await;
     }
     // Everyone sends at once, from every node.
     const EACH: usize = 30;
@@ -186,12 +181,7 @@ async fn while_redis_is_down_sends_are_refused_not_lost_and_the_node_recovers() 
     let dir = tempfile::tempdir().unwrap();
     let a = node(&redis, &dir, "a");
     let b = node(&redis, &dir, "b");
-    let ready = |addr| async move {
-        reqwest::get(format!("http://{addr}/readyz"))
-            .await
-            .map(|r| r.status().as_u16())
-            .unwrap_or(0)
-    };
+    let ready = |addr| async move { status_of(&format!("http://{addr}/readyz")).await };
     let (mut ada, _) = member_of(a.addr, "r", "Ada").await;
     let (mut bob, _) = member_of(b.addr, "r", "Bob").await;
     ada.send(&send("k1", "kept")).await;
@@ -200,15 +190,8 @@ async fn while_redis_is_down_sends_are_refused_not_lost_and_the_node_recovers() 
 
     redis.stop();
     // Not ready, sockets stay open, and a send is refused with an error, not confirmed.
-    let mut not_ready = false;
-    for _ in 0..50 {
-        if ready(a.addr).await == 503 {
-            not_ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(not_ready, "/readyz is 503 without Redis");
+    let what = "/readyz is 503 without Redis";
+    becomes(Duration::from_secs(5), what, 503, || ready(a.addr)).await;
     ada.send(&send("k2", "during the outage")).await;
     match ada.recv().await {
         ServerFrame::Error {
@@ -229,15 +212,11 @@ async fn while_redis_is_down_sends_are_refused_not_lost_and_the_node_recovers() 
     }
 
     redis.restart();
-    let mut back = false;
-    for _ in 0..100 {
-        if ready(a.addr).await == 200 && ready(b.addr).await == 200 {
-            back = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(back, "both nodes ready again by themselves");
+    let what = "both nodes ready again by themselves";
+    becomes(Duration::from_secs(10), what, (200, 200), || async {
+        (ready(a.addr).await, ready(b.addr).await)
+    })
+    .await;
     // The same sockets work again, and the message acknowledged before the outage is kept.
     ada.send(&send("k2", "after the outage")).await;
     let again = ack(&mut ada, "k2").await;
@@ -303,18 +282,15 @@ async fn members_on(addr: std::net::SocketAddr, room: &str) -> Vec<String> {
     names
 }
 
-/// The members the node at `addr` lists in `room`, once it lists `count` of them (or after
-/// 3 s, whatever it lists then). Nodes learn of each other's members on their presence tick.
-async fn listed(addr: std::net::SocketAddr, room: &str, count: usize) -> Vec<String> {
-    let mut names = Vec::new();
-    for _ in 0..30 {
-        names = members_on(addr, room).await;
-        if names.len() == count {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    names
+/// Waits (up to 3 s) for the node at `addr` to list exactly `names` (sorted) in `room`. Nodes
+/// learn of each other's members on their presence tick, once a second.
+async fn lists(addr: std::net::SocketAddr, room: &str, names: &[&str]) {
+    let what = format!("{addr} lists {names:?} in {room}");
+    let want: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    becomes(Duration::from_secs(3), &what, want, || {
+        members_on(addr, room)
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -326,7 +302,7 @@ async fn members_of_every_node_are_listed_everywhere_and_a_name_is_taken_on_all_
     let (mut bob, _) = member_of(b.addr, "r", "Bob").await;
     told(&mut ada, "Bob", true, Duration::from_secs(3)).await;
     for addr in [a.addr, b.addr] {
-        assert_eq!(listed(addr, "r", 2).await, ["Ada", "Bob"], "on {addr}");
+        lists(addr, "r", &["Ada", "Bob"]).await;
     }
     // Ada's name is hers on the other node too, in any case.
     let (outcome, _) = join_http(b.addr, "r", "ADA", "owl").await;
@@ -452,12 +428,19 @@ async fn a_member_with_tabs_on_two_nodes_keeps_their_name_until_the_last_tab_clo
     let (a, b) = (node(&redis, &dir, "a"), node(&redis, &dir, "b"));
     let (ada_on_a, cookie) = member_of(a.addr, "r", "Ada").await;
     let (mut bob, _) = member_of(b.addr, "r", "Bob").await;
-    // A second tab of Ada's lands on the other node.
+    // Node b has read that Ada is on node a (and a that Bob is on b).
+    for addr in [a.addr, b.addr] {
+        lists(addr, "r", &["Ada", "Bob"]).await;
+    }
+    // A second tab of Ada's lands on the other node, and is shared as hers there.
     let ada_on_b = Client::joined(b.addr, "r", &cookie, None).await;
-    // Give both nodes a second or two to read each other's members.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let fields = || redis.command("HLEN chat:{r}:presence");
+    let what = "three presence fields: Ada on a and on b, Bob on b";
+    becomes(WAIT, what, ":3".to_string(), || async { fields() }).await;
+    // Her tab on b closes: once node b has shared that, her name stays held by node a.
     drop(ada_on_b);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let what = "Ada's field on b is gone";
+    becomes(WAIT, what, ":2".to_string(), || async { fields() }).await;
     let (outcome, _) = join_http(b.addr, "r", "Ada", "owl").await;
     assert!(
         matches!(

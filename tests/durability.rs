@@ -5,7 +5,7 @@ mod common;
 use chatroom::protocol::{ChatMessage, ErrorCode, ServerFrame};
 use chatroom::server::config::Settings;
 use common::process::{start_failure, ServerProcess};
-use common::{ack, member_of, send, Client, TestServer};
+use common::{ack, member_of, send, Client, TestServer, WAIT};
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
@@ -277,7 +277,9 @@ async fn a_quick_reconnect_shows_no_leave_and_join() {
     let (ada, cookie) = server.member("lobby", "Ada", "fox").await;
     assert!(matches!(bob.recv().await, ServerFrame::Joined { .. }));
     drop(ada);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Back as soon as the server has seen her socket close (well within the grace period).
+    let open = || common::metric(server.addr, "chatroom_connections_open");
+    common::becomes(WAIT, "only Bob's socket is open", Some(1.0), open).await;
     let ada = Client::joined(server.addr, "lobby", &cookie, None).await;
     bob.quiet_for(Duration::from_millis(2000)).await;
     drop(ada);
@@ -330,6 +332,7 @@ impl WalWatch {
             let mut largest = 0;
             while !flag.load(std::sync::atomic::Ordering::Relaxed) {
                 largest = largest.max(wal_bytes(&db));
+                // The sampling interval: the watch looks until it is stopped, not for a state.
                 std::thread::sleep(Duration::from_millis(2));
             }
             largest
@@ -528,11 +531,14 @@ async fn a_full_disk_refuses_unconfirmed_messages_and_the_room_goes_on_when_spac
     });
 
     // The disk fills up while Ada sends without pause.
+    // It starts once the first round is confirmed (dropping `start` lets it go).
     let filler = disk.path().join("filler");
+    let (start, go) = std::sync::mpsc::channel::<()>();
+    let mut start = Some(start);
     let filling = {
         let filler = filler.clone();
         std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(100));
+            let _ = go.recv();
             fill(&filler)
         })
     };
@@ -542,6 +548,7 @@ async fn a_full_disk_refuses_unconfirmed_messages_and_the_room_goes_on_when_spac
         let (a, r) = post_pipelined(&mut ada, &format!("r{round}-"), 100, 16, &text).await;
         acked.extend(a);
         refused.extend(r);
+        drop(start.take());
         if refused.len() >= 20 {
             break;
         }

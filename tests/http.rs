@@ -4,7 +4,7 @@ mod common;
 
 use chatroom::protocol::pages::JoinOutcome;
 use chatroom::server::config::Settings;
-use common::{join_http, TestServer};
+use common::{eventually, join_http, poll_until, TestServer};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -174,22 +174,15 @@ async fn the_per_address_cap_refuses_extra_connections_while_other_addresses_loa
     assert_eq!(page.status(), 200);
     // One of the four goes: there is room again.
     drop(held.pop());
-    let start = Instant::now();
-    loop {
+    eventually(common::WAIT, "room after a connection closed", || async {
         let mut s = connect_from("127.0.0.1", server.addr).await;
         s.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
             .await
             .unwrap();
         let (text, _) = read_until_closed(&mut s, Duration::from_secs(2)).await;
-        if text.starts_with("HTTP/1.1 200") {
-            break;
-        }
-        assert!(
-            start.elapsed() < common::WAIT,
-            "no room after a connection closed"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        text.starts_with("HTTP/1.1 200")
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -360,15 +353,16 @@ async fn three_thousand_half_requests_from_one_address_cannot_lock_out_others() 
         .unwrap();
     assert_eq!(page.status(), 200);
     // Within the header timeout (and some slack) every held one is closed.
-    let start = Instant::now();
-    while server.open_fds() > baseline + 2 {
-        assert!(
-            start.elapsed() < Duration::from_secs(6),
-            "{} descriptors still open",
-            server.open_fds() - baseline
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let what = "the held descriptors are closed";
+    poll_until(Duration::from_secs(6), what, || async {
+        let held = server.open_fds().saturating_sub(baseline);
+        if held <= 2 {
+            Ok(())
+        } else {
+            Err(format!("{held} descriptors still open"))
+        }
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -385,18 +379,16 @@ async fn refused_server_function_calls_are_logged_with_the_status_the_client_got
         .unwrap();
     assert_eq!(answer.status(), 400);
     // Anyone may send these: they are the client's fault, not errors of the server's.
-    let start = std::time::Instant::now();
-    let line = loop {
-        let lines = server.log_lines();
-        if let Some(l) = lines.iter().find(|l| l.contains("status=400")) {
-            break l.clone();
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "no request line with status=400 in {lines:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let line = poll_until(
+        Duration::from_secs(5),
+        "a request line with status=400",
+        || {
+            let lines = server.log_lines();
+            let line = lines.iter().find(|l| l.contains("status=400")).cloned();
+            async move { line.ok_or(lines) }
+        },
+    )
+    .await;
     assert!(!line.contains("ERROR"), "{line}");
     let lines = server.log_lines();
     assert!(

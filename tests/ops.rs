@@ -8,11 +8,13 @@ use chatroom::server::config::{Config, Settings};
 use common::old::OldClient;
 use common::process::ServerProcess;
 use common::raw::RawClient;
-use common::{ack, join_http, member_of, send, TestServer};
+use common::{
+    ack, becomes, eventually, join_http, member_of, poll_until, send, status_of, TestServer, WAIT,
+};
 use openmetrics_parser::{MetricsExposition, OpenMetricsType, OpenMetricsValue};
 use std::net::SocketAddr;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 
 type Exposition = MetricsExposition<OpenMetricsType, OpenMetricsValue>;
@@ -51,21 +53,6 @@ fn value(exp: &Exposition, family: &str, labels: &[(&str, &str)]) -> f64 {
         .unwrap_or(0.0)
 }
 
-async fn eventually_async<F, Fut>(within: Duration, mut f: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    while start.elapsed() < within {
-        if f().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    f().await
-}
-
 #[tokio::test]
 async fn metrics_parse_and_count_connections_messages_and_rejections() {
     let server = TestServer::start().await;
@@ -101,13 +88,16 @@ async fn metrics_parse_and_count_connections_messages_and_rejections() {
     ));
     drop(ada);
 
-    let counted = eventually_async(Duration::from_secs(5), || async {
-        let m = scrape(&base).await;
-        value(&m, "chatroom_fanout_seconds", &[]) == 1.0
-            && value(&m, "chatroom_connections_closed", &[("reason", "client")]) == 1.0
-    })
+    eventually(
+        Duration::from_secs(5),
+        "the fan-out and Ada's close are counted",
+        || async {
+            let m = scrape(&base).await;
+            value(&m, "chatroom_fanout_seconds", &[]) == 1.0
+                && value(&m, "chatroom_connections_closed", &[("reason", "client")]) == 1.0
+        },
+    )
     .await;
-    assert!(counted, "the fan-out and Ada's close are counted");
     let after = scrape(&base).await;
     let delta = |family: &str, labels: &[(&str, &str)]| {
         value(&after, family, labels) - value(&before, family, labels)
@@ -164,17 +154,20 @@ async fn old_protocol_connections_are_counted_apart_and_in_the_totals() {
         1.0
     );
     tom.close().await;
-    let counted = eventually_async(Duration::from_secs(5), || async {
-        let m = scrape(&base).await;
-        value(&m, "chatroom_legacy_connections_open", &[]) == 0.0
-            && value(
-                &m,
-                "chatroom_legacy_connections_closed",
-                &[("reason", "client")],
-            ) == 1.0
-    })
+    eventually(
+        Duration::from_secs(5),
+        "Tom's close is counted as an old-protocol close",
+        || async {
+            let m = scrape(&base).await;
+            value(&m, "chatroom_legacy_connections_open", &[]) == 0.0
+                && value(
+                    &m,
+                    "chatroom_legacy_connections_closed",
+                    &[("reason", "client")],
+                ) == 1.0
+        },
+    )
     .await;
-    assert!(counted, "Tom's close is counted as an old-protocol close");
     let after = scrape(&base).await;
     assert_eq!(value(&after, "chatroom_connections_open", &[]), 1.0);
     assert_eq!(
@@ -204,12 +197,15 @@ async fn a_peer_reaped_by_the_heartbeat_is_counted_as_such() {
             .unwrap();
     assert_eq!(status, 101);
     ghost.send_text(r#"{"type":"join"}"#).await.unwrap();
-    let reaped = eventually_async(Duration::from_secs(8), || async {
-        let m = scrape(&base).await;
-        value(&m, "chatroom_connections_open", &[]) == 0.0
-    })
+    eventually(
+        Duration::from_secs(8),
+        "the ghost's socket is released",
+        || async {
+            let m = scrape(&base).await;
+            value(&m, "chatroom_connections_open", &[]) == 0.0
+        },
+    )
     .await;
-    assert!(reaped, "the ghost's socket is released");
     let m = scrape(&base).await;
     let closed = |reason| value(&m, "chatroom_connections_closed", &[("reason", reason)]);
     assert_eq!(closed("heartbeat_timeout"), 1.0);
@@ -254,13 +250,6 @@ async fn refused_upgrades_are_counted_by_reason() {
     server.stop().await.unwrap();
 }
 
-async fn status_of(url: &str) -> u16 {
-    reqwest::get(url)
-        .await
-        .map(|r| r.status().as_u16())
-        .unwrap_or(0)
-}
-
 #[tokio::test]
 async fn readyz_turns_503_during_the_drain_while_healthz_stays_up() {
     let dir = tempfile::tempdir().unwrap();
@@ -271,11 +260,12 @@ async fn readyz_turns_503_during_the_drain_while_healthz_stays_up() {
     let (mut ada, _) = member_of(server.addr, "drain", "Ada").await;
 
     server.signal("-TERM");
-    let not_ready = eventually_async(Duration::from_secs(2), || async {
-        status_of(&format!("{base}/readyz")).await == 503
-    })
+    eventually(
+        Duration::from_secs(2),
+        "/readyz answers 503 once the drain begins",
+        || async { status_of(&format!("{base}/readyz")).await == 503 },
+    )
     .await;
-    assert!(not_ready, "/readyz answers 503 once the drain begins");
     assert_eq!(status_of(&format!("{base}/healthz")).await, 200);
     let m = scrape(&base).await;
     assert_eq!(value(&m, "chatroom_ready", &[]), 0.0);
@@ -295,18 +285,27 @@ async fn readyz_is_503_when_the_store_cannot_be_written() {
     // Another process holds the write lock (as a stuck backup or sqlite3 shell would).
     let db = server.dir.as_ref().unwrap().path().join("chat.db");
     let conn = hold_write_lock(&db);
-    tokio::time::sleep(Duration::from_millis(1100)).await; // past the cached probe
-    let resp = reqwest::get(server.url("/readyz")).await.unwrap();
-    assert_eq!(resp.status(), 503);
-    let why = resp.text().await.unwrap();
+    // The probe's answer is cached for a second: poll until it is looked at again.
+    let readyz = server.url("/readyz");
+    let why = poll_until(
+        WAIT,
+        "/readyz answers 503 while the store is locked",
+        || async {
+            let resp = reqwest::get(&readyz).await.unwrap();
+            match resp.status().as_u16() {
+                503 => Ok(resp.text().await.unwrap()),
+                other => Err(other),
+            }
+        },
+    )
+    .await;
     assert!(why.contains("cannot be written"), "{why}");
     assert_eq!(
         value(&scrape(&server.url("")).await, "chatroom_ready", &[]),
         0.0
     );
     drop(conn);
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert_eq!(status_of(&server.url("/readyz")).await, 200, "ready again");
+    becomes(WAIT, "/readyz is ready again", 200, || status_of(&readyz)).await;
     server.stop().await.unwrap();
 }
 
@@ -426,18 +425,27 @@ async fn a_fresh_start_hides_its_insides_and_sends_pages_with_security_headers_c
 async fn the_status_function_reports_a_sample_a_second() {
     let server = TestServer::start().await;
     let (_ada, _) = member_of(server.addr, "ops", "Ada").await;
-    tokio::time::sleep(Duration::from_millis(2200)).await;
-    let resp = reqwest::Client::new()
-        .post(server.url("/api/status"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let snap: chatroom::protocol::pages::StatusSnapshot =
-        serde_json::from_str(&resp.text().await.unwrap()).unwrap();
-    assert!(snap.samples.len() >= 2, "{snap:?}");
-    let last = snap.samples.last().unwrap();
-    assert_eq!((last.connections, last.rooms, last.members), (1, 1, 1));
+    // Samples are taken once a second: within a few seconds there are two, the last with Ada.
+    let what = "two samples, the last with one connection, room and member";
+    poll_until(Duration::from_secs(5), what, || async {
+        let resp = reqwest::Client::new()
+            .post(server.url("/api/status"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let snap: chatroom::protocol::pages::StatusSnapshot =
+            serde_json::from_str(&resp.text().await.unwrap()).unwrap();
+        let last = snap
+            .samples
+            .last()
+            .map(|l| (l.connections, l.rooms, l.members));
+        match (snap.samples.len() >= 2, last) {
+            (true, Some((1, 1, 1))) => Ok(()),
+            _ => Err(snap),
+        }
+    })
+    .await;
     server.stop().await.unwrap();
 }
 
@@ -531,11 +539,13 @@ async fn json_logs_have_a_line_per_connection_and_no_message_text_unless_asked()
         ada.send(&send("s1", "a secret recipe")).await;
         ack(&mut ada, "s1").await;
         drop(ada);
-        let closed = eventually_async(Duration::from_secs(5), || async {
-            !json_lines(&server, "connection closed").is_empty()
+        poll_until(Duration::from_secs(5), "a close line", || async {
+            match json_lines(&server, "connection closed").is_empty() {
+                false => Ok(()),
+                true => Err(server.log_lines()),
+            }
         })
         .await;
-        assert!(closed, "a close line: {:?}", server.log_lines());
         let opened = json_lines(&server, "connection opened");
         assert_eq!(opened.len(), 1);
         let close = &json_lines(&server, "connection closed")[0];
@@ -582,12 +592,11 @@ async fn every_series_the_dashboard_and_alert_rules_use_is_exposed() {
     assert_eq!(status, 403);
     drop(ada);
     let base = server.url("");
-    let exposed = eventually_async(Duration::from_secs(5), || async {
+    eventually(Duration::from_secs(5), "Ada's close is counted", || async {
         let m = scrape(&base).await;
         value(&m, "chatroom_connections_closed", &[("reason", "client")]) == 1.0
     })
     .await;
-    assert!(exposed);
     let text = reqwest::get(format!("{base}/metrics"))
         .await
         .unwrap()

@@ -5,7 +5,7 @@ mod common;
 use chatroom::protocol::{ClientFrame, ServerFrame};
 use chatroom::server::config::Settings;
 use chatroom::server::http::tls::Tls;
-use common::TestServer;
+use common::{becomes, eventually, TestServer};
 use futures::{SinkExt, StreamExt};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -271,14 +271,21 @@ async fn the_file_watch_reloads_a_replaced_certificate() {
             .watch(std::time::Duration::from_millis(50), stop.clone()),
     );
     assert_eq!(tls.current(), Some(first));
-    // Modification times can be coarse: make sure the new files look newer.
+    // Modification times can be coarse: let time pass so that the new files look newer (a
+    // wait for the clock, not for a state of the watch).
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     let second = write_cert(dir.path());
-    let start = std::time::Instant::now();
-    while tls.current().as_ref() != Some(&second) {
-        assert!(start.elapsed() < common::WAIT, "not reloaded");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    let reloaded = || {
+        let now = tls.current();
+        async move { now }
+    };
+    becomes(
+        common::WAIT,
+        "the new certificate is loaded",
+        Some(second),
+        reloaded,
+    )
+    .await;
     stop.cancel();
     watch.await.unwrap();
 }
@@ -311,18 +318,11 @@ async fn the_binary_serves_tls_and_reloads_its_certificate_on_sighup() {
         0
     );
     let both = [first.clone(), second.clone()];
-    let start = std::time::Instant::now();
-    loop {
+    eventually(common::WAIT, "the new certificate is served", || async {
         let conn = tls_connect(server.addr, &both, &[b"http/1.1"]).await;
-        if conn.get_ref().1.peer_certificates().unwrap()[0] == second {
-            break;
-        }
-        assert!(
-            start.elapsed() < common::WAIT,
-            "the new certificate is not served"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+        conn.get_ref().1.peer_certificates().unwrap()[0] == second
+    })
+    .await;
     chat(&mut ada, &mut bob, "a1", "the socket outlived the reload").await;
     assert!(server
         .log_lines()

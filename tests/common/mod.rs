@@ -11,6 +11,7 @@ use chatroom::protocol::{ClientFrame, ServerFrame};
 use chatroom::server::config::{Config, Settings};
 use chatroom::server::{app, AppState};
 use futures::{SinkExt, StreamExt};
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::TcpStream;
@@ -45,37 +46,12 @@ impl TestServer {
     /// Like [`TestServer::with`], serving https with `tls` if given, and with a plain-HTTP
     /// redirect listener if `redirect`.
     pub async fn with_tls(
-        mut settings: Settings,
+        settings: Settings,
         tls: Option<std::sync::Arc<chatroom::server::http::tls::Tls>>,
         redirect: bool,
     ) -> TestServer {
-        let dir = if settings.data_path.is_none() {
-            let dir = tempfile::tempdir().unwrap();
-            settings.data_path = Some(dir.path().join("chat.db"));
-            Some(dir)
-        } else {
-            None
-        };
-        if settings.presence_grace_ms.is_none() {
-            settings.presence_grace_ms = Some(0);
-        }
-        // Tests that send fast are not about the rate limit; those that are set it. Likewise
-        // the per-address limits (every test client comes from 127.0.0.1) and /metrics.
-        settings.rate_per_sec.get_or_insert(1_000_000);
-        settings.rate_burst.get_or_insert(1_000_000);
-        settings.joins_per_minute.get_or_insert(1_000_000);
-        settings.join_burst.get_or_insert(1_000_000);
-        settings.max_reservations_per_ip.get_or_insert(1_000_000);
-        settings.new_rooms_per_hour.get_or_insert(1_000_000);
-        settings.metrics_public.get_or_insert(true);
-        let config = Config::resolve(settings);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (listener, state, dir) = prepare(settings).await;
         let addr = listener.local_addr().unwrap();
-        let leptos = leptos::prelude::LeptosOptions::builder()
-            .output_name("chatroom")
-            .site_addr(addr)
-            .build();
-        let state = AppState::new(config, leptos).await.expect("store opens");
         let (tx, rx) = oneshot::channel();
         let redirect = match redirect {
             true => Some(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap()),
@@ -97,6 +73,28 @@ impl TestServer {
             dir,
             stop: Some(tx),
             task,
+        }
+    }
+
+    /// A server on `settings` that serves the router `route` makes of its state instead of
+    /// the app's (the Autobahn echo socket).
+    pub async fn with_router(
+        settings: Settings,
+        route: impl FnOnce(AppState) -> axum::Router,
+    ) -> TestServer {
+        let (listener, state, dir) = prepare(settings).await;
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel();
+        let app = route(state).into_make_service_with_connect_info::<SocketAddr>();
+        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let _ = rx.await;
+        });
+        TestServer {
+            addr,
+            redirect_addr: None,
+            dir,
+            stop: Some(tx),
+            task: tokio::spawn(serve.into_future()),
         }
     }
 
@@ -133,6 +131,41 @@ impl TestServer {
         let c = Client::joined(self.addr, room, &cookie, None).await;
         (c, cookie)
     }
+}
+
+/// The state of a test server on `settings`, and a listener on a free port of 127.0.0.1. The
+/// database is in a fresh temporary folder (returned) unless `settings` names one, and the
+/// limits that tests of other things would trip over are lifted unless set.
+async fn prepare(
+    mut settings: Settings,
+) -> (tokio::net::TcpListener, AppState, Option<tempfile::TempDir>) {
+    let dir = if settings.data_path.is_none() {
+        let dir = tempfile::tempdir().unwrap();
+        settings.data_path = Some(dir.path().join("chat.db"));
+        Some(dir)
+    } else {
+        None
+    };
+    if settings.presence_grace_ms.is_none() {
+        settings.presence_grace_ms = Some(0);
+    }
+    // Tests that send fast are not about the rate limit; those that are set it. Likewise
+    // the per-address limits (every test client comes from 127.0.0.1) and /metrics.
+    settings.rate_per_sec.get_or_insert(1_000_000);
+    settings.rate_burst.get_or_insert(1_000_000);
+    settings.joins_per_minute.get_or_insert(1_000_000);
+    settings.join_burst.get_or_insert(1_000_000);
+    settings.max_reservations_per_ip.get_or_insert(1_000_000);
+    settings.new_rooms_per_hour.get_or_insert(1_000_000);
+    settings.metrics_public.get_or_insert(true);
+    let config = Config::resolve(settings);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let leptos = leptos::prelude::LeptosOptions::builder()
+        .output_name("chatroom")
+        .site_addr(listener.local_addr().unwrap())
+        .build();
+    let state = AppState::new(config, leptos).await.expect("store opens");
+    (listener, state, dir)
 }
 
 /// Calls the `join_room` server function of the server at `addr`; returns its outcome and the session cookie (`name=value`).
@@ -325,18 +358,94 @@ pub async fn assert_quiet(ws: &mut Socket, d: Duration) {
     }
 }
 
+/// How often the polls below look again.
+pub const POLL_EVERY: Duration = Duration::from_millis(50);
+
+/// Polls `check` until it returns `Ok`, and returns that value. Panics if `within` passes
+/// first, naming `what` and showing the last `Err` (what was seen instead).
+pub async fn poll_until<T, E, F, Fut>(within: Duration, what: &str, mut check: F) -> T
+where
+    E: std::fmt::Debug,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match check().await {
+            Ok(v) => return v,
+            Err(seen) if tokio::time::Instant::now() >= deadline => {
+                panic!("not within {within:?}: {what}; last seen: {seen:?}")
+            }
+            Err(_) => tokio::time::sleep(POLL_EVERY).await,
+        }
+    }
+}
+
+/// Polls `check` until it is true; panics naming `what` if `within` passes first.
+pub async fn eventually<F, Fut>(within: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    poll_until(within, what, || {
+        let fut = check();
+        async move { fut.await.then_some(()).ok_or("false") }
+    })
+    .await
+}
+
+/// Polls `value` until it equals `want`; panics naming `what` and the last value otherwise.
+pub async fn becomes<T, F, Fut>(within: Duration, what: &str, want: T, mut value: F)
+where
+    T: PartialEq + std::fmt::Debug,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let want = &want;
+    poll_until(within, what, || {
+        let fut = value();
+        async move {
+            let got = fut.await;
+            if got == *want {
+                Ok(())
+            } else {
+                Err(got)
+            }
+        }
+    })
+    .await
+}
+
 /// Polls until a fresh join of `room` with `cookie` shows exactly the history `ids` (within 10 s).
 pub async fn history_becomes(addr: SocketAddr, room: &str, cookie: &str, ids: &[u64]) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
+    let what = format!("the history of {room} becomes {ids:?}");
+    becomes(Duration::from_secs(10), &what, ids.to_vec(), || async {
         let (_c, recent, _) = Client::joined_with_history(addr, room, cookie, None).await;
-        let got: Vec<u64> = recent.iter().map(|m| m.id).collect();
-        if got == ids {
-            return;
-        }
-        assert!(std::time::Instant::now() < deadline, "still {got:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        recent.iter().map(|m| m.id).collect::<Vec<u64>>()
+    })
+    .await
+}
+
+/// The value of the unlabelled sample `name` on the `/metrics` of the server at `addr`.
+pub async fn metric(addr: SocketAddr, name: &str) -> Option<f64> {
+    let text = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    let prefix = format!("{name} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// The status `GET url` answers with (0 if there is no answer).
+pub async fn status_of(url: &str) -> u16 {
+    reqwest::get(url)
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
 }
 
 /// Joins `room` on the server at `addr` through the real HTTP API and socket; returns the client and its cookie.

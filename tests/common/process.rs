@@ -86,6 +86,17 @@ impl ServerProcess {
         Proc::Pid(self.child.id()).open_fds().unwrap_or(0) as usize
     }
 
+    /// Open sockets of the server process (listeners and connections).
+    pub fn open_sockets(&self) -> usize {
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{}/fd", self.child.id())) else {
+            return 0;
+        };
+        fds.filter_map(Result::ok)
+            .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+            .filter(|target| target.to_string_lossy().starts_with("socket:"))
+            .count()
+    }
+
     /// Resident memory of the server process, in KiB.
     pub fn rss_kib(&self) -> u64 {
         Proc::Pid(self.child.id()).rss_kib().unwrap_or(0)

@@ -1,4 +1,8 @@
-//! Joining and connecting: the `join_room` POST over a hand-written HTTP/1.1 keep-alive connection, then the WebSocket from a chosen 127.0.0.x source address up to the welcome (or, for a peer without sessions, up to the upgrade).
+//! Joining and connecting, from the `join_room` POST up to the welcome.
+//!
+//! The POST goes over a hand-written HTTP/1.1 keep-alive connection, then the WebSocket opens
+//! from a chosen 127.0.0.x source address and waits for the welcome (or, for a peer without
+//! sessions, only for the upgrade).
 
 use chatroom::protocol::pages::JoinOutcome;
 use chatroom::protocol::{ClientFrame, ServerFrame};

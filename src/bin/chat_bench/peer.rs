@@ -1,4 +1,7 @@
-//! The protocol adapter: which server the tool talks to, and every difference between them (set-up, WebSocket path, frames sent and received). The rest of the tool is the same for all peers.
+//! The protocol adapter: every difference between the servers the tool can talk to.
+//!
+//! Which server it is decides the set-up, the WebSocket path and the frames sent and received;
+//! the rest of the tool is the same for all peers.
 
 use chatroom::protocol::{ClientFrame, ServerFrame};
 use serde::{Deserialize, Serialize};

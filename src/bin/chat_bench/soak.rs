@@ -1,7 +1,9 @@
-//! Soak runs: members that join and leave beside the publishers, and samples of the server's database, WAL and memory over time (CSV and SVG).
+//! Soak runs: members that come and go beside the publishers, and the server sampled over time.
+//!
+//! The samples (the database, its WAL and the server's memory) are written as CSV and SVG.
 
 use futures::StreamExt;
-use plotters::prelude::*;
+use plotters::prelude::{Color, SeriesLabelPosition, BLUE};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::client::{open_socket, source_addr, Sessions};
+use crate::report::chart::{line_panel, svg_page, Line, Panel};
 use crate::traffic::Shared;
 use crate::Args;
 use chatroom::server::ops::procstat::Proc;
@@ -170,9 +173,6 @@ pub fn write_svg(
     label: &str,
     path: &Path,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
     let minutes = |s: &SoakSample| s.t / 60.0;
     let t_max = samples.last().map_or(1.0, minutes).max(0.1);
@@ -212,49 +212,34 @@ pub fn write_svg(
         .collect();
     let rate_max = rate.iter().map(|p| p.1).fold(1.0f64, f64::max);
 
-    let root = SVGBackend::new(path, (1000, 800)).into_drawing_area();
-    root.fill(&WHITE)?;
-    let root = root.titled(label, ("sans-serif", 22))?;
+    let root = svg_page(path, (1000, 800), label)?;
     let (top, bottom) = root.split_vertically(520);
-    let mut chart = ChartBuilder::on(&top)
-        .caption("server files and memory", ("sans-serif", 18))
-        .margin(15)
-        .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d(0.0..t_max, 0.0..y_max * 1.1)?;
-    chart
-        .configure_mesh()
-        .x_desc("minutes")
-        .y_desc("MiB")
-        .draw()?;
-    for (k, (name, points)) in curves.iter().enumerate() {
-        let color = Palette99::pick(k).to_rgba();
-        chart
-            .draw_series(LineSeries::new(
-                points.iter().copied(),
-                color.stroke_width(2),
-            ))?
-            .label(*name)
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], color.stroke_width(2)));
-    }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .position(SeriesLabelPosition::UpperLeft)
-        .draw()?;
-    let mut chart = ChartBuilder::on(&bottom)
-        .caption("messages confirmed per second", ("sans-serif", 18))
-        .margin(15)
-        .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d(0.0..t_max, 0.0..rate_max * 1.2)?;
-    chart
-        .configure_mesh()
-        .x_desc("minutes")
-        .y_desc("msg/s")
-        .draw()?;
-    chart.draw_series(LineSeries::new(rate, BLUE.stroke_width(1)))?;
+    let lines = curves.into_iter().enumerate();
+    let lines = lines.map(|(k, (name, points))| Line::nth(k, name, points));
+    let files = Panel {
+        caption: "server files and memory",
+        x_desc: "minutes",
+        y_desc: "MiB",
+        x_max: t_max,
+        y_max: y_max * 1.1,
+        y_label_width: 60,
+        y_format: None,
+        legend: SeriesLabelPosition::UpperLeft,
+    };
+    line_panel(&top, &files, lines.collect())?;
+    let rates = Panel {
+        caption: "messages confirmed per second",
+        y_desc: "msg/s",
+        y_max: rate_max * 1.2,
+        ..files
+    };
+    let rate = Line {
+        label: None,
+        points: rate,
+        color: BLUE.to_rgba(),
+        width: 1,
+    };
+    line_panel(&bottom, &rates, vec![rate])?;
     root.present()?;
     Ok(())
 }

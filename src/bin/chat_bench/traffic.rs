@@ -1,4 +1,6 @@
-//! The traffic itself: what every publish phase counts, the publishers that send timestamped messages, and the readers that time every delivery.
+//! The traffic of a run: publishers that send timestamped messages, readers that time deliveries.
+//!
+//! Each publish phase counts what was sent, confirmed, delivered and lost.
 
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
