@@ -1,4 +1,4 @@
-//! Where messages are kept: this node's SQLite store, or the Redis streams all nodes share.
+//! Where messages are kept: SQLite on one node, Redis in cluster mode.
 //!
 //! One interface for both: [`MessageLog`] to append and read, and what an append becomes
 //! handed to a [`Delivery`] (the hub), from either log (see `types.rs`). Cluster mode also

@@ -1,4 +1,6 @@
-//! The log's interface: what an append carries, what becomes of it, where it goes, how it fails.
+//! The log's interface, the same for both logs.
+//!
+//! What an append carries, what becomes of it, where that goes, and how it fails.
 //!
 //! Both logs (SQLite on one node, Redis in cluster mode) take [`Append`]s and hand what
 //! became of them to a [`Delivery`] (the hub), which broadcasts and so acknowledges.

@@ -1,9 +1,11 @@
-//! Cluster mode on Redis: the message log every node shares, a stream per room with ids from one counter per room.
+//! The message log all nodes share in cluster mode, on Redis.
 //!
-//! An append ([`append`]) runs one Lua script that dedups, numbers, logs and publishes the
+//! A stream per room, with ids from one counter per room.
+//!
+//! An append (`append.rs`) runs one Lua script that dedups, numbers, logs and publishes the
 //! message as one atomic step in Redis, so ids are gapless and every node sees the same
-//! order. The relay ([`relay`]) hands each node every room's messages in order, exactly
-//! once; retention ([`retention`]) trims the streams. Presence is in `presence.rs`.
+//! order. The relay (`relay.rs`) hands each node every room's messages in order, exactly
+//! once; retention (`retention.rs`) trims the streams. Presence is in `presence.rs`.
 
 mod append;
 mod relay;
@@ -100,8 +102,8 @@ impl RedisLog {
         }))
     }
 
-    /// Starts trimming every room's stream of messages older than `days` (see
-    /// [`spawn_retention`]).
+    /// Starts a task that trims every room's stream of messages older than `days`, now and
+    /// every minute.
     pub fn start_retention(&self, days: u64) -> tokio::task::JoinHandle<()> {
         spawn_retention(self.conn.clone(), days)
     }

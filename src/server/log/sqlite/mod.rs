@@ -1,6 +1,8 @@
-//! The message log on one node: an embedded SQLite database (WAL), and its reads for history and resume.
+//! The message log on one node: an SQLite database, and its reads.
 //!
-//! Every message is committed before anyone sees it: the writer thread ([`writer`]) takes
+//! The database is embedded, in WAL mode; the reads serve history and resume.
+//!
+//! Every message is committed before anyone sees it: the writer thread (`writer.rs`) takes
 //! whatever is queued (up to [`MAX_BATCH`]), assigns each room's next ids, writes them in one
 //! transaction and only then hands each outcome to the [`Delivery`] (the hub), which
 //! broadcasts and so acknowledges. A message whose commit failed is reported to its sender as
@@ -11,7 +13,7 @@
 //! is confirmed again instead of stored twice.
 //!
 //! The WAL stays bounded and old messages are deleted by the writer, between its commits
-//! (see [`writer`]).
+//! (see `writer.rs`).
 
 mod schema;
 mod writer;

@@ -1,4 +1,4 @@
-//! The one writer thread: group commits, a bounded WAL, and retention between the commits.
+//! The writer thread: group commits, a bounded WAL, retention between commits.
 //!
 //! The writer takes whatever is queued (up to [`MAX_BATCH`]), assigns each room's next ids,
 //! writes them in one transaction and only then hands each outcome to the [`Delivery`].
