@@ -6,7 +6,8 @@
 //! acknowledges. Latency is measured from `append` to `deliver`.
 
 use chatroom::protocol::Member;
-use chatroom::server::log::sqlite::{Append, Appender, Delivery, Outcome, Store, StoreError};
+use chatroom::server::log::sqlite::{Appender, Store};
+use chatroom::server::log::{Append, Delivery, Outcome, StoreError};
 use hdrhistogram::Histogram;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -39,6 +40,15 @@ impl Delivery for Recorder {
                 .record(now.saturating_sub(sent).max(1));
         }
         self.done.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Only a shared log (Redis) delivers messages apart from their appends.
+    fn deliver_committed(
+        &self,
+        _room: &str,
+        _message: chatroom::protocol::ChatMessage,
+        _received: Option<Instant>,
+    ) {
     }
 }
 

@@ -67,7 +67,8 @@ pub async fn join_room(
 ) -> Result<JoinOutcome, ServerFnError> {
     use crate::server::chat::join::{claim_name, JoinFailure};
     use crate::server::chat::room::JoinError;
-    use crate::server::chat::session::{self, SessionId};
+    use crate::server::chat::session;
+    use crate::server::ids::SessionId;
     use crate::server::AppState;
     use http::header::{HeaderValue, SET_COOKIE};
 

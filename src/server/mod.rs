@@ -5,7 +5,7 @@
 //! shares); `legacy/` (the old PHP/Swoole protocol as a codec); `chat/` (hub, rooms, joins,
 //! sessions, outboxes); `ops/` (metrics, status, process figures); `log/` (the message log:
 //! its interface, SQLite, Redis); `http/` (accept loop, TLS, proxies, limits, headers);
-//! `config` at the bottom. A file imports only from its own folder or the folders below it.
+//! `config` at the bottom, and `ids` (identifiers) beside it as a leaf. A file imports only from its own folder or the folders below it.
 
 pub mod app;
 #[cfg(feature = "embed")]
@@ -14,6 +14,7 @@ pub mod chat;
 pub mod clock;
 pub mod config;
 pub mod http;
+pub mod ids;
 pub mod legacy;
 pub mod log;
 pub mod net;

@@ -16,8 +16,8 @@ use crate::server::http::abuse::AddressLimits;
 use crate::server::http::limits::{connections_from_file_limit, ConnectionLimits};
 use crate::server::http::proxy::TrustedProxies;
 use crate::server::log::redis::RedisLog;
-use crate::server::log::sqlite::{Store, StoreError};
-use crate::server::log::MessageLog;
+use crate::server::log::sqlite::Store;
+use crate::server::log::{MessageLog, StoreError};
 use crate::server::ops::status::StatusLog;
 
 /// Everything a request handler or server function may need: one shared allocation, so that

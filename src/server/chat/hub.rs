@@ -12,12 +12,15 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::protocol::{ChatMessage, ErrorCode, Member, MessageId};
+use crate::protocol::{ChatMessage, Member, MessageId};
 use crate::server::chat::codec::{Encoder, Event};
 use crate::server::chat::outbox::Outbox;
-use crate::server::chat::room::{ConnId, JoinError, PresenceChange, Room, RoomLimits};
-use crate::server::chat::session::{Session, SessionId};
-use crate::server::log::sqlite::{Append, Delivery, Outcome, StoreError};
+use crate::server::chat::room::{JoinError, Room, RoomLimits};
+use crate::server::chat::session::Session;
+use crate::server::ids::{ConnId, SessionId};
+use crate::server::log::{
+    Append, Delivery, LiveRooms, Outcome, PresenceChange, RemoteMembers, StoreError,
+};
 use crate::server::ops::metrics::{HubStats, Metrics, Rejection};
 
 /// All rooms of this process.
@@ -30,16 +33,6 @@ pub struct Hub {
     metrics: Arc<Metrics>,
     /// Cluster mode: where rooms report changes of local presence.
     presence: OnceLock<UnboundedSender<PresenceChange>>,
-}
-
-impl StoreError {
-    /// How a failed store write is reported to the sender.
-    pub fn code(&self) -> ErrorCode {
-        match self {
-            StoreError::Busy => ErrorCode::Busy,
-            _ => ErrorCode::StorageFailed,
-        }
-    }
 }
 
 impl Hub {
@@ -269,6 +262,32 @@ impl Delivery for Hub {
                 room.send_to(append.conn, event)
             }
         }
+    }
+
+    fn deliver_committed(&self, room: &str, message: ChatMessage, received: Option<Instant>) {
+        if let Some(room) = self.room(room) {
+            self.deliver_stored(&room, message, received);
+        }
+    }
+}
+
+impl LiveRooms for Hub {
+    fn room_names(&self) -> Vec<String> {
+        Hub::room_names(self)
+    }
+
+    fn delivered_upto(&self, room: &str) -> Option<MessageId> {
+        self.room(room).and_then(|r| r.known_last())
+    }
+
+    fn sync_remote(&self, room: &str, remote: &RemoteMembers) {
+        if let Some(room) = self.room(room) {
+            room.sync_remote(remote);
+        }
+    }
+
+    fn share_presence(&self, sink: UnboundedSender<PresenceChange>) {
+        Hub::share_presence(self, sink);
     }
 }
 

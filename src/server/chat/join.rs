@@ -13,11 +13,12 @@ use crate::rules::{name_key, MAX_NAME_CHARS};
 use crate::server::chat::codec::Encoder;
 use crate::server::chat::hub::Hub;
 use crate::server::chat::outbox::Outbox;
-use crate::server::chat::room::{ConnId, JoinError, Room};
-use crate::server::chat::session::{Session, SessionId};
+use crate::server::chat::room::{JoinError, Room};
+use crate::server::chat::session::Session;
 use crate::server::config::Config;
-use crate::server::log::sqlite::StoreError;
+use crate::server::ids::{ConnId, SessionId};
 use crate::server::log::MessageLog;
+use crate::server::log::StoreError;
 
 /// Names tried with a numeric suffix (" (2)" to " (N)") when a name given at the join is taken.
 pub const MAX_NAME_SUFFIX: u32 = 50;

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use crate::protocol::{close, Member, MessageId};
 use crate::server::chat::codec::{Encoder, Event, Frames};
 use crate::server::chat::outbox::Outbox;
-use crate::server::chat::session::SessionId;
 use crate::server::chat::text::Utf8Bytes;
+use crate::server::ids::SessionId;
 
 /// Shortest time between two online counts sent to a big room.
 pub const COUNT_INTERVAL: Duration = Duration::from_secs(1);

@@ -6,9 +6,9 @@
 use crate::protocol::ErrorCode;
 use crate::rules::{self, TextError};
 use crate::server::chat::join::Membership;
-use crate::server::chat::room::ConnId;
 use crate::server::config::Config;
-use crate::server::log::sqlite::Append;
+use crate::server::ids::ConnId;
+use crate::server::log::Append;
 use crate::server::log::MessageLog;
 
 /// Why a posted message was refused before reaching the store.

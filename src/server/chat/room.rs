@@ -20,11 +20,10 @@ use crate::rules::{self, name_key};
 use crate::server::chat::codec::{Encoder, Event, Frames, Welcome};
 use crate::server::chat::members::{ConnEntry, MemberEntry, RoomState};
 use crate::server::chat::outbox::Outbox;
-use crate::server::chat::session::{Session, SessionId};
+use crate::server::chat::session::Session;
+use crate::server::ids::{ConnId, SessionId};
+use crate::server::log::{PresenceChange, RemoteMembers};
 use crate::server::ops::metrics::{HubStats, Metrics};
-
-/// Identifies one WebSocket connection, unique per process.
-pub type ConnId = u64;
 
 /// Limits and settings that apply to every room.
 #[derive(Clone, Debug)]
@@ -70,27 +69,6 @@ impl JoinError {
         }
     }
 }
-
-/// A change of who is present on this node, for cluster mode to share with the other nodes.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum PresenceChange {
-    /// `member` (with session `sid`) is now present here in `room`.
-    Here {
-        room: String,
-        key: String,
-        member: Member,
-        sid: SessionId,
-    },
-    /// The member under `key` is no longer present here.
-    Gone {
-        room: String,
-        key: String,
-        sid: SessionId,
-    },
-}
-
-/// Members present on other nodes, by name key: the member, its session and those nodes.
-pub type RemoteMembers = HashMap<String, (Member, SessionId, BTreeSet<String>)>;
 
 /// A chat room.
 pub struct Room {

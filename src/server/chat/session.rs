@@ -10,21 +10,9 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use crate::protocol::Member;
+use crate::server::ids::SessionId;
 
 type HmacSha256 = Hmac<Sha256>;
-
-/// A random id per joined browser: tabs sharing it are one member.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct SessionId(pub String);
-
-impl SessionId {
-    pub fn random() -> Self {
-        use rand::RngCore;
-        let mut bytes = [0u8; 16];
-        rand::thread_rng().fill_bytes(&mut bytes);
-        SessionId(B64.encode(bytes))
-    }
-}
 
 /// What a session token says.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -17,7 +17,7 @@ const KIND: &str = "old";
 pub fn codec(site: Arc<str>, clock: Clock) -> Codec {
     // Its messages' client ids are `<tag>-<n>`: the old protocol never sends a sender its
     // own message back, and the tag tells which are its own.
-    let tag: Arc<str> = crate::server::chat::session::SessionId::random()
+    let tag: Arc<str> = crate::server::ids::SessionId::random()
         .0
         .chars()
         .take(11)

@@ -1,17 +1,24 @@
-//! Where messages are kept: this node's SQLite store, or in cluster mode the Redis streams every node shares.
+//! Where messages are kept: SQLite on one node, Redis in cluster mode.
 //!
-//! One interface for both ([`MessageLog`]).
+//! One interface for both: [`MessageLog`] to append and read, and what an append becomes
+//! handed to a [`Delivery`] (the hub), from either log (see `types.rs`). Cluster mode also
+//! shares presence across nodes (`presence.rs`), and sees this node's rooms through
+//! [`LiveRooms`].
 
 pub mod presence;
 pub mod redis;
 pub mod sqlite;
+pub mod types;
 
 use std::sync::Arc;
 
 use crate::protocol::{ChatMessage, MessageId};
-use crate::server::chat::session::SessionId;
+use crate::server::ids::SessionId;
 use crate::server::log::redis::RedisLog;
-use crate::server::log::sqlite::{Append, Appender, Store, StoreError};
+use crate::server::log::sqlite::{Appender, Store};
+
+pub use presence::{LiveRooms, PresenceChange, RemoteMembers};
+pub use types::{now_ms, Append, Delivery, Outcome, StoreError, QUEUE};
 
 /// The message log the server appends to and reads history from.
 #[derive(Clone)]
@@ -163,7 +170,7 @@ impl MessageLog {
                 crate::server::log::sqlite::spawn_retention(appender.clone(), days);
             }
             MessageLog::Cluster(log) => {
-                crate::server::log::redis::spawn_retention(log.clone(), days);
+                log.start_retention(days);
             }
         }
     }

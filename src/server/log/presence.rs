@@ -1,4 +1,7 @@
-//! Cluster-wide presence on Redis: each node lists its members per room, keeps a liveness key alive, reads the rooms whose members changed into its own, and holds each name for one session across all nodes.
+//! Cluster-wide presence on Redis: who is in each room on any node, and who holds each name.
+//!
+//! Each node lists its members per room, keeps a liveness key alive, reads the rooms whose
+//! members changed into its own, and holds each name for one session across all nodes.
 //!
 //! - A room's members are a hash, `chat:{room}:presence`, with one field per member and node
 //!   (`<name key>|<node>`) holding the member and its session.
@@ -18,13 +21,49 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
-use crate::protocol::Member;
-use crate::server::chat::hub::Hub;
-use crate::server::chat::room::{PresenceChange, RemoteMembers};
-use crate::server::chat::session::SessionId;
-use crate::server::log::sqlite::StoreError;
+use crate::protocol::{Member, MessageId};
+use crate::server::ids::SessionId;
+use crate::server::log::types::StoreError;
+
+/// A change of who is present on this node, for cluster mode to share with the other nodes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PresenceChange {
+    /// `member` (with session `sid`) is now present here in `room`.
+    Here {
+        room: String,
+        key: String,
+        member: Member,
+        sid: SessionId,
+    },
+    /// The member under `key` is no longer present here.
+    Gone {
+        room: String,
+        key: String,
+        sid: SessionId,
+    },
+}
+
+/// Members present on other nodes, by name key: the member, its session and those nodes.
+pub type RemoteMembers = HashMap<String, (Member, SessionId, BTreeSet<String>)>;
+
+/// This node's live rooms as cluster mode sees them (the hub): for presence, and for the
+/// relay that hands each room the messages it has not had yet.
+pub trait LiveRooms: Send + Sync + 'static {
+    /// The names of the rooms that live here.
+    fn room_names(&self) -> Vec<String>;
+
+    /// The newest message id `room` has had here: `None` if it does not live here, or only
+    /// holds a reservation (it reads its history when someone joins).
+    fn delivered_upto(&self, room: &str) -> Option<MessageId>;
+
+    /// Shows `room`, if it lives here, the members present on other nodes.
+    fn sync_remote(&self, room: &str, remote: &RemoteMembers);
+
+    /// Has every room report who becomes present here, and who leaves, to `sink`.
+    fn share_presence(&self, sink: UnboundedSender<PresenceChange>);
+}
 
 /// How often a node renews its liveness and reads what changed.
 const TICK: Duration = Duration::from_secs(1);
@@ -157,10 +196,10 @@ impl Presence {
         self.ttl.saturating_sub(2 * TICK).max(2 * TICK)
     }
 
-    /// Until `changes` ends: shares this node's members and reads the others' into `hub`.
+    /// Until `changes` ends: shares this node's members and reads the others' into `rooms`.
     pub async fn run(
         self: Arc<Self>,
-        hub: Arc<Hub>,
+        rooms: Arc<dyn LiveRooms>,
         mut changes: UnboundedReceiver<PresenceChange>,
     ) {
         // This node's members, to write again after Redis lost them.
@@ -212,7 +251,7 @@ impl Presence {
                         let written = self.write(&all, &view).await;
                         healthy = self.note(healthy, written);
                     }
-                    let read = self.tick(&hub, &mut view).await;
+                    let read = self.tick(&*rooms, &mut view).await;
                     healthy = self.note(healthy, read);
                     if !healthy {
                         view.reset = true;
@@ -321,7 +360,7 @@ impl Presence {
 
     /// One second's work: read the rooms that changed (and those new here), renew this
     /// node's liveness, and drop the members of nodes that are gone.
-    async fn tick(&self, hub: &Hub, view: &mut View) -> redis::RedisResult<()> {
+    async fn tick(&self, rooms: &dyn LiveRooms, view: &mut View) -> redis::RedisResult<()> {
         let mut conn = self.conn.clone();
         if view.reset {
             // At start, or after losing Redis: read every room again from the current version.
@@ -333,7 +372,7 @@ impl Presence {
             view.remote.clear();
             view.reset = false;
         }
-        let live: HashSet<String> = hub.room_names().into_iter().collect();
+        let live: HashSet<String> = rooms.room_names().into_iter().collect();
         view.remote.retain(|room, _| live.contains(room));
         let changed: Vec<(String, i64)> = redis::cmd("ZRANGEBYSCORE")
             .arg("chat:presence:changed")
@@ -421,8 +460,8 @@ impl Presence {
             }
         }
         for room in &touched {
-            if let (Some(r), Some(remote)) = (hub.room(room), view.remote.get(room)) {
-                r.sync_remote(remote);
+            if let Some(remote) = view.remote.get(room) {
+                rooms.sync_remote(room, remote);
             }
         }
         if !dead.is_empty() {

@@ -13,8 +13,8 @@ use crate::server::chat::codec::{Codec, Command, Decoder, Encoder, Event, Frames
 use crate::server::chat::join::{JoinFailure, Joins, Membership};
 use crate::server::chat::outbox::Outbox;
 use crate::server::chat::post::post;
-use crate::server::chat::room::ConnId;
 use crate::server::chat::session::Session;
+use crate::server::ids::ConnId;
 use crate::server::net::wire::WireError;
 use crate::server::ops::metrics::{CloseReason, Rejection};
 use crate::server::state::AppState;

@@ -369,7 +369,8 @@ mod tests {
     use crate::server::chat::hub::Hub;
     use crate::server::chat::join::Membership;
     use crate::server::chat::room::RoomLimits;
-    use crate::server::chat::session::{SessionId, SessionKeys};
+    use crate::server::chat::session::SessionKeys;
+    use crate::server::ids::SessionId;
     use std::sync::Arc;
 
     fn current() -> Arc<dyn crate::server::chat::codec::Encoder> {

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use crate::protocol::pages::{StatusSample, StatusSnapshot};
-use crate::server::log::sqlite::now_ms;
+use crate::server::log::now_ms;
 use crate::server::ops::metrics::{HubStats, Metrics};
 
 /// Samples kept: five minutes.

@@ -1,0 +1,524 @@
+//! The writer thread: group commits, a bounded WAL, retention between commits.
+//!
+//! The writer takes whatever is queued (up to [`MAX_BATCH`]), assigns each room's next ids,
+//! writes them in one transaction and only then hands each outcome to the [`Delivery`].
+//!
+//! The WAL stays bounded: a checkpointer thread copies it into the database beside the
+//! writer, and the writer itself truncates it (`wal_checkpoint(TRUNCATE)`) between commits
+//! once it passes the limit, which no stream of commits can starve. [`Appender::close`]
+//! truncates it at shutdown. With a retention period, old messages are deleted in small
+//! batches queued between the commits ([`spawn_retention`]).
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::protocol::{ChatMessage, MessageId};
+use crate::server::log::sqlite::schema::{configure, row_to_message, wal_path};
+use crate::server::log::types::{now_ms, Append, Delivery, Outcome, StoreError, QUEUE};
+
+/// Most messages committed in one transaction.
+pub const MAX_BATCH: usize = 4096;
+/// How long the writer's truncating checkpoint waits for readers to leave the WAL.
+const CHECKPOINT_BUSY: std::time::Duration = std::time::Duration::from_millis(200);
+/// Pause before the writer tries again after a checkpoint that found the WAL in use.
+const CHECKPOINT_RETRY: std::time::Duration = std::time::Duration::from_millis(10);
+/// Pause before the writer tries again after a checkpoint that failed (e.g. a full disk).
+const CHECKPOINT_FAILED_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+/// Busy timeout of the writer's and the checkpointer's connections.
+const BUSY: std::time::Duration = std::time::Duration::from_secs(5);
+/// Most messages one retention job deletes: a short pause of the writer.
+pub const PURGE_BATCH: usize = 1000;
+/// How often the retention task looks for messages past the retention period.
+const PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// A failed write as the sender hears of it: a full disk or a busy database by name.
+fn write_error(e: rusqlite::Error) -> StoreError {
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DiskFull) => StoreError::Full,
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+            StoreError::Busy
+        }
+        _ => StoreError::Sql(e),
+    }
+}
+
+/// Work for the writer thread, done in queue order.
+enum Job {
+    Append(Append),
+    /// Delete up to `limit` messages older than `before_ms`; answers how many went.
+    Purge {
+        before_ms: i64,
+        limit: usize,
+        reply: oneshot::Sender<Result<usize, StoreError>>,
+    },
+    /// Commit what is queued before, truncate the WAL, close the database and stop.
+    Close(oneshot::Sender<()>),
+}
+
+/// Queues appends for the writer. Cheap to clone.
+#[derive(Clone)]
+pub struct Appender {
+    tx: mpsc::Sender<Job>,
+}
+
+impl Appender {
+    /// Queues `append` without waiting; fails when the writer is overwhelmed or gone.
+    pub fn append(&self, append: Append) -> Result<(), StoreError> {
+        self.tx.try_send(Job::Append(append)).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => StoreError::Busy,
+            mpsc::error::TrySendError::Closed(_) => StoreError::Closed,
+        })
+    }
+
+    /// Deletes up to `limit` messages stamped before `before_ms`, between the writer's
+    /// commits; returns how many were deleted.
+    pub async fn purge(&self, before_ms: i64, limit: usize) -> Result<usize, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Job::Purge {
+                before_ms,
+                limit,
+                reply,
+            })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Stops the writer once everything queued before is committed, leaving the WAL empty
+    /// (truncated) and the writer's connections closed. Later appends fail as closed.
+    pub async fn close(&self) {
+        let (reply, done) = oneshot::channel();
+        if self.tx.send(Job::Close(reply)).await.is_ok() {
+            let _ = done.await;
+        }
+    }
+
+    /// True once the writer has stopped.
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+
+    /// True when nothing is waiting for the writer.
+    pub fn is_idle(&self) -> bool {
+        self.tx.capacity() == self.tx.max_capacity()
+    }
+}
+
+/// Starts the writer thread on the database at `path`, and the checkpointer beside it; the
+/// writer runs until [`Appender::close`], or until every [`Appender`] is dropped and the
+/// queue is empty.
+pub(super) fn start(
+    path: &Path,
+    max_pages: Option<u64>,
+    wal_limit: u64,
+    delivery: Arc<dyn Delivery>,
+) -> Result<(Appender, std::thread::JoinHandle<()>), StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|source| StoreError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    configure(&conn, max_pages)?;
+    // Checkpoints run on their own thread (below), never inside a commit: an automatic
+    // checkpoint in the writer would stall every message waiting behind it. Only past
+    // the WAL limit does the writer truncate it itself (see `Writer::limit_wal`).
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    conn.pragma_update(None, "cache_size", -65_536)?;
+    let checkpointer = Connection::open(path).map_err(|source| StoreError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    checkpointer.busy_timeout(BUSY)?;
+    let running = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let (tx, rx) = mpsc::channel(QUEUE);
+    let checkpoint_running = running.clone();
+    let (wal, wal_limit) = (wal_path(path), wal_limit);
+    let checkpoint = std::thread::Builder::new()
+        .name("store-checkpoint".into())
+        .spawn(move || checkpoint_loop(checkpointer, wal, wal_limit, checkpoint_running))
+        .map_err(|e| StoreError::Task(e.to_string()))?;
+    let writer = Writer::new(conn, wal_path(path), wal_limit);
+    let handle = std::thread::Builder::new()
+        .name("store-writer".into())
+        .spawn(move || {
+            let (writer, closed) = writer.run(rx, delivery);
+            running.store(false, std::sync::atomic::Ordering::Relaxed);
+            let _ = checkpoint.join();
+            writer.finish();
+            if let Some(reply) = closed {
+                let _ = reply.send(());
+            }
+        })
+        .map_err(|e| StoreError::Task(e.to_string()))?;
+    Ok((Appender { tx }, handle))
+}
+
+/// Starts a task that deletes messages older than `days` now and every minute, a batch at a
+/// time between the writer's commits. It ends when the writer stops.
+pub fn spawn_retention(appender: Appender, days: u64) -> tokio::task::JoinHandle<()> {
+    let keep_ms = i64::try_from(days.saturating_mul(86_400_000)).unwrap_or(i64::MAX);
+    tokio::spawn(async move {
+        loop {
+            let before_ms = now_ms().saturating_sub(keep_ms);
+            let mut deleted = 0;
+            loop {
+                match appender.purge(before_ms, PURGE_BATCH).await {
+                    Ok(n) => {
+                        deleted += n;
+                        if n < PURGE_BATCH {
+                            break;
+                        }
+                    }
+                    Err(StoreError::Closed) => return,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "retention: deleting old messages failed");
+                        break;
+                    }
+                }
+            }
+            if deleted > 0 {
+                tracing::info!(deleted, days, "retention: deleted old messages");
+            }
+            tokio::time::sleep(PURGE_INTERVAL).await;
+        }
+    })
+}
+
+/// Copies the WAL into the database now and then, beside the writer (PASSIVE: never blocks
+/// it). Past the WAL limit it stands aside: the writer's truncating checkpoint needs the
+/// checkpoint lock this one would hold.
+fn checkpoint_loop(
+    conn: Connection,
+    wal: PathBuf,
+    wal_limit: u64,
+    running: Arc<std::sync::atomic::AtomicBool>,
+) {
+    let mut failing = false;
+    while running.load(std::sync::atomic::Ordering::Relaxed) {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let size = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+        if wal_limit > 0 && size > wal_limit {
+            continue;
+        }
+        match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            Ok(()) => failing = false,
+            // Once per failing spell (a full disk fails every time until space returns).
+            Err(e) if !failing => {
+                tracing::warn!(error = %e, "checkpoint failed");
+                failing = true;
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// The writer thread's state.
+struct Writer {
+    conn: Connection,
+    /// Room name → (row id, last message id), as committed.
+    rooms: HashMap<Arc<str>, (i64, MessageId)>,
+    wal: PathBuf,
+    /// WAL size past which the writer truncates it (0: never, by size).
+    wal_limit: u64,
+    /// No truncating checkpoint before this (after one that could not finish).
+    next_checkpoint: std::time::Instant,
+    /// The last truncating checkpoint failed (its warning is logged once).
+    checkpoint_failing: bool,
+}
+
+impl Writer {
+    fn new(conn: Connection, wal: PathBuf, wal_limit: u64) -> Self {
+        Writer {
+            conn,
+            rooms: HashMap::new(),
+            wal,
+            wal_limit,
+            next_checkpoint: std::time::Instant::now(),
+            checkpoint_failing: false,
+        }
+    }
+
+    /// Does the jobs until a close (returned, to be answered) or until every sender is gone.
+    fn run(
+        mut self,
+        mut rx: mpsc::Receiver<Job>,
+        delivery: Arc<dyn Delivery>,
+    ) -> (Self, Option<oneshot::Sender<()>>) {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        let mut next: Option<Job> = None;
+        loop {
+            let job = match next.take() {
+                Some(job) => job,
+                None => match rx.blocking_recv() {
+                    Some(job) => job,
+                    None => return (self, None),
+                },
+            };
+            match job {
+                Job::Append(first) => {
+                    batch.push(first);
+                    while batch.len() < MAX_BATCH {
+                        match rx.try_recv() {
+                            Ok(Job::Append(a)) => batch.push(a),
+                            Ok(other) => {
+                                next = Some(other);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    self.commit_batch(&mut batch, &*delivery);
+                }
+                Job::Purge {
+                    before_ms,
+                    limit,
+                    reply,
+                } => {
+                    let result = self.purge(before_ms, limit).map_err(write_error);
+                    let _ = reply.send(result);
+                }
+                Job::Close(reply) => return (self, Some(reply)),
+            }
+            self.limit_wal();
+        }
+    }
+
+    /// Commits `batch` and hands every outcome to `delivery`, emptying the batch.
+    fn commit_batch(&mut self, batch: &mut Vec<Append>, delivery: &dyn Delivery) {
+        match self.commit(batch) {
+            Ok(outcomes) => {
+                for (append, outcome) in batch.drain(..).zip(outcomes) {
+                    delivery.deliver(append, outcome);
+                }
+            }
+            Err(e) => {
+                // Nothing of the batch is stored; forget cached ids, which may have moved.
+                self.rooms.clear();
+                let error = write_error(e);
+                tracing::error!(%error, messages = batch.len(), "commit failed");
+                for append in batch.drain(..) {
+                    let outcome = Outcome::Failed(match &error {
+                        StoreError::Full => StoreError::Full,
+                        StoreError::Busy => StoreError::Busy,
+                        other => StoreError::Task(other.to_string()),
+                    });
+                    delivery.deliver(append, outcome);
+                }
+            }
+        }
+    }
+
+    /// Truncates the WAL once it is past the limit. Run by the writer between commits, so
+    /// that no commit can append to the WAL meanwhile and starve the checkpoint.
+    fn limit_wal(&mut self) {
+        if self.wal_limit == 0 || std::time::Instant::now() < self.next_checkpoint {
+            return;
+        }
+        let size = std::fs::metadata(&self.wal).map(|m| m.len()).unwrap_or(0);
+        if size <= self.wal_limit {
+            return;
+        }
+        match self.checkpoint(CHECKPOINT_BUSY) {
+            Ok(true) => {
+                tracing::debug!(wal_bytes = size, "WAL truncated");
+                self.checkpoint_failing = false;
+            }
+            Ok(false) => {
+                // Another checkpoint holds the lock, or a reader is still in the WAL.
+                self.next_checkpoint = std::time::Instant::now() + CHECKPOINT_RETRY;
+            }
+            Err(e) => {
+                // E.g. a full disk: the database cannot grow to take the WAL's pages.
+                if !self.checkpoint_failing {
+                    tracing::warn!(error = %e, wal_bytes = size, "WAL checkpoint failed");
+                }
+                self.checkpoint_failing = true;
+                self.next_checkpoint = std::time::Instant::now() + CHECKPOINT_FAILED_RETRY;
+            }
+        }
+    }
+
+    /// Copies the whole WAL into the database and truncates it to 0 bytes, waiting up to
+    /// `busy` for readers. False if it could not finish.
+    fn checkpoint(&self, busy: std::time::Duration) -> rusqlite::Result<bool> {
+        self.conn.busy_timeout(busy)?;
+        let done = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|blocked| blocked == 0);
+        self.conn.busy_timeout(BUSY)?;
+        done
+    }
+
+    /// At shutdown: leaves the WAL empty, then closes the connection.
+    fn finish(self) {
+        match self.checkpoint(BUSY) {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!("the WAL could not be truncated at shutdown: still in use"),
+            Err(e) => tracing::warn!(error = %e, "the WAL could not be truncated at shutdown"),
+        }
+        if let Err((_, e)) = self.conn.close() {
+            tracing::warn!(error = %e, "closing the message database failed");
+        }
+    }
+
+    /// Deletes up to `limit` messages stamped before `before_ms`, oldest first in each room,
+    /// in one transaction. Ids grow with time in a room, so each room's deletes are one
+    /// range of its primary key.
+    fn purge(&mut self, before_ms: i64, limit: usize) -> rusqlite::Result<usize> {
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        let result = self.purge_rooms(before_ms, limit);
+        let finished = match result {
+            Ok(n) => self.conn.execute_batch("COMMIT").map(|()| n),
+            Err(e) => Err(e),
+        };
+        if finished.is_err() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        finished
+    }
+
+    fn purge_rooms(&mut self, before_ms: i64, limit: usize) -> rusqlite::Result<usize> {
+        let rooms = self
+            .conn
+            .prepare_cached("SELECT id FROM rooms")?
+            .query_map([], |r| r.get::<_, i64>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut deleted = 0;
+        for room in rooms {
+            while deleted < limit {
+                let oldest = self
+                    .conn
+                    .prepare_cached(
+                        "SELECT id, ts FROM messages WHERE room_id = ?1 ORDER BY id LIMIT 1",
+                    )?
+                    .query_row([room], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
+                    .optional()?;
+                let Some((first, _)) = oldest.filter(|(_, ts)| *ts < before_ms) else {
+                    break;
+                };
+                let n = self
+                    .conn
+                    .prepare_cached(
+                        "DELETE FROM messages
+                         WHERE room_id = ?1 AND id >= ?2 AND id < ?3 AND ts < ?4",
+                    )?
+                    .execute(params![
+                        room,
+                        first,
+                        first.saturating_add((limit - deleted) as i64),
+                        before_ms
+                    ])?;
+                if n == 0 {
+                    break;
+                }
+                deleted += n;
+            }
+            if deleted >= limit {
+                break;
+            }
+        }
+        Ok(deleted)
+    }
+
+    fn room(&mut self, name: &Arc<str>) -> rusqlite::Result<(i64, MessageId)> {
+        if let Some(r) = self.rooms.get(name) {
+            return Ok(*r);
+        }
+        self.conn
+            .execute("INSERT OR IGNORE INTO rooms (name) VALUES (?1)", [&**name])?;
+        let r = self.conn.query_row(
+            "SELECT id, last_id FROM rooms WHERE name = ?1",
+            [&**name],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)? as MessageId)),
+        )?;
+        self.rooms.insert(name.clone(), r);
+        Ok(r)
+    }
+
+    /// Writes a batch in one transaction; on error nothing of it is stored.
+    fn commit(&mut self, batch: &[Append]) -> rusqlite::Result<Vec<Outcome>> {
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        match self.write(batch) {
+            Ok(outcomes) => match self.conn.execute_batch("COMMIT") {
+                Ok(()) => Ok(outcomes),
+                Err(e) => {
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                    Err(e)
+                }
+            },
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
+    fn write(&mut self, batch: &[Append]) -> rusqlite::Result<Vec<Outcome>> {
+        let ts = now_ms();
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let mut touched: HashMap<Arc<str>, (i64, MessageId)> = HashMap::new();
+        for a in batch {
+            let (room_id, last) = match touched.get(&a.room) {
+                Some(r) => *r,
+                None => self.room(&a.room)?,
+            };
+            let earlier = self
+                .conn
+                .prepare_cached(
+                    "SELECT id, ts, name, avatar, text, client_id FROM messages
+                     WHERE room_id = ?1 AND session = ?2 AND client_id = ?3",
+                )?
+                .query_row(params![room_id, &*a.session, a.client_id], row_to_message)
+                .optional()?;
+            if let Some(m) = earlier {
+                outcomes.push(Outcome::Duplicate(m));
+                continue;
+            }
+            let id = last + 1;
+            self.conn
+                .prepare_cached(
+                    "INSERT INTO messages (room_id, id, ts, name, avatar, text, session, client_id)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )?
+                .execute(params![
+                    room_id,
+                    id as i64,
+                    ts,
+                    a.author.name,
+                    a.author.avatar,
+                    a.text,
+                    &*a.session,
+                    a.client_id
+                ])?;
+            touched.insert(a.room.clone(), (room_id, id));
+            outcomes.push(Outcome::Stored(ChatMessage {
+                id,
+                ts,
+                name: a.author.name.clone(),
+                avatar: a.author.avatar.clone(),
+                text: a.text.clone(),
+                client_id: Some(a.client_id.clone()),
+            }));
+        }
+        for (name, (room_id, last)) in &touched {
+            self.conn
+                .prepare_cached("UPDATE rooms SET last_id = ?2 WHERE id = ?1")?
+                .execute(params![room_id, *last as i64])?;
+            let _ = name;
+        }
+        // Only now, with every statement done, update the cache (the commit may still fail:
+        // then `run` clears it).
+        self.rooms.extend(touched);
+        Ok(outcomes)
+    }
+}

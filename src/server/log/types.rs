@@ -1,0 +1,111 @@
+//! The log's interface, the same for both logs.
+//!
+//! What an append carries, what becomes of it, where that goes, and how it fails.
+//!
+//! Both logs (SQLite on one node, Redis in cluster mode) take [`Append`]s and hand what
+//! became of them to a [`Delivery`] (the hub), which broadcasts and so acknowledges.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use thiserror::Error;
+
+use crate::protocol::{ChatMessage, ErrorCode, Member};
+
+/// Appends queued for the log before senders are told the server is busy.
+pub const QUEUE: usize = 65_536;
+
+/// Why the log could not do something.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("cannot open the message database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("cannot create the folder for the message database {path}: {source}")]
+    Folder {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "the message database {path} is unusable ({source}); move it away or restore a backup"
+    )]
+    Corrupt {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("the message database is full (its max_db_mb limit or the disk)")]
+    Full,
+    #[error("the message store is busy; try again")]
+    Busy,
+    #[error("the message store is closed")]
+    Closed,
+    #[error("message store error: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("message store task failed: {0}")]
+    Task(String),
+    #[error("the message store cannot be written: {0}")]
+    NotWritable(String),
+    #[error("the shared message store (Redis) failed: {0}")]
+    Redis(String),
+}
+
+impl StoreError {
+    /// How a failed store write is reported to the sender.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            StoreError::Busy => ErrorCode::Busy,
+            _ => ErrorCode::StorageFailed,
+        }
+    }
+}
+
+/// A message to store.
+#[derive(Clone, Debug)]
+pub struct Append {
+    pub room: Arc<str>,
+    /// The sending connection, for the confirmation or the error.
+    pub conn: u64,
+    /// Scopes `client_id`: the sender's session.
+    pub session: Arc<str>,
+    pub client_id: String,
+    pub author: Member,
+    pub text: String,
+    /// When the server received it, for the fan-out latency.
+    pub received: Instant,
+}
+
+/// What became of an append.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Newly stored: broadcast it.
+    Stored(ChatMessage),
+    /// This client id was stored before, as this message: confirm it to the sender only.
+    Duplicate(ChatMessage),
+    /// Not stored.
+    Failed(StoreError),
+}
+
+/// Receives what the log committed (the hub).
+///
+/// SQLite hands every append's outcome to [`Delivery::deliver`], in commit order. The Redis
+/// log hands re-sends and failures there too, but its stored messages come back through its
+/// relay, from this node or another, and go to [`Delivery::deliver_committed`].
+pub trait Delivery: Send + Sync + 'static {
+    /// What became of `append`: broadcast to its room, or answered to its sender.
+    fn deliver(&self, append: Append, outcome: Outcome);
+
+    /// Broadcasts `message`, committed to a shared log, to `room` if it lives here. The
+    /// relay calls this in id order, once per message. `received` is when this node received
+    /// it, if it did; `None` (another node's message) counts its fan-out latency from now.
+    fn deliver_committed(&self, room: &str, message: ChatMessage, received: Option<Instant>);
+}
+
+/// Milliseconds since the Unix epoch: a message's timestamp.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
