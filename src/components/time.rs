@@ -1,6 +1,6 @@
 //! Message times: UTC on the server's first paint, the reader's local HH:MM once hydrated.
 
-use chrono::DateTime;
+use jiff::tz::Offset;
 use leptos::prelude::*;
 
 use super::Hydrated;
@@ -8,15 +8,18 @@ use crate::protocol::Timestamp;
 
 /// `HH:MM` in UTC.
 pub fn utc_hhmm(ts: Timestamp) -> String {
-    DateTime::from_timestamp_millis(ts)
-        .map(|t| t.format("%H:%M").to_string())
+    jiff::Timestamp::from_millisecond(ts)
+        .map(|t| {
+            let t = Offset::UTC.to_datetime(t);
+            format!("{:02}:{:02}", t.hour(), t.minute())
+        })
         .unwrap_or_default()
 }
 
 /// ISO-8601 UTC, for the `datetime` attribute.
 pub fn iso_utc(ts: Timestamp) -> String {
-    DateTime::from_timestamp_millis(ts)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+    jiff::Timestamp::from_millisecond(ts)
+        .map(|t| format!("{t:.3}"))
         .unwrap_or_default()
 }
 
@@ -59,5 +62,7 @@ mod tests {
         // 2023-11-14T22:13:20Z
         assert_eq!(utc_hhmm(1_700_000_000_000), "22:13");
         assert_eq!(iso_utc(1_700_000_000_000), "2023-11-14T22:13:20.000Z");
+        assert_eq!(iso_utc(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
+        assert_eq!(utc_hhmm(-60_000), "23:59");
     }
 }

@@ -2,6 +2,8 @@
 //!
 //! Feature `embed`. Served with content types, ETags, precompressed variants and cache lifetimes.
 
+// Own code because tower-http's ServeDir reads only from disk, and axum-embed 0.1.0 (rust-embed over axum) marks every file immutable for a week (our unhashed files must revalidate), ignores q-values, sends no Vary and would bring chrono back.
+
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::header::{

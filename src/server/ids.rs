@@ -18,7 +18,7 @@ impl SessionId {
     pub fn random() -> Self {
         use rand::RngCore;
         let mut bytes = [0u8; 16];
-        rand::thread_rng().fill_bytes(&mut bytes);
+        rand::rng().fill_bytes(&mut bytes);
         SessionId(B64.encode(bytes))
     }
 }

@@ -3,6 +3,8 @@
 //! The cookie is the only source of a connection's identity: name and avatar in frames are
 //! never trusted. A token is bound to one room, so joining two rooms gives two cookies.
 
+// Own code because the `cookie` crate (0.18) always brings the `time` crate (a second date/time crate beside jiff) and its signed jar would change every token (MAC-prefixed value, keys of 64+ bytes); what is left here is one fixed Set-Cookie line and a split on `;`.
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -47,7 +49,7 @@ impl SessionKeys {
         let key = if secret.is_empty() {
             use rand::RngCore;
             let mut k = vec![0u8; 32];
-            rand::thread_rng().fill_bytes(&mut k);
+            rand::rng().fill_bytes(&mut k);
             k
         } else {
             secret.as_bytes().to_vec()

@@ -234,7 +234,7 @@ async fn serve(
             Turn::Shutdown => {
                 // Spread the reconnects of everyone over a while, so the restarted server is not stampeded.
                 let spread = conn.state.config.restart_spread_ms.max(1);
-                let retry = rand::Rng::gen_range(&mut rand::thread_rng(), 0..spread);
+                let retry = rand::Rng::random_range(&mut rand::rng(), 0..spread);
                 conn.outbox.close(
                     close::SERVICE_RESTART,
                     &format!("service restart; retry_ms={retry}"),

@@ -211,7 +211,7 @@ impl RedisLog {
     pub async fn session_secret(&self) -> Result<Vec<u8>, StoreError> {
         let mut conn = self.conn.clone();
         let mut secret = vec![0u8; 32];
-        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut secret);
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut secret);
         let _: bool = redis::cmd("SET")
             .arg("chat:session_secret")
             .arg(&secret)

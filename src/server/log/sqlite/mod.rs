@@ -313,7 +313,7 @@ impl Store {
                 return Ok(v);
             }
             let mut secret = vec![0u8; 32];
-            rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut secret);
+            rand::RngCore::fill_bytes(&mut rand::rng(), &mut secret);
             c.execute(
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('session_secret', ?1)",
                 [&secret],
