@@ -31,6 +31,18 @@ pub struct Joins<'a> {
     pub config: &'a Config,
 }
 
+/// A connection just registered in its room.
+struct Entered {
+    room: Arc<Room>,
+    conn: ConnId,
+    /// The room was live here before (else the log hears it was created).
+    live: bool,
+    /// The history up to here is the joiner's to read.
+    upto: MessageId,
+    /// Its protocol waits for history (see `Encoder::with_history`).
+    history: bool,
+}
+
 /// Why a join failed.
 #[derive(Debug, thiserror::Error)]
 pub enum JoinFailure {
@@ -123,20 +135,37 @@ impl Joins<'_> {
         after: Option<MessageId>,
     ) -> Result<Membership, JoinFailure> {
         let (stored_last, live) = self.stored_last(room).await?;
+        let history = encoder.with_history();
         let (joined, upto) =
             self.hub
                 .join(room, conn, session, outbox.clone(), encoder, stored_last)?;
-        let membership = Membership {
-            hub: self.hub.clone(),
-            room: joined.clone(),
+        let entered = Entered {
+            room: joined,
             conn,
+            live,
+            upto,
+            history,
         };
-        if !live {
-            self.log.room_created(room);
+        self.enter(entered, session.member(), after).await
+    }
+
+    /// Makes the membership of a connection just registered in its room, and sends it its
+    /// welcome with the history (after `after`) unless it was welcomed at the join.
+    async fn enter(
+        &self,
+        e: Entered,
+        you: Member,
+        after: Option<MessageId>,
+    ) -> Result<Membership, JoinFailure> {
+        let membership = Membership::new(self.hub.clone(), e.room.clone(), e.conn);
+        if !e.live {
+            self.log.room_created(e.room.name());
         }
-        let (history, reset) = self.history(room, after, upto).await?;
-        let after = if reset { None } else { after };
-        joined.activate(conn, session.member(), history, after, reset);
+        if e.history {
+            let (history, reset) = self.history(e.room.name(), after, e.upto).await?;
+            let after = if reset { None } else { after };
+            e.room.activate(e.conn, you, history, after, reset);
+        }
         Ok(membership)
     }
 
@@ -205,20 +234,14 @@ impl Joins<'_> {
             };
             match claim_name(self.log, room, &session.name, &sid, hold_ms, claim).await {
                 Ok((joined, upto)) => {
-                    let membership = Membership {
-                        hub: self.hub.clone(),
-                        room: joined.clone(),
+                    let entered = Entered {
+                        room: joined,
                         conn,
+                        live,
+                        upto,
+                        history: encoder.with_history(),
                     };
-                    if !live {
-                        self.log.room_created(room);
-                    }
-                    // A protocol without history was welcomed at the join.
-                    if encoder.with_history() {
-                        let (history, _) = self.history(room, None, upto).await?;
-                        joined.activate(conn, session.member(), history, None, false);
-                    }
-                    return Ok(membership);
+                    return self.enter(entered, session.member(), None).await;
                 }
                 Err(JoinFailure::Refused(JoinError::NameTaken)) => continue,
                 Err(e) => return Err(e),
