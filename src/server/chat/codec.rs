@@ -1,8 +1,8 @@
 //! What a wire format must do for the chat: room events out as frames, client frames in as commands.
 //!
 //! A connection picks its codec at the upgrade: `net::codec` for the current protocol,
-//! `legacy::codec` for the old PHP/Swoole one. Rooms and the hub see only these traits, so a
-//! third protocol is a third implementation and touches nothing here.
+//! `legacy::codec` for the old PHP/Swoole one. Rooms and the hub see only the [`Codec`] trait,
+//! so a third protocol is a third implementation and touches nothing here.
 //!
 //! A room encodes each event once per *dialect* (see [`Frames`]): every connection whose
 //! encoder shares a dialect gets the same reference-counted bytes.
@@ -48,10 +48,14 @@ pub struct Welcome {
     pub silence_ms: u64,
 }
 
-/// The sending half of a wire format, held for each connection by its room.
-pub trait Encoder: Send + Sync + 'static {
+/// A wire format: what a connection's frames mean, and how events are sent to it.
+///
+/// Chosen at the upgrade and shared by the connection (to read its frames and reply) and its
+/// room (to fan events out to it).
+pub trait Codec: Send + Sync + 'static {
     /// This connection's frame for `event`, or `None` when it gets none. Ask `frames` for
-    /// the dialect's shared copy rather than encoding one per connection.
+    /// the dialect's shared copy rather than encoding one per connection. One codec gives
+    /// one answer per event: a room asks once for all the connections that share it.
     fn frame(&self, frames: &mut Frames<'_>) -> Option<Utf8Bytes>;
 
     /// Whether a joining connection is staged until its history is read (live events are
@@ -64,6 +68,14 @@ pub trait Encoder: Send + Sync + 'static {
     /// The frame sent before each ping, if the protocol has one.
     fn heartbeat(&self) -> Option<Utf8Bytes> {
         None
+    }
+
+    /// Reads one text frame; `joined` tells whether the connection is in its room yet.
+    fn command(&self, text: &str, joined: bool) -> Command;
+
+    /// Counted under the old protocol's metrics.
+    fn legacy(&self) -> bool {
+        false
     }
 }
 
@@ -153,20 +165,6 @@ pub enum Command {
         reason: String,
         counted: Rejection,
     },
-}
-
-/// The receiving half of a wire format, held by the connection.
-pub trait Decoder: Send + 'static {
-    /// Reads one text frame; `joined` tells whether the connection is in its room yet.
-    fn command(&mut self, text: &str, joined: bool) -> Command;
-}
-
-/// A connection's wire format, both halves.
-pub struct Codec {
-    pub decoder: Box<dyn Decoder>,
-    pub encoder: Arc<dyn Encoder>,
-    /// Counted under the old protocol's metrics.
-    pub legacy: bool,
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::protocol::{ChatMessage, Member, MessageId};
-use crate::server::chat::codec::{Encoder, Event};
+use crate::server::chat::codec::{Codec, Event};
 use crate::server::chat::outbox::Outbox;
 use crate::server::chat::room::{JoinError, Room, RoomLimits};
 use crate::server::chat::session::Session;
@@ -140,12 +140,10 @@ impl Hub {
         conn: ConnId,
         session: &Session,
         outbox: Outbox,
-        encoder: Arc<dyn Encoder>,
+        codec: Arc<dyn Codec>,
         stored_last: MessageId,
     ) -> Result<(Arc<Room>, MessageId), JoinError> {
-        self.enter(room, stored_last, |r| {
-            r.join(conn, session, outbox, encoder)
-        })
+        self.enter(room, stored_last, |r| r.join(conn, session, outbox, codec))
     }
 
     /// Runs `join` on `room` (created if need be), under the hub lock; drops the room again
@@ -299,9 +297,9 @@ mod tests {
     use crate::server::chat::post::check_post;
     use crate::server::chat::session::SessionKeys;
 
-    /// The current protocol's encoder: these tests read what members get as its frames.
-    fn current() -> Arc<dyn Encoder> {
-        crate::server::net::codec::codec().encoder
+    /// The current protocol's codec: these tests read what members get as its frames.
+    fn current() -> Arc<dyn Codec> {
+        crate::server::net::codec::codec()
     }
 
     fn hub(grace_ms: u64) -> Arc<Hub> {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::protocol::{ChatMessage, Member, MessageId};
 use crate::rules::{name_key, MAX_NAME_CHARS};
-use crate::server::chat::codec::Encoder;
+use crate::server::chat::codec::Codec;
 use crate::server::chat::hub::Hub;
 use crate::server::chat::outbox::Outbox;
 use crate::server::chat::room::{JoinError, Room};
@@ -39,7 +39,7 @@ struct Entered {
     live: bool,
     /// The history up to here is the joiner's to read.
     upto: MessageId,
-    /// Its protocol waits for history (see `Encoder::with_history`).
+    /// Its protocol waits for history (see `Codec::with_history`).
     history: bool,
 }
 
@@ -131,14 +131,14 @@ impl Joins<'_> {
         conn: ConnId,
         session: &Session,
         outbox: &Outbox,
-        encoder: Arc<dyn Encoder>,
+        codec: Arc<dyn Codec>,
         after: Option<MessageId>,
     ) -> Result<Membership, JoinFailure> {
         let (stored_last, live) = self.stored_last(room).await?;
-        let history = encoder.with_history();
+        let history = codec.with_history();
         let (joined, upto) =
             self.hub
-                .join(room, conn, session, outbox.clone(), encoder, stored_last)?;
+                .join(room, conn, session, outbox.clone(), codec, stored_last)?;
         let entered = Entered {
             room: joined,
             conn,
@@ -210,7 +210,7 @@ impl Joins<'_> {
         conn: ConnId,
         member: Member,
         outbox: &Outbox,
-        encoder: Arc<dyn Encoder>,
+        codec: Arc<dyn Codec>,
     ) -> Result<Membership, JoinFailure> {
         let (stored_last, live) = self.stored_last(room).await?;
         let sid = SessionId::random();
@@ -228,9 +228,9 @@ impl Joins<'_> {
                 exp: 0,
             };
             let claim = || {
-                let (outbox, encoder) = (outbox.clone(), encoder.clone());
+                let (outbox, codec) = (outbox.clone(), codec.clone());
                 self.hub
-                    .join(room, conn, &session, outbox, encoder, stored_last)
+                    .join(room, conn, &session, outbox, codec, stored_last)
             };
             match claim_name(self.log, room, &session.name, &sid, hold_ms, claim).await {
                 Ok((joined, upto)) => {
@@ -239,7 +239,7 @@ impl Joins<'_> {
                         conn,
                         live,
                         upto,
-                        history: encoder.with_history(),
+                        history: codec.with_history(),
                     };
                     return self.enter(entered, session.member(), None).await;
                 }

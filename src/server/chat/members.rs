@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::protocol::{close, Member, MessageId};
-use crate::server::chat::codec::{Encoder, Event, Frames};
+use crate::server::chat::codec::{Codec, Event, Frames};
 use crate::server::chat::outbox::Outbox;
 use crate::server::chat::text::Utf8Bytes;
 use crate::server::ids::SessionId;
@@ -40,12 +40,13 @@ pub(crate) struct Staged {
 }
 
 pub(crate) struct ConnEntry {
-    pub key: String,
+    /// Its member's name key (boxed: a `String`'s capacity is not needed).
+    pub key: Box<str>,
     pub outbox: Outbox,
     /// `Some` until the connection's history has been sent.
     pub staged: Option<Vec<Staged>>,
     /// Its wire format.
-    pub encoder: Arc<dyn Encoder>,
+    pub codec: Arc<dyn Codec>,
 }
 
 impl ConnEntry {
@@ -65,7 +66,7 @@ impl ConnEntry {
 
     /// Sends `event` to this connection alone, in its wire format.
     pub fn send(&mut self, event: Event<'_>, max_staged: usize) {
-        if let Some(frame) = self.encoder.frame(&mut Frames::new(event)) {
+        if let Some(frame) = self.codec.frame(&mut Frames::new(event)) {
             self.queue(frame, None, max_staged);
         }
     }
@@ -100,8 +101,20 @@ impl RoomState {
         max_staged: usize,
     ) -> usize {
         let mut sent = 0;
+        // Connections sharing one codec (every current-protocol connection) get the same
+        // frame: asked once, then only a pointer is compared.
+        let mut last: Option<(*const (), Option<Utf8Bytes>)> = None;
         for conn in self.conns.values_mut() {
-            if let Some(frame) = conn.encoder.frame(frames) {
+            let codec = Arc::as_ptr(&conn.codec) as *const ();
+            let frame = match &last {
+                Some((seen, frame)) if *seen == codec => frame.clone(),
+                _ => {
+                    let frame = conn.codec.frame(frames);
+                    last = Some((codec, frame.clone()));
+                    frame
+                }
+            };
+            if let Some(frame) = frame {
                 sent += 1;
                 conn.queue(frame, message_id, max_staged);
             }
@@ -142,7 +155,7 @@ impl RoomState {
             if conn.staged.is_some() {
                 continue;
             }
-            if let Some(frame) = conn.encoder.frame(&mut frames) {
+            if let Some(frame) = conn.codec.frame(&mut frames) {
                 let _ = conn.outbox.push(frame);
             }
         }

@@ -17,7 +17,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::protocol::{close, ChatMessage, ErrorCode, Member, MessageId};
 use crate::rules::{self, name_key};
-use crate::server::chat::codec::{Encoder, Event, Frames, Welcome};
+use crate::server::chat::codec::{Codec, Event, Frames, Welcome};
 use crate::server::chat::members::{ConnEntry, MemberEntry, RoomState};
 use crate::server::chat::outbox::Outbox;
 use crate::server::chat::session::Session;
@@ -237,7 +237,7 @@ impl Room {
 
     /// Registers connection `conn` for the session's member. The member's first connection
     /// announces them; a member back within the grace period is not announced again. A
-    /// connection whose encoder wants history is staged until [`Room::activate`]; any other
+    /// connection whose codec wants history is staged until [`Room::activate`]; any other
     /// is greeted and live at once. Returns the newest message delivered so far: the history
     /// up to it is the caller's to send, everything after arrives live.
     pub fn join(
@@ -245,7 +245,7 @@ impl Room {
         conn: ConnId,
         session: &Session,
         outbox: Outbox,
-        encoder: Arc<dyn Encoder>,
+        codec: Arc<dyn Codec>,
     ) -> Result<MessageId, JoinError> {
         let key = name_key(&session.name);
         let mut st = self.state();
@@ -278,11 +278,11 @@ impl Room {
                 });
             }
         }
-        let staged = if encoder.with_history() {
+        let staged = if codec.with_history() {
             Some(Vec::new())
         } else {
             let welcome = self.welcome(&st, session.member(), Vec::new(), false);
-            for frame in encoder.welcome(welcome) {
+            for frame in codec.welcome(welcome) {
                 if outbox.push(frame).is_err() {
                     outbox.close_now(close::SLOW_CONSUMER, "slow consumer");
                     break;
@@ -293,10 +293,10 @@ impl Room {
         st.conns.insert(
             conn,
             ConnEntry {
-                key,
+                key: key.into(),
                 outbox,
                 staged,
-                encoder,
+                codec,
             },
         );
         Ok(st.last_delivered)
@@ -340,7 +340,7 @@ impl Room {
             return;
         };
         let mut ok = true;
-        for frame in entry.encoder.welcome(welcome) {
+        for frame in entry.codec.welcome(welcome) {
             ok = ok && entry.outbox.push(frame).is_ok();
         }
         for s in held {
@@ -363,8 +363,8 @@ impl Room {
         let entry = st.conns.remove(&conn)?;
         // A connection that cannot resume (no history) cannot come back as the same
         // member: it leaves at once.
-        let grace = grace && entry.encoder.with_history();
-        let last = match st.members.get_mut(&entry.key) {
+        let grace = grace && entry.codec.with_history();
+        let last = match st.members.get_mut(&*entry.key) {
             Some(m) => {
                 m.conns = m.conns.saturating_sub(1);
                 m.conns == 0
@@ -377,10 +377,10 @@ impl Room {
         if grace {
             st.next_linger += 1;
             let token = st.next_linger;
-            if let Some(m) = st.members.get_mut(&entry.key) {
+            if let Some(m) = st.members.get_mut(&*entry.key) {
                 m.lingering = Some(token);
             }
-            return Some((entry.key, token));
+            return Some((entry.key.into(), token));
         }
         self.left_here(&mut st, &entry.key);
         None
@@ -442,7 +442,7 @@ impl Room {
     /// The author of a message from connection `conn`: its member and session.
     pub fn author(&self, conn: ConnId) -> Option<(Member, SessionId)> {
         let st = self.state();
-        let m = st.members.get(&st.conns.get(&conn)?.key)?;
+        let m = st.members.get(&*st.conns.get(&conn)?.key)?;
         Some((m.member.clone(), m.sid.clone()))
     }
 
@@ -579,7 +579,7 @@ mod tests {
         }
     }
 
-    impl Encoder for Probe {
+    impl Codec for Probe {
         fn frame(&self, f: &mut Frames<'_>) -> Option<Utf8Bytes> {
             let dialect = self.dialect;
             f.shared("probe", dialect, |e| {
@@ -588,6 +588,9 @@ mod tests {
         }
         fn with_history(&self) -> bool {
             self.history
+        }
+        fn command(&self, _: &str, _: bool) -> crate::server::chat::codec::Command {
+            unreachable!("rooms do not read frames")
         }
         fn welcome(&self, w: Welcome) -> Vec<Utf8Bytes> {
             let names: Vec<&str> = w.members.iter().map(|(m, _)| m.name.as_str()).collect();
@@ -603,7 +606,7 @@ mod tests {
         }
     }
 
-    fn probe(dialect: &'static str, history: bool) -> Arc<dyn Encoder> {
+    fn probe(dialect: &'static str, history: bool) -> Arc<dyn Codec> {
         Arc::new(Probe { dialect, history })
     }
 
@@ -638,11 +641,11 @@ mod tests {
         taken(rx).iter().map(|f| f.as_str().to_string()).collect()
     }
 
-    /// Joins `name` on connection `conn` with `encoder`, welcomed without history.
-    fn join(room: &Room, conn: ConnId, name: &str, encoder: Arc<dyn Encoder>) -> OutboxReceiver {
+    /// Joins `name` on connection `conn` with `codec`, welcomed without history.
+    fn join(room: &Room, conn: ConnId, name: &str, codec: Arc<dyn Codec>) -> OutboxReceiver {
         let (tx, rx) = outbox(64, 1 << 20);
         let s = session(name);
-        room.join(conn, &s, tx, encoder).expect("joins");
+        room.join(conn, &s, tx, codec).expect("joins");
         room.activate(conn, s.member(), vec![], None, false);
         rx
     }

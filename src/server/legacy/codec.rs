@@ -1,9 +1,10 @@
 //! The old protocol's codec: its frames in as commands, room events out in its shapes.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::protocol::{close, ErrorCode};
-use crate::server::chat::codec::{Codec, Command, Decoder, Encoder, Event, Frames, Welcome};
+use crate::server::chat::codec::{Codec, Command, Event, Frames, Welcome};
 use crate::server::chat::text::Utf8Bytes;
 use crate::server::clock::Clock;
 use crate::server::legacy::frames::{self, Incoming};
@@ -14,33 +15,33 @@ const KIND: &str = "old";
 
 /// A codec for an old-protocol connection that reached this server at `site`
 /// (`scheme://host`), with the `time` fields on `clock`.
-pub fn codec(site: Arc<str>, clock: Clock) -> Codec {
+pub fn codec(site: Arc<str>, clock: Clock) -> Arc<dyn Codec> {
     // Its messages' client ids are `<tag>-<n>`: the old protocol never sends a sender its
     // own message back, and the tag tells which are its own.
-    let tag: Arc<str> = crate::server::ids::SessionId::random()
+    let tag: Box<str> = crate::server::ids::SessionId::random()
         .0
         .chars()
         .take(11)
         .collect::<String>()
         .into();
-    Codec {
-        decoder: Box::new(OldDecoder {
-            tag: tag.clone(),
-            sent: 0,
-        }),
-        encoder: Arc::new(OldEncoder { tag, site, clock }),
-        legacy: true,
-    }
+    Arc::new(Old {
+        tag,
+        site,
+        clock,
+        sent: AtomicU64::new(0),
+    })
 }
 
-/// What an old connection is sent.
-struct OldEncoder {
-    tag: Arc<str>,
+/// An old connection's side of the protocol.
+struct Old {
+    tag: Box<str>,
     site: Arc<str>,
     clock: Clock,
+    /// Messages sent so far: the next one's client id is `<tag>-<sent + 1>`.
+    sent: AtomicU64,
 }
 
-impl OldEncoder {
+impl Old {
     fn sent(&self, client_id: Option<&str>) -> bool {
         client_id
             .and_then(|id| id.strip_prefix(&*self.tag))
@@ -59,7 +60,7 @@ fn old_event<'a>(event: &Event<'a>) -> Option<frames::Event<'a>> {
     }
 }
 
-impl Encoder for OldEncoder {
+impl Codec for Old {
     fn frame(&self, f: &mut Frames<'_>) -> Option<Utf8Bytes> {
         if let Event::Message(m) = f.event() {
             if self.sent(m.client_id.as_deref()) {
@@ -87,19 +88,10 @@ impl Encoder for OldEncoder {
             })
             .collect()
     }
-}
 
-/// What an old connection sends.
-struct OldDecoder {
-    tag: Arc<str>,
-    /// Messages sent so far: the next one's client id is `<tag>-<sent + 1>`.
-    sent: u64,
-}
-
-impl Decoder for OldDecoder {
     /// What the old server ignored is ignored here too: anything unreadable, a message
     /// before the open, a second open.
-    fn command(&mut self, text: &str, joined: bool) -> Command {
+    fn command(&self, text: &str, joined: bool) -> Command {
         match frames::decode(text) {
             Incoming::Open { username, avatar } if !joined => {
                 match frames::identity(&username, &avatar) {
@@ -112,14 +104,18 @@ impl Decoder for OldDecoder {
                 }
             }
             Incoming::Message { data } if joined => {
-                self.sent += 1;
+                let n = self.sent.fetch_add(1, Ordering::Relaxed) + 1;
                 Command::Send {
-                    client_id: format!("{}-{}", self.tag, self.sent),
+                    client_id: format!("{}-{n}", self.tag),
                     text: data,
                 }
             }
             _ => Command::Ignore(Rejection::OldIgnored),
         }
+    }
+
+    fn legacy(&self) -> bool {
+        true
     }
 }
 
@@ -143,8 +139,7 @@ mod tests {
     fn an_old_sender_is_not_sent_its_own_message_and_sites_share_frames() {
         let a = codec("http://a".into(), Clock::default());
         let b = codec("http://a".into(), Clock::default());
-        let mut decoder = a.decoder;
-        let Command::Send { client_id, .. } = decoder.command(
+        let Command::Send { client_id, .. } = a.command(
             r#"{"token":"simplechat","data":"x","username":"","avatar":""}"#,
             true,
         ) else {
@@ -152,10 +147,10 @@ mod tests {
         };
         let own = message(&client_id);
         let mut frames = Frames::new(Event::Message(&own));
-        assert!(a.encoder.frame(&mut frames).is_none(), "its own message");
-        let to_b = b.encoder.frame(&mut frames).expect("another client's");
+        assert!(a.frame(&mut frames).is_none(), "its own message");
+        let to_b = b.frame(&mut frames).expect("another client's");
         assert!(to_b.as_str().contains("&lt;hi&gt;"), "escaped");
-        let again = b.encoder.frame(&mut frames).unwrap();
+        let again = b.frame(&mut frames).unwrap();
         assert_eq!(
             to_b.as_bytes().as_ptr(),
             again.as_bytes().as_ptr(),
@@ -165,7 +160,7 @@ mod tests {
 
     #[test]
     fn opens_are_checked_and_other_frames_ignored() {
-        let mut d = codec("http://a".into(), Clock::default()).decoder;
+        let d = codec("http://a".into(), Clock::default());
         let open = r#"{"token":"simplechat_open","username":"Ada","avatar":""}"#;
         assert!(
             matches!(d.command(open, false), Command::JoinAs { member } if member.name == "Ada")

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::protocol::{close, ErrorCode, Member, MessageId};
-use crate::server::chat::codec::{Codec, Command, Decoder, Encoder, Event, Frames};
+use crate::server::chat::codec::{Codec, Command, Event, Frames};
 use crate::server::chat::join::{JoinFailure, Joins, Membership};
 use crate::server::chat::outbox::Outbox;
 use crate::server::chat::post::post;
@@ -26,13 +26,12 @@ const FLOOD_PAUSE: Duration = Duration::from_secs(1);
 pub(crate) struct Connection {
     pub id: ConnId,
     pub state: AppState,
-    pub room: String,
+    /// The room it asked for (boxed: a `String`'s capacity is not needed).
+    pub room: Box<str>,
     /// Until the member has joined (boxed: it is not needed after).
     session: Option<Box<Session>>,
-    decoder: Box<dyn Decoder>,
-    pub encoder: Arc<dyn Encoder>,
-    /// Counted under the old protocol's metrics.
-    legacy: bool,
+    /// Its wire format.
+    pub codec: Arc<dyn Codec>,
     pub outbox: Outbox,
     membership: Option<Membership>,
     rate: DefaultDirectRateLimiter,
@@ -57,9 +56,9 @@ impl Connection {
     pub fn new(
         id: ConnId,
         state: AppState,
-        room: String,
+        room: Box<str>,
         session: Option<Box<Session>>,
-        codec: Codec,
+        codec: Arc<dyn Codec>,
         outbox: Outbox,
     ) -> Self {
         let rate = rate_limiter(state.config.rate_per_sec, state.config.rate_burst);
@@ -68,9 +67,7 @@ impl Connection {
             state,
             room,
             session,
-            decoder: codec.decoder,
-            encoder: codec.encoder,
-            legacy: codec.legacy,
+            codec,
             outbox,
             membership: None,
             rate,
@@ -84,7 +81,7 @@ impl Connection {
         if let Event::Error { code, .. } = event {
             self.state.hub.metrics().rejected(Rejection::Code(code));
         }
-        let Some(frame) = self.encoder.frame(&mut Frames::new(event)) else {
+        let Some(frame) = self.codec.frame(&mut Frames::new(event)) else {
             return;
         };
         if self.outbox.push(frame).is_err() {
@@ -140,7 +137,7 @@ impl Connection {
 
     /// Handles a text frame at once, or returns the work it asks for that has to wait.
     pub fn on_text(&mut self, text: &str) -> Option<Waits> {
-        match self.decoder.command(text, self.membership.is_some()) {
+        match self.codec.command(text, self.membership.is_some()) {
             Command::Join { after } => return Some(Waits::Join(after)),
             Command::JoinAs { member } => return Some(Waits::JoinAs(member)),
             Command::Send { client_id, text } => self.send(&client_id, text),
@@ -187,16 +184,16 @@ impl Connection {
         }
         // A member joins once per connection; what the session said then lives in the room.
         let session = self.session.take().ok_or(JoinFailure::NoSession)?;
-        let encoder = self.encoder.clone();
+        let codec = self.codec.clone();
         self.joins()
-            .join(&self.room, self.id, &session, &self.outbox, encoder, after)
+            .join(&self.room, self.id, &session, &self.outbox, codec, after)
             .await
     }
 
     async fn join_as(&mut self, member: Member) -> Result<Membership, JoinFailure> {
-        let encoder = self.encoder.clone();
+        let codec = self.codec.clone();
         self.joins()
-            .join_as(&self.room, self.id, member, &self.outbox, encoder)
+            .join_as(&self.room, self.id, member, &self.outbox, codec)
             .await
     }
 
@@ -234,7 +231,7 @@ impl Connection {
             Ok(()) => {
                 let metrics = self.state.hub.metrics();
                 metrics.messages_received.inc();
-                if self.legacy {
+                if self.codec.legacy() {
                     metrics.legacy_messages_received.inc();
                 }
             }

@@ -1,9 +1,9 @@
 //! The current protocol's codec: room events as the JSON frames of `crate::protocol`, and its client frames as commands.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use crate::protocol::{ClientFrame, ServerFrame, ServerFrameRef};
-use crate::server::chat::codec::{Codec, Command, Decoder, Encoder, Event, Frames, Welcome};
+use crate::server::chat::codec::{Codec, Command, Event, Frames, Welcome};
 use crate::server::chat::text::Utf8Bytes;
 
 /// The dialect every current-protocol connection shares.
@@ -11,13 +11,12 @@ const KIND: &str = "current";
 /// `ServerFrame::Heartbeat` encoded, shared by every connection.
 const HEARTBEAT: &str = r#"{"type":"heartbeat"}"#;
 
-/// A codec for a connection of the current protocol.
-pub fn codec() -> Codec {
-    Codec {
-        decoder: Box::new(Current),
-        encoder: Arc::new(Current),
-        legacy: false,
-    }
+/// It has no state: every connection shares one (no allocation per connection).
+static CURRENT: LazyLock<Arc<dyn Codec>> = LazyLock::new(|| Arc::new(Current));
+
+/// The codec of a connection of the current protocol.
+pub fn codec() -> Arc<dyn Codec> {
+    CURRENT.clone()
 }
 
 /// The current protocol (`/ws/<room>`, PROTOCOL.md).
@@ -43,7 +42,7 @@ fn encode(event: &Event<'_>) -> String {
     }
 }
 
-impl Encoder for Current {
+impl Codec for Current {
     fn frame(&self, frames: &mut Frames<'_>) -> Option<Utf8Bytes> {
         frames.shared(KIND, "", |e| Some(encode(e)))
     }
@@ -68,10 +67,8 @@ impl Encoder for Current {
     fn heartbeat(&self) -> Option<Utf8Bytes> {
         Some(Utf8Bytes::from_static(HEARTBEAT))
     }
-}
 
-impl Decoder for Current {
-    fn command(&mut self, text: &str, _joined: bool) -> Command {
+    fn command(&self, text: &str, _joined: bool) -> Command {
         match ClientFrame::decode(text) {
             Ok(ClientFrame::Join { after }) => Command::Join { after },
             Ok(ClientFrame::Send { client_id, text }) => Command::Send { client_id, text },
@@ -94,7 +91,7 @@ mod tests {
 
     #[test]
     fn client_frames_become_commands() {
-        let mut c = Current;
+        let c = Current;
         assert_eq!(
             c.command(r#"{"type":"join","after":4}"#, false),
             Command::Join { after: Some(4) }

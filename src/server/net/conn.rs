@@ -28,6 +28,7 @@ use crate::server::net::stream::Stream;
 use crate::server::net::wire::Event;
 use crate::server::ops::metrics::CloseReason;
 use crate::server::state::AppState;
+use std::sync::Arc;
 
 /// How long a closing connection may take to flush what it has queued, at least.
 const FLUSH_GRACE: Duration = Duration::from_secs(2);
@@ -41,7 +42,7 @@ pub(crate) struct Start {
     /// The session of the upgrade request, if it had one (boxed: not needed once joined).
     pub session: Option<Box<Session>>,
     /// Its wire format; `None` for the Autobahn echo harness.
-    pub codec: Option<Codec>,
+    pub codec: Option<Arc<dyn Codec>>,
     pub peer: SocketAddr,
     pub permit: Permit,
 }
@@ -88,12 +89,12 @@ pub(crate) async fn run(start: Box<Start>) {
         let first = socket.decoder.feed(&read_buf, &mut events);
         let id = state.hub.next_conn_id();
         let opened = std::time::Instant::now();
-        let open = state.hub.metrics().opened(codec.legacy);
-        let protocol = if codec.legacy { "old" } else { "current" };
+        let open = state.hub.metrics().opened(codec.legacy());
+        let protocol = if codec.legacy() { "old" } else { "current" };
         tracing::info!(conn = id, room = %room, peer = %peer, protocol, "connection opened");
         let config = &state.config;
         let (tx, rx) = outbox(config.outgoing_queue_frames, config.outgoing_queue_bytes);
-        let conn = Connection::new(id, state, room, session, codec, tx.clone());
+        let conn = Connection::new(id, state, room.into(), session, codec, tx.clone());
         (socket, conn, tx, rx, events, first, open, opened, permit)
     };
     let ended_by = match first {
@@ -284,7 +285,7 @@ async fn serve(
                 // ping queued first would always keep it out (the browser, hearing nothing,
                 // reconnected every 40 s in a quiet room). Old clients have no heartbeat
                 // event; their browsers answer the ping.
-                if let Some(frame) = conn.encoder.heartbeat() {
+                if let Some(frame) = conn.codec.heartbeat() {
                     conn.outbox.push_volatile(frame);
                 }
                 conn.outbox.ping();
@@ -373,8 +374,8 @@ mod tests {
     use crate::server::ids::SessionId;
     use std::sync::Arc;
 
-    fn current() -> Arc<dyn crate::server::chat::codec::Encoder> {
-        crate::server::net::codec::codec().encoder
+    fn current() -> Arc<dyn crate::server::chat::codec::Codec> {
+        crate::server::net::codec::codec()
     }
 
     #[tokio::test]

@@ -5,6 +5,7 @@ use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use crate::rules::validate_room;
 use crate::server::chat::codec::Codec;
@@ -22,7 +23,7 @@ enum Who {
     /// The current protocol: the session in the request's cookie, if any (the `join` frame needs one).
     Member(Option<Session>),
     /// Another protocol, whose frames say who.
-    Speaks(Codec),
+    Speaks(Arc<dyn Codec>),
     /// The Autobahn echo harness: messages come back as sent.
     #[cfg(feature = "autobahn")]
     Echo,
