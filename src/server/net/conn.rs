@@ -51,20 +51,13 @@ pub(crate) struct Start {
 pub(crate) async fn run(start: Box<Start>) {
     // Made in a block of its own: what only the start needs is gone from the task after it.
     let (mut socket, mut conn, tx, mut rx, mut events, first, open, opened, _permit) = {
-        let Start {
-            on_upgrade,
-            state,
-            room,
-            session,
-            codec,
-            peer,
-            permit,
-        } = {
-            // Unboxed in a block of its own, so that the box is freed here, not when `run` ends.
+        // Unboxed in a block of its own, so that the box is freed here, not when `run` ends.
+        let start: Start = {
             let start = start;
             *start
         };
-        let upgraded = match on_upgrade.await {
+        let (state, room, codec, peer) = (start.state, start.room, start.codec, start.peer);
+        let upgraded = match start.on_upgrade.await {
             Ok(u) => u,
             Err(e) => return tracing::debug!(error = %e, "upgrade failed"),
         };
@@ -94,8 +87,18 @@ pub(crate) async fn run(start: Box<Start>) {
         tracing::info!(conn = id, room = %room, peer = %peer, protocol, "connection opened");
         let config = &state.config;
         let (tx, rx) = outbox(config.outgoing_queue_frames, config.outgoing_queue_bytes);
-        let conn = Connection::new(id, state, room.into(), session, codec, tx.clone());
-        (socket, conn, tx, rx, events, first, open, opened, permit)
+        let conn = Connection::new(id, state, room.into(), start.session, codec, tx.clone());
+        (
+            socket,
+            conn,
+            tx,
+            rx,
+            events,
+            first,
+            open,
+            opened,
+            start.permit,
+        )
     };
     let ended_by = match first {
         // As in `serve`: the frames before the bad one count.
