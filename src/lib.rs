@@ -1,9 +1,10 @@
 //! Chat room: one crate compiled twice, as the axum server (`ssr`) and as the WASM front end (`hydrate`).
 //!
-//! Data flow, as laid out in the tree:
-//! browser `components/` → `client::socket` → server `server::ws` → `server::hub` / `server::room`
-//! → fan-out → every `server::ws` connection → browser `client::socket` → `components/`.
-//! `protocol`, `rules` and `avatars` are the shared definitions both sides compile.
+//! Data flow, as laid out in the tree (ARCHITECTURE.md):
+//! browser `components/` → `client::socket` → `server::net` → `server::chat` → `server::log`
+//! → `server::chat` fan-out → every `server::net` connection → browser `client::socket` →
+//! `live_room`/`model` → `components/`. `protocol`, `rules` and `avatars` are the shared
+//! definitions both sides compile.
 
 #![recursion_limit = "256"]
 
