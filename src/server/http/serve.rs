@@ -7,7 +7,7 @@
 //! of a connection must start within it too (this also bounds a TLS handshake and the HTTP/2
 //! preface), and a connection with no request in flight for `idle_timeout` is closed
 //! gracefully. A WebSocket upgrade leaves this loop: its socket is the connection task's of
-//! `ws.rs`, with its own heartbeat.
+//! `net::conn`, with its own heartbeat.
 
 use axum::extract::ConnectInfo;
 use axum::Router;
