@@ -5,7 +5,7 @@
 //! so a third protocol is a third implementation and touches nothing here.
 //!
 //! A room encodes each event once per *dialect* (see [`Frames`]): every connection whose
-//! encoder shares a dialect gets the same reference-counted bytes.
+//! codec shares a dialect gets the same reference-counted bytes.
 
 use std::sync::Arc;
 
