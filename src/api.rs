@@ -28,9 +28,15 @@ pub async fn load_room(room: String) -> Result<RoomSnapshot, ServerFnError> {
         .filter(|s| state.hub.name_free_for(&room, &s.name, &s.sid))
         .map(|s| s.member());
     let (members, online) = state.hub.members(&room);
+    // The position first: a change after it is replayed at the join, not missed.
+    let upto = state
+        .log
+        .last_id(&room)
+        .await
+        .map_err(|e| ServerFnError::new(e.to_string()))?;
     let recent = state
         .log
-        .recent(&room, u64::MAX, state.config.recent_messages)
+        .recent(&room, upto, state.config.recent_messages)
         .await
         .map_err(|e| ServerFnError::new(e.to_string()))?;
     Ok(RoomSnapshot {
@@ -38,6 +44,7 @@ pub async fn load_room(room: String) -> Result<RoomSnapshot, ServerFnError> {
         members,
         online,
         recent,
+        upto,
         me,
         max_message_chars: state.config.max_message_chars,
         page_size: state.config.recent_messages,

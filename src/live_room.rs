@@ -79,6 +79,7 @@ mod tests {
             avatar: "fox".into(),
             text: format!("m{id}"),
             client_id: None,
+            ..ChatMessage::default()
         }
     }
 
@@ -109,6 +110,7 @@ mod tests {
             me: Some(member("Ada")),
             max_message_chars: 2000,
             page_size: 50,
+            upto: 0,
         }));
         let (members, member_runs) = counted(room, Parts::MEMBERS, |m| m.members.len());
         let (entries, entry_runs) = counted(room, Parts::ENTRIES, |m| m.entries.len());

@@ -4,7 +4,7 @@
 //! touched so that only their views redraw (`live_room`). Pure, so it is tested natively.
 
 use crate::protocol::pages::RoomSnapshot;
-use crate::protocol::{ChatMessage, ErrorCode, Member, MessageId, ServerFrame};
+use crate::protocol::{Change, ChatMessage, ErrorCode, Member, MessageId, ServerFrame};
 use crate::rules::name_key;
 
 /// Most entries kept on screen; older ones are dropped.
@@ -134,7 +134,9 @@ pub struct RoomModel {
     pub online: usize,
     pub entries: Vec<Entry>,
     pub pending: Vec<Pending>,
-    /// Newest message id seen: the resume point.
+    /// Client ids of changes sent here and not yet confirmed.
+    pub pending_changes: Vec<String>,
+    /// Newest log id seen (message or change): the resume point.
     pub last_id: Option<MessageId>,
     pub conn: ConnState,
     /// Last error to show above the composer.
@@ -159,6 +161,7 @@ impl RoomModel {
             members: snap.members,
             entries: Vec::new(),
             pending: Vec::new(),
+            pending_changes: Vec::new(),
             last_id: None,
             conn: ConnState::Connecting,
             error: None,
@@ -172,6 +175,7 @@ impl RoomModel {
         for m in snap.recent {
             model.insert_message(m);
         }
+        model.advance(snap.upto);
         model
     }
 
@@ -219,6 +223,41 @@ impl RoomModel {
         changed | Parts::ENTRIES
     }
 
+    /// Moves the resume point up to `id` (never back).
+    pub fn advance(&mut self, id: MessageId) {
+        if id > 0 {
+            self.last_id = Some(self.last_id.map_or(id, |last| last.max(id)));
+        }
+    }
+
+    /// Applies an edit, deletion or reaction to the message it targets, if it is shown.
+    pub fn apply_change(&mut self, change: Change) -> Parts {
+        self.advance(change.id);
+        let mut changed = Parts::NONE;
+        if let Some(client_id) = &change.client_id {
+            let before = self.pending_changes.len();
+            self.pending_changes.retain(|id| id != client_id);
+            if before != self.pending_changes.len() {
+                changed |= Parts::PENDING;
+            }
+        }
+        let target = self.entries.iter_mut().rev().find_map(|e| match e {
+            Entry::Message(m) if m.id == change.target => Some(m),
+            _ => None,
+        });
+        match target {
+            Some(m) => {
+                let before = m.clone();
+                m.apply(&change);
+                if *m != before {
+                    changed |= Parts::ENTRIES;
+                }
+                changed
+            }
+            None => changed,
+        }
+    }
+
     /// The entry with this key, looked up from the newest (where new ones usually are).
     pub fn entry(&self, key: EntryKey) -> Option<&Entry> {
         self.entries.iter().rev().find(|e| e.key() == key)
@@ -240,6 +279,8 @@ impl RoomModel {
                 members,
                 online,
                 recent,
+                changes,
+                upto,
                 max_message_chars,
                 reset,
                 silence_ms,
@@ -270,11 +311,18 @@ impl RoomModel {
                 for m in recent {
                     changed |= self.insert_message(m);
                 }
+                for c in changes {
+                    changed |= self.apply_change(c);
+                }
+                self.advance(upto);
                 self.conn = ConnState::Online;
                 self.error = None;
                 changed
             }
             ServerFrame::Message(m) => self.insert_message(m),
+            ServerFrame::Change(c) => self.apply_change(c),
+            // Shown by the typing indicator, which the socket feeds directly.
+            ServerFrame::Typing { .. } => Parts::NONE,
             ServerFrame::Heartbeat => Parts::NONE,
             ServerFrame::Joined { member } => {
                 let key = name_key(&member.name);
@@ -383,6 +431,7 @@ mod tests {
             avatar: "fox".into(),
             text: format!("m{id}"),
             client_id: client_id.map(Into::into),
+            ..ChatMessage::default()
         }
     }
 
@@ -395,6 +444,7 @@ mod tests {
             me: Some(member("Ada")),
             max_message_chars: 2000,
             page_size: 2,
+            upto: 0,
         })
     }
 
@@ -494,6 +544,8 @@ mod tests {
             members: vec![member("Ada"), member("Cy")],
             online: 500,
             recent: vec![],
+            changes: vec![],
+            upto: 0,
             max_message_chars: 100,
             reset: false,
             silence_ms: 0,
@@ -520,6 +572,8 @@ mod tests {
             members: vec![member("Ada"), member("Cy")],
             online: 2,
             recent: vec![msg(2, None), msg(3, None)],
+            changes: vec![],
+            upto: 0,
             max_message_chars: 100,
             reset: false,
             silence_ms: 5_000,
@@ -539,6 +593,8 @@ mod tests {
             members: vec![member("Ada")],
             online: 1,
             recent: vec![msg(2000, None), msg(2001, None)],
+            changes: vec![],
+            upto: 0,
             max_message_chars: 100,
             reset: true,
             silence_ms: 0,

@@ -130,6 +130,7 @@ async fn chat(from: &mut Wss, to: &mut Wss, client_id: &str, text: &str) {
     let frame = ClientFrame::Send {
         client_id: client_id.into(),
         text: text.into(),
+        reply_to: None,
     };
     from.send(Message::text(frame.encode())).await.unwrap();
     loop {
@@ -189,6 +190,7 @@ async fn pages_and_chat_work_over_tls_and_a_reload_keeps_open_sockets() {
         let frame = ClientFrame::Send {
             client_id: format!("burst{i}"),
             text: format!("burst {i} {}", "x".repeat(i * 7)),
+            reply_to: None,
         };
         ada.feed(Message::text(frame.encode())).await.unwrap();
     }

@@ -205,7 +205,7 @@ async fn session(
                             return Ended::Stopped;
                         };
                         for p in pending {
-                            let frame = ClientFrame::Send { client_id: p.client_id, text: p.text };
+                            let frame = ClientFrame::Send { client_id: p.client_id, text: p.text, reply_to: None };
                             if !send(&mut write, &frame).await {
                                 return Ended::Retry;
                             }

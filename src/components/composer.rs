@@ -31,6 +31,7 @@ pub fn Composer(model: LiveRoom, outgoing: Outgoing) -> impl IntoView {
                 let _ = tx.unbounded_send(ClientFrame::Send {
                     client_id,
                     text: body,
+                    reply_to: None,
                 });
             }
         });

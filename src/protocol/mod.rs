@@ -9,11 +9,14 @@
 //! Compatibility: fields are only ever added, optional ones with `#[serde(default)]`, and
 //! unknown fields are ignored, so that older clients keep working.
 
+pub mod changes;
 pub mod pages;
 
 use serde::{Deserialize, Serialize};
 
-/// Server-assigned message id: increases by one per message within a room.
+pub use changes::{Change, ChangeAction, Quote, Reaction};
+
+/// Server-assigned id of a room's log entry (message or change): increases by one per entry.
 pub type MessageId = u64;
 
 /// Milliseconds since the Unix epoch, UTC.
@@ -27,18 +30,32 @@ pub struct Member {
     pub avatar: String,
 }
 
-/// A chat message as stored and broadcast.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A chat message as stored and broadcast, in its newest state.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatMessage {
     pub id: MessageId,
     /// When the server accepted it.
     pub ts: Timestamp,
     pub name: String,
     pub avatar: String,
+    /// Empty once deleted.
+    #[serde(default)]
     pub text: String,
     /// The sender's own id for this message, so that the sender can match it to what it typed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    /// The message this one replies to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<Quote>,
+    /// When it was last edited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited: Option<Timestamp>,
+    /// Deleted by its author: shown as "message deleted", its text is gone.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
+    /// Emoji reactions, in the order each emoji was first used.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reactions: Vec<Reaction>,
 }
 
 /// Frames the browser sends.
@@ -51,9 +68,32 @@ pub enum ClientFrame {
         #[serde(default)]
         after: Option<MessageId>,
     },
-    /// Post a message. `client_id` (1–64 of `A-Z a-z 0-9 - _`) makes re-sending safe: the
-    /// server accepts each client id of a member at most once.
-    Send { client_id: String, text: String },
+    /// Post a message, optionally as a reply to message `reply_to`. `client_id` (1–64 of
+    /// `A-Z a-z 0-9 - _`) makes re-sending safe: the server accepts each client id of a
+    /// member at most once (for every frame that carries one).
+    Send {
+        client_id: String,
+        text: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<MessageId>,
+    },
+    /// Replace the text of your own message `id`.
+    Edit {
+        client_id: String,
+        id: MessageId,
+        text: String,
+    },
+    /// Delete your own message `id`.
+    Delete { client_id: String, id: MessageId },
+    /// Set whether you react to message `id` with `emoji` (one emoji).
+    React {
+        client_id: String,
+        id: MessageId,
+        emoji: String,
+        on: bool,
+    },
+    /// The composer has text: send at most once every 3 s while it does.
+    Typing,
 }
 
 /// Frames the server sends.
@@ -70,7 +110,14 @@ pub enum ServerFrame {
         #[serde(default)]
         online: usize,
         /// With `join.after`: every message after it, in order. Without: the latest page.
+        /// Messages are in their newest state.
         recent: Vec<ChatMessage>,
+        /// With `join.after`: the changes after it, in order (apply after `recent`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        changes: Vec<Change>,
+        /// The log position this welcome brings the client to: its next resume point.
+        #[serde(default)]
+        upto: MessageId,
         /// Longest message the server accepts, in characters.
         max_message_chars: usize,
         /// The gap since `after` was too large to replay: `recent` is the latest page instead,
@@ -86,6 +133,11 @@ pub enum ServerFrame {
     Heartbeat,
     /// A message was posted (also sent back to its sender, as the confirmation).
     Message(ChatMessage),
+    /// A message was edited, deleted or reacted to (also the sender's confirmation).
+    Change(Change),
+    /// `name` is typing (volatile: never stored or replayed). Forget it 6 s later, or at
+    /// once when their message arrives or they leave.
+    Typing { name: String },
     /// A member came online (first tab).
     Joined { member: Member },
     /// A member went offline (last tab closed).
@@ -108,6 +160,8 @@ pub enum ServerFrame {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerFrameRef<'a> {
     Message(&'a ChatMessage),
+    Change(&'a Change),
+    Typing { name: &'a str },
     Joined { member: &'a Member },
     Left { member: &'a Member },
 }
@@ -155,6 +209,14 @@ pub enum ErrorCode {
     RateLimited,
     /// The client id is missing or malformed.
     InvalidClientId,
+    /// Only a message's author may edit or delete it.
+    NotAuthor,
+    /// No such message in this room (never posted, deleted, or no longer kept).
+    NoSuchMessage,
+    /// A reaction must be one emoji.
+    InvalidEmoji,
+    /// The message has as many reactions as the server keeps.
+    TooManyReactions,
 }
 
 /// WebSocket close codes the server uses, besides the standard 1000 (normal) and 1001 (going away).
@@ -211,7 +273,9 @@ impl ClientFrame {
             Err(err) => match serde_json::from_str::<serde_json::Value>(text) {
                 Err(_) => Err(DecodeError::BadJson),
                 Ok(value) => match value.get("type").and_then(|t| t.as_str()) {
-                    Some("join" | "send") => Err(DecodeError::BadFrame(err.to_string())),
+                    Some("join" | "send" | "edit" | "delete" | "react" | "typing") => {
+                        Err(DecodeError::BadFrame(err.to_string()))
+                    }
                     _ => Err(DecodeError::UnknownType),
                 },
             },
@@ -257,6 +321,7 @@ mod tests {
             avatar: "fox".into(),
             text: "hi \"there\" <b>".into(),
             client_id: Some("c1".into()),
+            ..ChatMessage::default()
         };
         let pairs = [
             (ServerFrameRef::Message(&m), ServerFrame::Message(m.clone())),
@@ -296,7 +361,29 @@ mod tests {
             ClientFrame::Send {
                 client_id: "c1".into(),
                 text: "héllo <b>\n".into(),
+                reply_to: None,
             },
+            ClientFrame::Send {
+                client_id: "c2".into(),
+                text: "re".into(),
+                reply_to: Some(4),
+            },
+            ClientFrame::Edit {
+                client_id: "c3".into(),
+                id: 4,
+                text: "fixed".into(),
+            },
+            ClientFrame::Delete {
+                client_id: "c4".into(),
+                id: 4,
+            },
+            ClientFrame::React {
+                client_id: "c5".into(),
+                id: 4,
+                emoji: "👍".into(),
+                on: true,
+            },
+            ClientFrame::Typing,
         ] {
             assert_eq!(ClientFrame::decode(&frame.encode()), Ok(frame));
         }
@@ -311,6 +398,13 @@ mod tests {
             avatar: "fox".into(),
             text: "hi".into(),
             client_id: Some("c9".into()),
+            reply_to: Some(Quote::of(3, "Bob", "first\nsecond")),
+            edited: Some(1_700_000_000_500),
+            reactions: vec![Reaction {
+                emoji: "👍".into(),
+                names: vec!["Bob".into()],
+            }],
+            ..ChatMessage::default()
         };
         for frame in [
             ServerFrame::Welcome {
@@ -318,10 +412,21 @@ mod tests {
                 members: vec![member("Ada"), member("Bob")],
                 online: 2,
                 recent: vec![msg.clone()],
+                changes: vec![Change {
+                    id: 8,
+                    ts: 2,
+                    target: 7,
+                    name: "Ada".into(),
+                    avatar: "fox".into(),
+                    client_id: None,
+                    action: ChangeAction::Delete,
+                }],
+                upto: 8,
                 max_message_chars: 2000,
                 reset: true,
                 silence_ms: 40_000,
             },
+            ServerFrame::Typing { name: "Bob".into() },
             ServerFrame::Heartbeat,
             ServerFrame::Online { count: 201 },
             ServerFrame::Message(msg),
@@ -397,7 +502,8 @@ mod tests {
             f,
             Ok(ClientFrame::Send {
                 client_id: "a".into(),
-                text: "x".into()
+                text: "x".into(),
+                reply_to: None,
             })
         );
     }
@@ -426,7 +532,7 @@ mod tests {
                 text in any::<String>(),
                 after in proptest::option::of(any::<u64>()),
             ) {
-                let send = ClientFrame::Send { client_id, text };
+                let send = ClientFrame::Send { client_id, text, reply_to: after };
                 prop_assert_eq!(ClientFrame::decode(&send.encode()), Ok(send));
                 let join = ClientFrame::Join { after };
                 prop_assert_eq!(ClientFrame::decode(&join.encode()), Ok(join));

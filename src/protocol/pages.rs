@@ -13,6 +13,9 @@ pub struct RoomSnapshot {
     /// Members online in all.
     pub online: usize,
     pub recent: Vec<ChatMessage>,
+    /// The room's log position `recent` was read at (messages and changes): the resume point.
+    #[serde(default)]
+    pub upto: u64,
     /// This browser's member, if it holds a valid session whose name is still its own.
     pub me: Option<Member>,
     pub max_message_chars: usize,

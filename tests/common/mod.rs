@@ -461,6 +461,7 @@ pub fn send(client_id: &str, text: &str) -> ClientFrame {
     ClientFrame::Send {
         client_id: client_id.into(),
         text: text.into(),
+        reply_to: None,
     }
 }
 

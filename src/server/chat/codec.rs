@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use crate::protocol::{ChatMessage, ErrorCode, Member, MessageId};
+use crate::protocol::{Change, ChatMessage, ErrorCode, Member, MessageId};
 use crate::server::chat::text::Utf8Bytes;
 use crate::server::ops::metrics::Rejection;
 
@@ -24,6 +24,12 @@ pub enum Event<'a> {
     Message(&'a ChatMessage),
     /// A re-sent message that was stored before: its confirmation, to its sender only.
     Confirmed(&'a ChatMessage),
+    /// A stored change (edit, deletion, reaction), to everyone (its sender's confirmation too).
+    Change(&'a Change),
+    /// A re-sent change that was stored before: its confirmation, to its sender only.
+    ConfirmedChange(&'a Change),
+    /// A member is typing (volatile: dropped first when a connection falls behind).
+    Typing { name: &'a str },
     /// How many members a big room has (it lists only the first ones).
     Online { count: usize },
     /// A refusal of what this connection asked.
@@ -42,6 +48,10 @@ pub struct Welcome {
     pub members: Vec<(Member, u64)>,
     pub online: usize,
     pub recent: Vec<ChatMessage>,
+    /// With a resume: the changes since, in order.
+    pub changes: Vec<Change>,
+    /// The log position the welcome brings the connection to.
+    pub upto: MessageId,
     pub max_message_chars: usize,
     /// The history does not follow on from what the client had: it starts afresh.
     pub reset: bool,
@@ -146,6 +156,23 @@ impl AsRef<str> for Tied {
     }
 }
 
+/// A change a client asks for, to message `target`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ChangeRequest {
+    Edit {
+        target: MessageId,
+        text: String,
+    },
+    Delete {
+        target: MessageId,
+    },
+    React {
+        target: MessageId,
+        emoji: String,
+        on: bool,
+    },
+}
+
 /// What a client's text frame asks for.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Command {
@@ -153,8 +180,19 @@ pub enum Command {
     Join { after: Option<MessageId> },
     /// Join as `member`, with a numbered variant of the name when it is taken.
     JoinAs { member: Member },
-    /// Post a message.
-    Send { client_id: String, text: String },
+    /// Post a message, perhaps as a reply.
+    Send {
+        client_id: String,
+        text: String,
+        reply_to: Option<MessageId>,
+    },
+    /// Edit, delete or react to a message (see `log::Action`).
+    Change {
+        client_id: String,
+        change: ChangeRequest,
+    },
+    /// The member is typing.
+    Typing,
     /// Nothing to do: counted as this rejection, not answered.
     Ignore(Rejection),
     /// Refused: answered with an error event; the connection goes on.

@@ -12,14 +12,14 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::protocol::{ChatMessage, Member, MessageId};
+use crate::protocol::{Member, MessageId};
 use crate::server::chat::codec::{Codec, Event};
 use crate::server::chat::outbox::Outbox;
 use crate::server::chat::room::{JoinError, Room, RoomLimits};
 use crate::server::chat::session::Session;
 use crate::server::ids::{ConnId, SessionId};
 use crate::server::log::{
-    Append, Delivery, LiveRooms, Outcome, PresenceChange, RemoteMembers, StoreError,
+    Append, Delivery, Entry, LiveRooms, Outcome, PresenceChange, RemoteMembers, StoreError,
 };
 use crate::server::ops::metrics::{HubStats, Metrics, Rejection};
 
@@ -74,10 +74,10 @@ impl Hub {
         &self.metrics
     }
 
-    /// Broadcasts a stored message to `room`, counting it; `received` is when it reached this
+    /// Broadcasts a stored entry to `room`, counting it; `received` is when it reached this
     /// node, if it did (in cluster mode it may come from another node).
-    pub fn deliver_stored(&self, room: &Room, m: ChatMessage, received: Option<Instant>) {
-        let n = room.deliver_timed(m, received.unwrap_or_else(Instant::now), &self.metrics);
+    pub fn deliver_stored(&self, room: &Room, entry: Entry, received: Option<Instant>) {
+        let n = room.deliver_timed(entry, received.unwrap_or_else(Instant::now), &self.metrics);
         self.metrics.messages_broadcast.inc();
         self.metrics.messages_delivered.inc_by(n as u64);
     }
@@ -247,8 +247,23 @@ impl Delivery for Hub {
         self.metrics
             .set_store_full(matches!(outcome, Outcome::Failed(StoreError::Full)));
         match outcome {
-            Outcome::Stored(m) => self.deliver_stored(&room, m, Some(append.received)),
-            Outcome::Duplicate(m) => room.send_to(append.conn, Event::Confirmed(&m)),
+            Outcome::Stored(entry) => self.deliver_stored(&room, entry, Some(append.received)),
+            Outcome::Duplicate(Entry::Message(m)) => {
+                room.send_to(append.conn, Event::Confirmed(&m))
+            }
+            Outcome::Duplicate(Entry::Change(c)) => {
+                room.send_to(append.conn, Event::ConfirmedChange(&c))
+            }
+            Outcome::Refused(refusal) => {
+                self.metrics.rejected(Rejection::Code(refusal.code()));
+                let message = refusal.to_string();
+                let event = Event::Error {
+                    code: refusal.code(),
+                    message: &message,
+                    client_id: Some(&append.client_id),
+                };
+                room.send_to(append.conn, event)
+            }
             Outcome::Failed(e) => {
                 self.metrics.rejected(Rejection::Code(e.code()));
                 let message = format!("Not stored: {e}");
@@ -262,9 +277,15 @@ impl Delivery for Hub {
         }
     }
 
-    fn deliver_committed(&self, room: &str, message: ChatMessage, received: Option<Instant>) {
+    fn deliver_committed(&self, room: &str, entry: Entry, received: Option<Instant>) {
         if let Some(room) = self.room(room) {
-            self.deliver_stored(&room, message, received);
+            self.deliver_stored(&room, entry, received);
+        }
+    }
+
+    fn deliver_typing(&self, room: &str, name: &str) {
+        if let Some(room) = self.room(room) {
+            room.typing(name);
         }
     }
 }
@@ -337,7 +358,12 @@ mod tests {
         let (tx, rx) = outbox(64, 1 << 20);
         let id = hub.next_conn_id();
         let (room, _) = hub.join("lobby", id, s, tx, current(), 0).expect("joins");
-        room.activate(id, s.member(), vec![], None, false);
+        room.activate(
+            id,
+            s.member(),
+            crate::server::chat::room::History::default(),
+            false,
+        );
         Client { id, rx, room }
     }
 
@@ -349,6 +375,7 @@ mod tests {
             avatar: "fox".into(),
             text: text.into(),
             client_id: None,
+            ..ChatMessage::default()
         }
     }
 
@@ -601,7 +628,12 @@ mod tests {
         let (room, _) = hub
             .join("lobby", slow_id, &ada, slow_tx, current(), 0)
             .unwrap();
-        room.activate(slow_id, ada.member(), vec![], None, false);
+        room.activate(
+            slow_id,
+            ada.member(),
+            crate::server::chat::room::History::default(),
+            false,
+        );
         let mut bob = connect(&hub, &session("Bob", "owl"));
         frames(&mut bob);
         for i in 1..=10 {
@@ -633,13 +665,22 @@ mod tests {
                 name: "Ada".into(),
                 avatar: "fox".into(),
             },
-            text: "hi".into(),
+            action: crate::server::log::Action::Post {
+                text: "hi".into(),
+                reply_to: None,
+            },
             received: Instant::now(),
         };
-        hub.deliver(append.clone(), Outcome::Stored(message(1, "hi")));
+        hub.deliver(
+            append.clone(),
+            Outcome::Stored(Entry::Message(message(1, "hi"))),
+        );
         assert_eq!(frames(&mut bob).len(), 1);
         assert_eq!(frames(&mut ada).len(), 1);
-        hub.deliver(append.clone(), Outcome::Duplicate(message(1, "hi")));
+        hub.deliver(
+            append.clone(),
+            Outcome::Duplicate(Entry::Message(message(1, "hi"))),
+        );
         assert!(
             frames(&mut bob).is_empty(),
             "a re-send is confirmed to its sender only"

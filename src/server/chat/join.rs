@@ -8,17 +8,17 @@
 
 use std::sync::Arc;
 
-use crate::protocol::{ChatMessage, Member, MessageId};
+use crate::protocol::{Member, MessageId};
 use crate::rules::{name_key, MAX_NAME_CHARS};
 use crate::server::chat::codec::Codec;
 use crate::server::chat::hub::Hub;
 use crate::server::chat::outbox::Outbox;
-use crate::server::chat::room::{JoinError, Room};
+use crate::server::chat::room::{History, JoinError, Room};
 use crate::server::chat::session::Session;
 use crate::server::config::Config;
 use crate::server::ids::{ConnId, SessionId};
-use crate::server::log::MessageLog;
 use crate::server::log::StoreError;
+use crate::server::log::{Entry, MessageLog};
 
 /// Names tried with a numeric suffix (" (2)" to " (N)") when a name given at the join is taken.
 pub const MAX_NAME_SUFFIX: u32 = 50;
@@ -163,8 +163,7 @@ impl Joins<'_> {
         }
         if e.history {
             let (history, reset) = self.history(e.room.name(), after, e.upto).await?;
-            let after = if reset { None } else { after };
-            e.room.activate(e.conn, you, history, after, reset);
+            e.room.activate(e.conn, you, history, reset);
         }
         Ok(membership)
     }
@@ -176,30 +175,48 @@ impl Joins<'_> {
         room: &str,
         after: Option<MessageId>,
         upto: MessageId,
-    ) -> Result<(Vec<ChatMessage>, bool), StoreError> {
+    ) -> Result<(History, bool), StoreError> {
         let (log, page, max_gap) = (
             self.log,
             self.config.recent_messages,
             self.config.max_resume_gap,
         );
-        let history = match after {
+        let latest = || async {
+            let recent = log.recent(room, upto, page).await?;
+            Ok::<_, StoreError>(History {
+                recent,
+                changes: Vec::new(),
+                upto,
+            })
+        };
+        let entries = match after {
             // Nothing to read: caught up, or the room has never had a message.
             _ if upto == 0 => Vec::new(),
             Some(after) if after >= upto => Vec::new(),
             Some(after) => log.between(room, after, upto, max_gap + 1).await?,
-            None => log.recent(room, upto, page).await?,
+            None => return Ok((latest().await?, false)),
         };
         // Ids are gapless, so a resume must start right after `after`; it cannot when the gap
         // is too long, or older than what the log keeps (cluster mode trims it).
-        let resumable = match (after, history.first()) {
-            (Some(a), Some(first)) => first.id == a + 1 && history.len() <= max_gap,
+        let resumable = match (after, entries.first()) {
+            (Some(a), Some(first)) => first.id() == a + 1 && entries.len() <= max_gap,
             (Some(a), None) => a >= upto,
             (None, _) => true,
         };
-        if resumable {
-            return Ok((history, false));
+        if !resumable {
+            return Ok((latest().await?, true));
         }
-        Ok((log.recent(room, upto, page).await?, true))
+        let mut history = History {
+            upto: upto.max(after.unwrap_or(0)),
+            ..History::default()
+        };
+        for entry in entries {
+            match entry {
+                Entry::Message(m) => history.recent.push(m),
+                Entry::Change(c) => history.changes.push(c),
+            }
+        }
+        Ok((history, false))
     }
 
     /// Joins connection `conn` to `room` as `member` under a new session, with the first

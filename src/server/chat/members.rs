@@ -122,6 +122,29 @@ impl RoomState {
         sent
     }
 
+    /// Sends a volatile event to every live connection but those of member `skip`: queued
+    /// only where there is room, never held for a staged connection, never a reason to close.
+    pub fn fan_out_volatile(&mut self, frames: &mut Frames<'_>, skip: &str) {
+        let mut last: Option<(*const (), Option<Utf8Bytes>)> = None;
+        for conn in self.conns.values() {
+            if conn.staged.is_some() || &*conn.key == skip {
+                continue;
+            }
+            let codec = Arc::as_ptr(&conn.codec) as *const ();
+            let frame = match &last {
+                Some((seen, frame)) if *seen == codec => frame.clone(),
+                _ => {
+                    let frame = conn.codec.frame(frames);
+                    last = Some((codec, frame.clone()));
+                    frame
+                }
+            };
+            if let Some(frame) = frame {
+                conn.outbox.push_droppable(frame);
+            }
+        }
+    }
+
     /// The first `limit` members in join order, with their places in it.
     pub fn members_in_order(&self, limit: usize) -> Vec<(Member, u64)> {
         self.order

@@ -49,12 +49,32 @@ struct Queue {
     receiver_gone: bool,
     /// The `close_now` request, taken by the receiver ahead of everything queued.
     close_now: Option<(u16, String)>,
+    /// Droppable frames queued.
+    droppable: usize,
+}
+
+impl Queue {
+    /// Drops every droppable frame, to make room.
+    fn drop_droppable(&mut self) {
+        let mut freed = 0;
+        self.items.retain(|item| match item {
+            Item::Droppable(f) => {
+                freed += f.len();
+                false
+            }
+            _ => true,
+        });
+        self.bytes -= freed;
+        self.droppable = 0;
+    }
 }
 
 /// What travels through the queue.
 #[derive(Debug)]
 enum Item {
     Frame(Utf8Bytes),
+    /// A frame that may be dropped to make room (typing).
+    Droppable(Utf8Bytes),
     Ping,
     Close(u16, String),
 }
@@ -133,14 +153,19 @@ impl Drop for OutboxReceiver {
 
 impl Outbox {
     /// Queues `item` if `fits` says there is room; wakes the receiver if it may be waiting.
-    fn enqueue(&self, item: Item, fits: impl FnOnce(&Queue) -> bool) -> Result<(), Full> {
+    fn enqueue(&self, item: Item, fits: impl FnOnce(&mut Queue) -> bool) -> Result<(), Full> {
         let was_empty = {
             let mut q = self.shared.queue();
-            if q.receiver_gone || !fits(&q) {
+            if q.receiver_gone || !fits(&mut q) {
                 return Err(Full);
             }
-            if let Item::Frame(f) = &item {
-                q.bytes += f.len();
+            match &item {
+                Item::Frame(f) => q.bytes += f.len(),
+                Item::Droppable(f) => {
+                    q.bytes += f.len();
+                    q.droppable += 1;
+                }
+                Item::Ping | Item::Close(..) => {}
             }
             let was_empty = q.items.is_empty();
             q.items.push_back(item);
@@ -153,13 +178,27 @@ impl Outbox {
         Ok(())
     }
 
-    /// Queues a frame without waiting.
+    /// Queues a frame without waiting. A full queue first drops its droppable frames.
     pub fn push(&self, frame: Utf8Bytes) -> Result<(), Full> {
         let (max_frames, max_bytes) = (self.shared.max_frames, self.shared.max_bytes);
         let len = frame.len();
         self.enqueue(Item::Frame(frame), |q| {
-            q.items.len() < max_frames && q.bytes + len <= max_bytes
+            let fits = |q: &Queue| q.items.len() < max_frames && q.bytes + len <= max_bytes;
+            if !fits(q) && q.droppable > 0 {
+                q.drop_droppable();
+            }
+            fits(q)
         })
+    }
+
+    /// Queues a frame that matters only while fresh (typing) if the queue is at most a
+    /// quarter full; a full queue drops it before anything else (see [`Outbox::push`]).
+    pub fn push_droppable(&self, frame: Utf8Bytes) {
+        let (max_frames, max_bytes) = (self.shared.max_frames, self.shared.max_bytes);
+        let len = frame.len();
+        let _ = self.enqueue(Item::Droppable(frame), |q| {
+            q.items.len() < max_frames / 4 && q.bytes + len <= max_bytes / 4
+        });
     }
 
     /// Queues a frame only if nothing else is waiting: for events that matter only to an idle
@@ -266,6 +305,11 @@ impl OutboxReceiver {
                         q.bytes -= f.len();
                         Next::Frame(f)
                     }
+                    Item::Droppable(f) => {
+                        q.bytes -= f.len();
+                        q.droppable -= 1;
+                        Next::Frame(f)
+                    }
                     Item::Ping => Next::Ping,
                     Item::Close(code, reason) => Next::Close(code, reason),
                 })
@@ -316,6 +360,33 @@ mod tests {
         tx.push_volatile("beat".into());
         assert_eq!(rx.next().await, Next::Frame("real".into()));
         assert_eq!(rx.try_next(), None);
+    }
+
+    #[tokio::test]
+    async fn droppable_frames_wait_for_room_and_are_dropped_first() {
+        let (tx, mut rx) = outbox(8, 1024);
+        tx.push_droppable("t1".into());
+        tx.push("m1".into()).unwrap();
+        tx.push_droppable("t2".into());
+        assert_eq!(tx.depth(), 2, "t2 is dropped: the queue is a quarter full");
+        for m in ["m2", "m3", "m4", "m5", "m6", "m7"] {
+            tx.push(m.into()).unwrap();
+        }
+        // Full: the next real frame drops the typing frame instead of failing.
+        tx.push("m8".into()).unwrap();
+        assert_eq!(tx.push("m9".into()), Err(Full), "nothing droppable is left");
+        let got: Vec<Next> = std::iter::from_fn(|| rx.try_next()).collect();
+        let want: Vec<Next> = ["m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8"]
+            .into_iter()
+            .map(|f| Next::Frame(f.into()))
+            .collect();
+        assert_eq!(got, want);
+        tx.push_droppable("t4".into());
+        assert_eq!(
+            rx.next().await,
+            Next::Frame("t4".into()),
+            "an idle queue takes them"
+        );
     }
 
     #[tokio::test]

@@ -15,14 +15,14 @@ use std::time::Instant;
 use thiserror::Error;
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::protocol::{close, ChatMessage, ErrorCode, Member, MessageId};
+use crate::protocol::{close, Change, ChatMessage, ErrorCode, Member, MessageId};
 use crate::rules::{self, name_key};
 use crate::server::chat::codec::{Codec, Event, Frames, Welcome};
 use crate::server::chat::members::{ConnEntry, MemberEntry, RoomState};
 use crate::server::chat::outbox::Outbox;
 use crate::server::chat::session::Session;
 use crate::server::ids::{ConnId, SessionId};
-use crate::server::log::{PresenceChange, RemoteMembers};
+use crate::server::log::{Entry, PresenceChange, RemoteMembers};
 use crate::server::ops::metrics::{HubStats, Metrics};
 
 /// Limits and settings that apply to every room.
@@ -68,6 +68,17 @@ impl JoinError {
             JoinError::RoomFull => ErrorCode::RoomFull,
         }
     }
+}
+
+/// What a joining connection's welcome brings it: messages, changes, and the log position.
+#[derive(Clone, Debug, Default)]
+pub struct History {
+    /// Messages in their newest state, oldest first.
+    pub recent: Vec<ChatMessage>,
+    /// With a resume: the changes since, in order.
+    pub changes: Vec<Change>,
+    /// The log position read up to: live entries after it follow the welcome.
+    pub upto: MessageId,
 }
 
 /// A chat room.
@@ -281,7 +292,11 @@ impl Room {
         let staged = if codec.with_history() {
             Some(Vec::new())
         } else {
-            let welcome = self.welcome(&st, session.member(), Vec::new(), false);
+            let history = History {
+                upto: st.last_delivered,
+                ..History::default()
+            };
+            let welcome = self.welcome(&st, session.member(), history, false);
             for frame in codec.welcome(welcome) {
                 if outbox.push(frame).is_err() {
                     outbox.close_now(close::SLOW_CONSUMER, "slow consumer");
@@ -302,18 +317,14 @@ impl Room {
         Ok(st.last_delivered)
     }
 
-    fn welcome(
-        &self,
-        st: &RoomState,
-        you: Member,
-        recent: Vec<ChatMessage>,
-        reset: bool,
-    ) -> Welcome {
+    fn welcome(&self, st: &RoomState, you: Member, history: History, reset: bool) -> Welcome {
         Welcome {
             you,
             members: st.members_in_order(self.limits.presence_list_limit),
             online: st.members.len(),
-            recent,
+            recent: history.recent,
+            changes: history.changes,
+            upto: history.upto,
             max_message_chars: self.limits.max_message_chars,
             reset,
             silence_ms: self.limits.silence_ms,
@@ -321,17 +332,13 @@ impl Room {
     }
 
     /// Sends a staged connection its welcome with `history`, then the live events held for it.
-    pub fn activate(
-        &self,
-        conn: ConnId,
-        you: Member,
-        history: Vec<ChatMessage>,
-        after: Option<MessageId>,
-        reset: bool,
-    ) {
+    pub fn activate(&self, conn: ConnId, you: Member, mut history: History, reset: bool) {
         let mut st = self.state();
-        // Live messages the history already holds are not sent twice.
-        let floor = history.last().map(|m| m.id).max(after).unwrap_or(0);
+        // Live entries the history already holds are not sent twice.
+        let newest = history.recent.last().map(|m| m.id);
+        let floor = history.upto.max(newest.unwrap_or(0));
+        let floor = floor.max(history.changes.last().map_or(0, |c| c.id));
+        history.upto = floor;
         let welcome = self.welcome(&st, you, history, reset);
         let Some(entry) = st.conns.get_mut(&conn) else {
             return;
@@ -450,29 +457,42 @@ impl Room {
     /// Returns to how many connections it went. (The server uses [`Room::deliver_timed`].)
     #[cfg(test)]
     pub fn deliver(&self, message: ChatMessage) -> usize {
-        self.deliver_frames(&message, Frames::new(Event::Message(&message)))
+        self.deliver_frames(message.id, Frames::new(Event::Message(&message)))
     }
 
-    /// Broadcasts a stored message to everyone, its sender included (its confirmation), and
+    /// Broadcasts a stored entry to everyone, its sender included (its confirmation), and
     /// records in `metrics`, once the last member's copy is written (or dropped), how long it
     /// took from its receipt. Returns to how many connections it went.
-    pub fn deliver_timed(
-        &self,
-        message: ChatMessage,
-        received: Instant,
-        metrics: &Arc<Metrics>,
-    ) -> usize {
+    pub fn deliver_timed(&self, entry: Entry, received: Instant, metrics: &Arc<Metrics>) -> usize {
         let timing = Arc::new(Timing {
             received,
             metrics: metrics.clone(),
         });
-        self.deliver_frames(&message, Frames::tied(Event::Message(&message), timing))
+        match &entry {
+            Entry::Message(m) => self.deliver_frames(m.id, Frames::tied(Event::Message(m), timing)),
+            Entry::Change(c) => self.deliver_frames(c.id, Frames::tied(Event::Change(c), timing)),
+        }
     }
 
-    fn deliver_frames(&self, message: &ChatMessage, mut frames: Frames<'_>) -> usize {
+    fn deliver_frames(&self, id: MessageId, mut frames: Frames<'_>) -> usize {
         let mut st = self.state();
-        st.last_delivered = st.last_delivered.max(message.id);
-        st.fan_out(&mut frames, Some(message.id), self.limits.max_staged)
+        st.last_delivered = st.last_delivered.max(id);
+        st.fan_out(&mut frames, Some(id), self.limits.max_staged)
+    }
+
+    /// `name` is typing: tells every other member's connections, unless the room is too big
+    /// to list its members. Volatile: a connection that is behind does not get it.
+    pub fn typing(&self, name: &str) {
+        let mut st = self.state();
+        if st.members.len() > self.limits.presence_list_limit {
+            return;
+        }
+        let key = name_key(name);
+        // Only a member listed here (on this node or another) types.
+        if !st.members.contains_key(&key) {
+            return;
+        }
+        st.fan_out_volatile(&mut Frames::new(Event::Typing { name }), &key);
     }
 
     /// Sends `event` to one connection only (confirmations of re-sends, errors), if its
@@ -574,6 +594,9 @@ mod tests {
             Event::Left { member, .. } => format!("left {}", member.name),
             Event::Message(m) => format!("message {}", m.id),
             Event::Confirmed(m) => format!("confirmed {}", m.id),
+            Event::Change(c) => format!("change {}", c.id),
+            Event::ConfirmedChange(c) => format!("confirmed change {}", c.id),
+            Event::Typing { name } => format!("typing {name}"),
             Event::Online { count } => format!("online {count}"),
             Event::Error { message, .. } => format!("error {message}"),
         }
@@ -626,6 +649,7 @@ mod tests {
             avatar: "fox".into(),
             text: "hi".into(),
             client_id: None,
+            ..ChatMessage::default()
         }
     }
 
@@ -646,7 +670,7 @@ mod tests {
         let (tx, rx) = outbox(64, 1 << 20);
         let s = session(name);
         room.join(conn, &s, tx, codec).expect("joins");
-        room.activate(conn, s.member(), vec![], None, false);
+        room.activate(conn, s.member(), History::default(), false);
         rx
     }
 
@@ -677,7 +701,12 @@ mod tests {
         room.deliver(message(7));
         assert!(taken(&mut rx).is_empty(), "held while staged");
         // The history read raced the deliveries and already holds 6.
-        room.activate(1, ada.member(), vec![message(5), message(6)], None, false);
+        let history = History {
+            recent: vec![message(5), message(6)],
+            changes: vec![],
+            upto: 5,
+        };
+        room.activate(1, ada.member(), history, false);
         assert_eq!(texts(&mut rx), ["a:welcome Ada [Ada] [5,6]", "a:message 7"]);
     }
 

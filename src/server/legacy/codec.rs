@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::protocol::{close, ErrorCode};
+use crate::protocol::{close, ChangeAction, ChatMessage, ErrorCode};
 use crate::server::chat::codec::{Codec, Command, Event, Frames, Welcome};
 use crate::server::chat::text::Utf8Bytes;
 use crate::server::clock::Clock;
@@ -55,9 +55,26 @@ fn old_event<'a>(event: &Event<'a>) -> Option<frames::Event<'a>> {
         Event::Joined { member, seq } => Some(frames::Event::Connect { member, fd: seq }),
         Event::Left { seq, .. } => Some(frames::Event::Remove { fd: seq }),
         Event::Message(m) => Some(frames::Event::Message(m)),
-        // No confirmations, counts or errors: old pages cannot show them.
-        Event::Confirmed(_) | Event::Online { .. } | Event::Error { .. } => None,
+        // No confirmations, counts, errors, deletions, reactions or typing: old pages
+        // cannot show them (edits are sent as new messages, see `edited`).
+        _ => None,
     }
+}
+
+/// An edit as old pages can show it: a new message, "(edited) <text>", from its author.
+fn edited(event: &Event<'_>) -> Option<ChatMessage> {
+    let Event::Change(c) = event else { return None };
+    let ChangeAction::Edit { text } = &c.action else {
+        return None;
+    };
+    Some(ChatMessage {
+        id: c.id,
+        ts: c.ts,
+        name: c.name.clone(),
+        avatar: c.avatar.clone(),
+        text: format!("(edited) {text}"),
+        ..ChatMessage::default()
+    })
 }
 
 impl Codec for Old {
@@ -68,8 +85,9 @@ impl Codec for Old {
             }
         }
         let (site, clock) = (&self.site, &self.clock);
-        f.shared(KIND, site, |e| {
-            old_event(e).map(|e| frames::encode(e, site, clock))
+        f.shared(KIND, site, |e| match edited(e) {
+            Some(m) => Some(frames::encode(frames::Event::Message(&m), site, clock)),
+            None => old_event(e).map(|e| frames::encode(e, site, clock)),
         })
     }
 
@@ -108,6 +126,7 @@ impl Codec for Old {
                 Command::Send {
                     client_id: format!("{}-{n}", self.tag),
                     text: data,
+                    reply_to: None,
                 }
             }
             _ => Command::Ignore(Rejection::OldIgnored),
@@ -132,6 +151,7 @@ mod tests {
             avatar: "fox".into(),
             text: "<hi>".into(),
             client_id: Some(client_id.into()),
+            ..ChatMessage::default()
         }
     }
 

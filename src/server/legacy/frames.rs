@@ -156,6 +156,17 @@ fn avatar_for_old<'a>(avatar: &'a str, site: &str) -> Cow<'a, str> {
     }
 }
 
+/// A message's text as old pages show it: a reply starts with what it answers.
+fn old_text(m: &ChatMessage) -> Cow<'_, str> {
+    match &m.reply_to {
+        Some(q) if !q.gone => {
+            Cow::Owned(format!("[reply to {}: \"{}\"] {}", q.name, q.text, m.text))
+        }
+        Some(q) => Cow::Owned(format!("[reply to {}] {}", q.name, m.text)),
+        None => Cow::Borrowed(&m.text),
+    }
+}
+
 /// `event` as the JSON text frame old clients expect, every text field escaped.
 pub fn encode(event: Event<'_>, site: &str, clock: &Clock) -> String {
     let text = match event {
@@ -178,7 +189,7 @@ pub fn encode(event: Event<'_>, site: &str, clock: &Clock) -> String {
             username: escape(&m.name),
             avatar: Cow::Owned(escape(&avatar_for_old(&m.avatar, site)).into_owned()),
             time: clock.hh_mm(m.ts),
-            data: escape(&m.text),
+            data: Cow::Owned(escape(&old_text(m)).into_owned()),
             action: "send",
         }),
     };
@@ -260,6 +271,7 @@ mod tests {
             avatar: "https://x/?a=1&b='2'".into(),
             text: "<script>".into(),
             client_id: None,
+            ..ChatMessage::default()
         };
         let v: Value =
             serde_json::from_str(&encode(Event::Message(&m), "http://h", &Clock::default()))
@@ -327,7 +339,7 @@ mod tests {
                 let escaped = escape(&text);
                 prop_assert!(!escaped.contains(['<', '>', '"', '\'']));
                 prop_assert_eq!(unescape(&escaped), text.clone());
-                let m = ChatMessage { id: 1, ts: 0, name, avatar: text.clone(), text, client_id: None };
+                let m = ChatMessage { id: 1, ts: 0, name, avatar: text.clone(), text, ..ChatMessage::default() };
                 let v: serde_json::Value =
                     serde_json::from_str(&encode(Event::Message(&m), "http://h", &Clock::default())).unwrap();
                 for field in ["username", "avatar", "data"] {

@@ -18,7 +18,9 @@ use crate::server::log::redis::RedisLog;
 use crate::server::log::sqlite::{Appender, Store};
 
 pub use presence::{LiveRooms, PresenceChange, RemoteMembers};
-pub use types::{now_ms, Append, Delivery, Outcome, StoreError, QUEUE};
+pub use types::{
+    now_ms, Action, Append, Delivery, Entry, Outcome, Refusal, StoreError, MAX_REACTIONS, QUEUE,
+};
 
 /// The message log the server appends to and reads history from.
 #[derive(Clone)]
@@ -33,7 +35,7 @@ pub enum MessageLog {
 }
 
 impl MessageLog {
-    /// Queues a message for storing; its confirmation or error comes through the hub.
+    /// Queues a message or change for storing; its confirmation or error comes through the hub.
     pub fn append(&self, append: Append) -> Result<(), StoreError> {
         match self {
             MessageLog::Local { appender, .. } => appender.append(append),
@@ -91,7 +93,7 @@ impl MessageLog {
         }
     }
 
-    /// The `limit` newest messages with ids up to `upto`, oldest first.
+    /// The `limit` newest messages with ids up to `upto`, oldest first, in their newest state.
     pub async fn recent(
         &self,
         room: &str,
@@ -104,7 +106,7 @@ impl MessageLog {
         }
     }
 
-    /// Up to `limit` messages older than `before`, oldest first.
+    /// Up to `limit` messages older than `before`, oldest first, in their newest state.
     pub async fn before(
         &self,
         room: &str,
@@ -117,17 +119,26 @@ impl MessageLog {
         }
     }
 
-    /// Up to `limit` messages with `after < id <= upto`, oldest first.
+    /// Up to `limit` entries with `after < id <= upto`, oldest first: messages in their
+    /// newest state, and changes (an edit with the message's newest text).
     pub async fn between(
         &self,
         room: &str,
         after: MessageId,
         upto: MessageId,
         limit: usize,
-    ) -> Result<Vec<ChatMessage>, StoreError> {
+    ) -> Result<Vec<Entry>, StoreError> {
         match self {
             MessageLog::Local { store, .. } => store.between(room, after, upto, limit).await,
             MessageLog::Cluster(log) => log.between(room, after, upto, limit).await,
+        }
+    }
+
+    /// Cluster mode: tells the other nodes that `name` is typing in `room` (volatile: not
+    /// stored, and lost if Redis is away). One node has nobody to tell.
+    pub fn typing(&self, room: &str, name: &str) {
+        if let MessageLog::Cluster(log) = self {
+            log.typing(room, name);
         }
     }
 

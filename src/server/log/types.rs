@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use thiserror::Error;
 
-use crate::protocol::{ChatMessage, ErrorCode, Member};
+use crate::protocol::{Change, ChatMessage, ErrorCode, Member, MessageId};
 
 /// Appends queued for the log before senders are told the server is busy.
 pub const QUEUE: usize = 65_536;
@@ -61,28 +61,98 @@ impl StoreError {
     }
 }
 
-/// A message to store.
+/// Most reactions (member and emoji pairs) one message keeps.
+pub const MAX_REACTIONS: usize = 500;
+
+/// A message or a change to store.
 #[derive(Clone, Debug)]
 pub struct Append {
     pub room: Arc<str>,
     /// The sending connection, for the confirmation or the error.
     pub conn: u64,
-    /// Scopes `client_id`: the sender's session.
+    /// Scopes `client_id`: the sender's session. Edits and deletions must come from the
+    /// session that posted the message.
     pub session: Arc<str>,
     pub client_id: String,
     pub author: Member,
-    pub text: String,
+    pub action: Action,
     /// When the server received it, for the fan-out latency.
     pub received: Instant,
+}
+
+/// What an append asks the log to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// A new message, perhaps a reply to `reply_to`.
+    Post {
+        text: String,
+        reply_to: Option<MessageId>,
+    },
+    /// New text for the author's own message `target`.
+    Edit { target: MessageId, text: String },
+    /// Deletes the author's own message `target`: its text is removed from the store.
+    Delete { target: MessageId },
+    /// Sets whether the author reacts to `target` with `emoji`.
+    React {
+        target: MessageId,
+        emoji: String,
+        on: bool,
+    },
+}
+
+/// An entry of a room's log: a message (in its newest state) or a change to one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Entry {
+    Message(ChatMessage),
+    Change(Change),
+}
+
+impl Entry {
+    pub fn id(&self) -> MessageId {
+        match self {
+            Entry::Message(m) => m.id,
+            Entry::Change(c) => c.id,
+        }
+    }
+
+    pub fn client_id(&self) -> Option<&str> {
+        match self {
+            Entry::Message(m) => m.client_id.as_deref(),
+            Entry::Change(c) => c.client_id.as_deref(),
+        }
+    }
+}
+
+/// Why the log refused a change (the sender is told; nothing is stored).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+pub enum Refusal {
+    #[error("Only the author of a message can edit or delete it")]
+    NotAuthor,
+    #[error("That message does not exist here (deleted, or no longer kept)")]
+    NoSuchMessage,
+    #[error("That message has as many reactions as it can keep")]
+    TooManyReactions,
+}
+
+impl Refusal {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Refusal::NotAuthor => ErrorCode::NotAuthor,
+            Refusal::NoSuchMessage => ErrorCode::NoSuchMessage,
+            Refusal::TooManyReactions => ErrorCode::TooManyReactions,
+        }
+    }
 }
 
 /// What became of an append.
 #[derive(Debug)]
 pub enum Outcome {
     /// Newly stored: broadcast it.
-    Stored(ChatMessage),
-    /// This client id was stored before, as this message: confirm it to the sender only.
-    Duplicate(ChatMessage),
+    Stored(Entry),
+    /// This client id was stored before, as this entry: confirm it to the sender only.
+    Duplicate(Entry),
+    /// Refused by the log's rules (not the author, no such message): tell the sender.
+    Refused(Refusal),
     /// Not stored.
     Failed(StoreError),
 }
@@ -96,10 +166,13 @@ pub trait Delivery: Send + Sync + 'static {
     /// What became of `append`: broadcast to its room, or answered to its sender.
     fn deliver(&self, append: Append, outcome: Outcome);
 
-    /// Broadcasts `message`, committed to a shared log, to `room` if it lives here. The
-    /// relay calls this in id order, once per message. `received` is when this node received
-    /// it, if it did; `None` (another node's message) counts its fan-out latency from now.
-    fn deliver_committed(&self, room: &str, message: ChatMessage, received: Option<Instant>);
+    /// Broadcasts `entry`, committed to a shared log, to `room` if it lives here. The
+    /// relay calls this in id order, once per entry. `received` is when this node received
+    /// it, if it did; `None` (another node's entry) counts its fan-out latency from now.
+    fn deliver_committed(&self, room: &str, entry: Entry, received: Option<Instant>);
+
+    /// Cluster mode: `name` is typing in `room` on another node (volatile, never stored).
+    fn deliver_typing(&self, room: &str, name: &str);
 }
 
 /// Milliseconds since the Unix epoch: a message's timestamp.

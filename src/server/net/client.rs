@@ -9,18 +9,24 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::protocol::{close, ErrorCode, Member, MessageId};
-use crate::server::chat::codec::{Codec, Command, Event, Frames};
+use crate::server::chat::codec::{ChangeRequest, Codec, Command, Event, Frames};
 use crate::server::chat::join::{JoinFailure, Joins, Membership};
 use crate::server::chat::outbox::Outbox;
 use crate::server::chat::post::post;
 use crate::server::chat::session::Session;
 use crate::server::ids::ConnId;
+use crate::server::log::Action;
 use crate::server::net::wire::WireError;
 use crate::server::ops::metrics::{CloseReason, Rejection};
 use crate::server::state::AppState;
 
 /// A sender that pauses this long after being refused is no longer counted as flooding.
 const FLOOD_PAUSE: Duration = Duration::from_secs(1);
+/// Shortest time between two typing events of one connection that are passed on (clients
+/// send one every 3 s); those in between are ignored.
+const TYPING_EVERY: Duration = Duration::from_secs(2);
+/// Typing frames a second, and in a burst, before they count as flooding.
+const TYPING_FRAMES: (u32, u32) = (5, 10);
 
 /// One connection's reader state.
 pub(crate) struct Connection {
@@ -35,10 +41,17 @@ pub(crate) struct Connection {
     pub outbox: Outbox,
     membership: Option<Membership>,
     rate: DefaultDirectRateLimiter,
+    /// Typing frames have their own budget: typing never delays a message.
+    typing_rate: DefaultDirectRateLimiter,
+    /// When this connection's typing was last passed on.
+    typed_at: Option<Instant>,
     /// Frames refused for rate since the sender last paused for [`FLOOD_PAUSE`].
     strikes: u32,
     last_refusal: Option<Instant>,
 }
+
+/// The connection keeps sending faster than its rate limit after being told to slow down.
+pub(crate) struct Flooding;
 
 /// Work a text frame asks for that has to wait: a join, which reads the log.
 pub(crate) enum Waits {
@@ -62,7 +75,10 @@ impl Connection {
         outbox: Outbox,
     ) -> Self {
         let rate = rate_limiter(state.config.rate_per_sec, state.config.rate_burst);
+        let typing_rate = rate_limiter(TYPING_FRAMES.0, TYPING_FRAMES.1);
         Connection {
+            typing_rate,
+            typed_at: None,
             id,
             state,
             room,
@@ -110,9 +126,15 @@ impl Connection {
         CloseReason::ProtocolError
     }
 
-    /// Takes a token for one more frame; counts a refusal when there is none.
-    pub fn allow(&mut self) -> bool {
-        if self.rate.check().is_ok() {
+    /// Takes a token for one more frame from `typing`'s budget or the messages'; counts a
+    /// refusal when there is none.
+    fn allow(&mut self, typing: bool) -> bool {
+        let limiter = if typing {
+            &self.typing_rate
+        } else {
+            &self.rate
+        };
+        if limiter.check().is_ok() {
             return true;
         }
         let now = Instant::now();
@@ -125,7 +147,7 @@ impl Connection {
     }
 
     /// After a refusal: still only fast, or a flood? Fast gets told to slow down.
-    pub fn flooding(&self) -> bool {
+    fn flooding(&self) -> bool {
         if self.strikes >= self.state.config.flood_limit {
             return true;
         }
@@ -135,12 +157,36 @@ impl Connection {
         false
     }
 
-    /// Handles a text frame at once, or returns the work it asks for that has to wait.
-    pub fn on_text(&mut self, text: &str) -> Option<Waits> {
-        match self.codec.command(text, self.membership.is_some()) {
-            Command::Join { after } => return Some(Waits::Join(after)),
-            Command::JoinAs { member } => return Some(Waits::JoinAs(member)),
-            Command::Send { client_id, text } => self.send(&client_id, text),
+    /// Handles a text frame at once, or returns the work it asks for that has to wait; a
+    /// frame over the rate limit is refused (and `Err` when that makes it a flood).
+    pub fn on_text(&mut self, text: &str) -> Result<Option<Waits>, Flooding> {
+        let command = self.codec.command(text, self.membership.is_some());
+        if !self.allow(matches!(command, Command::Typing)) {
+            return if self.flooding() {
+                Err(Flooding)
+            } else {
+                Ok(None)
+            };
+        }
+        match command {
+            Command::Join { after } => return Ok(Some(Waits::Join(after))),
+            Command::JoinAs { member } => return Ok(Some(Waits::JoinAs(member))),
+            Command::Send {
+                client_id,
+                text,
+                reply_to,
+            } => self.send(&client_id, Action::Post { text, reply_to }),
+            Command::Change { client_id, change } => {
+                let action = match change {
+                    ChangeRequest::Edit { target, text } => Action::Edit { target, text },
+                    ChangeRequest::Delete { target } => Action::Delete { target },
+                    ChangeRequest::React { target, emoji, on } => {
+                        Action::React { target, emoji, on }
+                    }
+                };
+                self.send(&client_id, action)
+            }
+            Command::Typing => self.typing(),
             Command::Ignore(why) => self.state.hub.metrics().rejected(why),
             Command::Refuse { code, message } => self.error(code, &message, None),
             Command::Close {
@@ -152,7 +198,24 @@ impl Connection {
                 self.outbox.close(code, &reason);
             }
         }
-        None
+        Ok(None)
+    }
+
+    /// Passes on that this member is typing, at most once every [`TYPING_EVERY`].
+    fn typing(&mut self) {
+        let Some(membership) = &self.membership else {
+            return;
+        };
+        let now = Instant::now();
+        if self.typed_at.is_some_and(|t| now - t < TYPING_EVERY) {
+            return;
+        }
+        self.typed_at = Some(now);
+        let room = membership.room();
+        if let Some((member, _)) = room.author(self.id) {
+            room.typing(&member.name);
+            self.state.log.typing(room.name(), &member.name);
+        }
     }
 
     /// Does `work`. Boxed: its state should neither make every idle connection's task bigger
@@ -222,12 +285,13 @@ impl Connection {
         }
     }
 
-    fn send(&mut self, client_id: &str, text: String) {
+    fn send(&mut self, client_id: &str, action: Action) {
         let Some(membership) = &self.membership else {
-            return self.error(ErrorCode::NotJoined, "Join the room before sending", None);
+            let message = "Join the room before sending";
+            return self.error(ErrorCode::NotJoined, message, None);
         };
         let (log, config) = (&self.state.log, &self.state.config);
-        match post(log, config, membership, self.id, client_id, text) {
+        match post(log, config, membership, self.id, client_id, action) {
             Ok(()) => {
                 let metrics = self.state.hub.metrics();
                 metrics.messages_received.inc();

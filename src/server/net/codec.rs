@@ -3,7 +3,7 @@
 use std::sync::{Arc, LazyLock};
 
 use crate::protocol::{ClientFrame, ServerFrame, ServerFrameRef};
-use crate::server::chat::codec::{Codec, Command, Event, Frames, Welcome};
+use crate::server::chat::codec::{ChangeRequest, Codec, Command, Event, Frames, Welcome};
 use crate::server::chat::text::Utf8Bytes;
 
 /// The dialect every current-protocol connection shares.
@@ -28,6 +28,8 @@ fn encode(event: &Event<'_>) -> String {
         Event::Joined { member, .. } => ServerFrameRef::Joined { member }.encode(),
         Event::Left { member, .. } => ServerFrameRef::Left { member }.encode(),
         Event::Message(m) | Event::Confirmed(m) => ServerFrameRef::Message(m).encode(),
+        Event::Change(c) | Event::ConfirmedChange(c) => ServerFrameRef::Change(c).encode(),
+        Event::Typing { name } => ServerFrameRef::Typing { name }.encode(),
         Event::Online { count } => ServerFrame::Online { count }.encode(),
         Event::Error {
             code,
@@ -57,6 +59,8 @@ impl Codec for Current {
             members: w.members.into_iter().map(|(m, _)| m).collect(),
             online: w.online,
             recent: w.recent,
+            changes: w.changes,
+            upto: w.upto,
             max_message_chars: w.max_message_chars,
             reset: w.reset,
             silence_ms: w.silence_ms,
@@ -71,7 +75,41 @@ impl Codec for Current {
     fn command(&self, text: &str, _joined: bool) -> Command {
         match ClientFrame::decode(text) {
             Ok(ClientFrame::Join { after }) => Command::Join { after },
-            Ok(ClientFrame::Send { client_id, text }) => Command::Send { client_id, text },
+            Ok(ClientFrame::Send {
+                client_id,
+                text,
+                reply_to,
+            }) => Command::Send {
+                client_id,
+                text,
+                reply_to,
+            },
+            Ok(ClientFrame::Edit {
+                client_id,
+                id,
+                text,
+            }) => Command::Change {
+                client_id,
+                change: ChangeRequest::Edit { target: id, text },
+            },
+            Ok(ClientFrame::Delete { client_id, id }) => Command::Change {
+                client_id,
+                change: ChangeRequest::Delete { target: id },
+            },
+            Ok(ClientFrame::React {
+                client_id,
+                id,
+                emoji,
+                on,
+            }) => Command::Change {
+                client_id,
+                change: ChangeRequest::React {
+                    target: id,
+                    emoji,
+                    on,
+                },
+            },
+            Ok(ClientFrame::Typing) => Command::Typing,
             Err(e) => Command::Refuse {
                 code: e.code(),
                 message: e.to_string(),
@@ -100,7 +138,8 @@ mod tests {
             c.command(r#"{"type":"send","client_id":"a","text":"hi"}"#, true),
             Command::Send {
                 client_id: "a".into(),
-                text: "hi".into()
+                text: "hi".into(),
+                reply_to: None,
             }
         );
         assert!(matches!(

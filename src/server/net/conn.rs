@@ -22,7 +22,7 @@ use crate::server::chat::codec::{Codec, Event as ChatEvent};
 use crate::server::chat::outbox::{outbox, Next, OutboxReceiver};
 use crate::server::chat::session::Session;
 use crate::server::http::limits::Permit;
-use crate::server::net::client::{Connection, Waits};
+use crate::server::net::client::{Connection, Flooding, Waits};
 use crate::server::net::socket::{ReadEnd, Socket};
 use crate::server::net::stream::Stream;
 use crate::server::net::wire::Event;
@@ -315,16 +315,14 @@ fn handle(socket: &mut Socket, conn: &mut Connection, events: &mut VecDeque<Even
         match event {
             Event::Text(text) if socket.echo => socket.writer.text(text.into()),
             Event::Binary(payload) if socket.echo => socket.writer.binary(payload),
-            Event::Text(text) => {
-                if conn.allow() {
-                    if let Some(work) = conn.on_text(&text) {
-                        return Handled::Wait(work);
-                    }
-                } else if conn.flooding() {
+            Event::Text(text) => match conn.on_text(&text) {
+                Ok(Some(work)) => return Handled::Wait(work),
+                Ok(None) => {}
+                Err(Flooding) => {
                     conn.outbox.close(close::FLOODING, "too many messages");
                     return Handled::End(CloseReason::RateLimit);
                 }
-            }
+            },
             Event::Binary(_) => conn.reply(ChatEvent::Error {
                 code: ErrorCode::BinaryFrame,
                 message: "Binary frames are not supported; send JSON text",
@@ -396,7 +394,12 @@ mod tests {
         let bob = keys.issue(SessionId::random(), "lobby", &member("Bob"));
         let (bob_tx, mut bob_rx) = outbox(16, 1 << 20);
         let (room, _) = hub.join("lobby", 1, &bob, bob_tx, current(), 0).unwrap();
-        room.activate(1, bob.member(), vec![], None, false);
+        room.activate(
+            1,
+            bob.member(),
+            crate::server::chat::room::History::default(),
+            false,
+        );
 
         let doomed = {
             let hub = hub.clone();

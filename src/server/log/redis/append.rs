@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 
 use crate::protocol::ChatMessage;
 use crate::server::log::redis::stream::{channel, client_key, log_key, redis_error, seq_key};
-use crate::server::log::types::{now_ms, Append, Delivery, Outcome, StoreError};
+use crate::server::log::types::{now_ms, Action, Append, Delivery, Entry, Outcome, StoreError};
 
 /// Most appends sent to Redis in one pipeline.
 const PIPELINE: usize = 512;
@@ -88,13 +88,17 @@ pub(super) struct Appends {
 
 /// The message as the script takes it: its JSON with id 0, which the script replaces.
 fn unnumbered(append: &Append) -> Option<String> {
+    let Action::Post { text, .. } = &append.action else {
+        return None;
+    };
     let m = ChatMessage {
         id: 0,
         ts: now_ms(),
         name: append.author.name.clone(),
         avatar: append.author.avatar.clone(),
-        text: append.text.clone(),
+        text: text.clone(),
         client_id: Some(append.client_id.clone()),
+        ..ChatMessage::default()
     };
     let json = serde_json::to_string(&m).ok()?;
     json.starts_with(r#"{"id":0,"#).then_some(json)
@@ -128,7 +132,7 @@ impl Appends {
                 let outcome = match result {
                     Ok((1, _)) => continue, // the relay delivers it
                     Ok((_, json)) => match serde_json::from_str::<ChatMessage>(&json) {
-                        Ok(m) => Outcome::Duplicate(m),
+                        Ok(m) => Outcome::Duplicate(Entry::Message(m)),
                         Err(_) => Outcome::Failed(StoreError::Redis(
                             "a re-send of a message no longer kept".into(),
                         )),
@@ -201,7 +205,10 @@ mod tests {
                 name: "Ada".into(),
                 avatar: "fox".into(),
             },
-            text: r#"{"id":0, quotes" and braces}"#.into(),
+            action: Action::Post {
+                text: r#"{"id":0, quotes" and braces}"#.into(),
+                reply_to: None,
+            },
             received: Instant::now(),
         };
         let json = unnumbered(&a).unwrap();
@@ -209,7 +216,7 @@ mod tests {
         let numbered = format!(r#"{{"id":42{}"#, &json[7..]);
         let m: ChatMessage = serde_json::from_str(&numbered).unwrap();
         assert_eq!(m.id, 42);
-        assert_eq!(m.text, a.text);
+        assert_eq!(m.text, r#"{"id":0, quotes" and braces}"#);
         assert_eq!(m.client_id.as_deref(), Some("c1"));
     }
 }

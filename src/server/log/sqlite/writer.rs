@@ -15,9 +15,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::protocol::{ChatMessage, MessageId};
-use crate::server::log::sqlite::schema::{configure, row_to_message, wal_path};
-use crate::server::log::types::{now_ms, Append, Delivery, Outcome, StoreError, QUEUE};
+use crate::protocol::MessageId;
+use crate::server::log::sqlite::apply;
+use crate::server::log::sqlite::schema::{configure, entry_at, wal_path};
+use crate::server::log::types::{now_ms, Append, Delivery, Outcome, Refusal, StoreError, QUEUE};
 
 /// Most messages committed in one transaction.
 pub const MAX_BATCH: usize = 4096;
@@ -421,6 +422,17 @@ impl Writer {
                 if n == 0 {
                     break;
                 }
+                self.conn
+                    .prepare_cached(
+                        "DELETE FROM reactions WHERE room_id = ?1 AND message_id >= ?2
+                         AND message_id < ?3 AND NOT EXISTS (SELECT 1 FROM messages m
+                         WHERE m.room_id = ?1 AND m.id = reactions.message_id)",
+                    )?
+                    .execute(params![
+                        room,
+                        first,
+                        first.saturating_add((limit - deleted) as i64)
+                    ])?;
                 deleted += n;
             }
             if deleted >= limit {
@@ -472,43 +484,31 @@ impl Writer {
                 Some(r) => *r,
                 None => self.room(&a.room)?,
             };
-            let earlier = self
+            let earlier: Option<i64> = self
                 .conn
                 .prepare_cached(
-                    "SELECT id, ts, name, avatar, text, client_id FROM messages
-                     WHERE room_id = ?1 AND session = ?2 AND client_id = ?3",
+                    "SELECT id FROM messages WHERE room_id = ?1 AND session = ?2 AND client_id = ?3",
                 )?
-                .query_row(params![room_id, &*a.session, a.client_id], row_to_message)
+                .query_row(params![room_id, &*a.session, a.client_id], |r| r.get(0))
                 .optional()?;
-            if let Some(m) = earlier {
-                outcomes.push(Outcome::Duplicate(m));
+            if let Some(earlier) = earlier {
+                match entry_at(&self.conn, room_id, earlier as MessageId)? {
+                    Some(entry) => outcomes.push(Outcome::Duplicate(entry)),
+                    None => outcomes.push(Outcome::Refused(Refusal::NoSuchMessage)),
+                }
                 continue;
             }
             let id = last + 1;
-            self.conn
-                .prepare_cached(
-                    "INSERT INTO messages (room_id, id, ts, name, avatar, text, session, client_id)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                )?
-                .execute(params![
-                    room_id,
-                    id as i64,
-                    ts,
-                    a.author.name,
-                    a.author.avatar,
-                    a.text,
-                    &*a.session,
-                    a.client_id
-                ])?;
-            touched.insert(a.room.clone(), (room_id, id));
-            outcomes.push(Outcome::Stored(ChatMessage {
-                id,
-                ts,
-                name: a.author.name.clone(),
-                avatar: a.author.avatar.clone(),
-                text: a.text.clone(),
-                client_id: Some(a.client_id.clone()),
-            }));
+            match apply::write(&self.conn, room_id, id, ts, a)? {
+                Ok(entry) => {
+                    touched.insert(a.room.clone(), (room_id, id));
+                    outcomes.push(Outcome::Stored(entry));
+                }
+                Err(refusal) => {
+                    touched.insert(a.room.clone(), (room_id, last));
+                    outcomes.push(Outcome::Refused(refusal));
+                }
+            }
         }
         for (name, (room_id, last)) in &touched {
             self.conn
