@@ -78,7 +78,12 @@ impl Peer {
     /// The frame that publishes `text` under `client_id`.
     pub fn encode_send(self, client_id: String, text: String) -> String {
         match self {
-            Peer::Ours => ClientFrame::Send { client_id, text }.encode(),
+            Peer::Ours => ClientFrame::Send {
+                client_id,
+                text,
+                reply_to: None,
+            }
+            .encode(),
             Peer::NodeWs => serde_json::json!({ "id": client_id, "text": text }).to_string(),
         }
     }
@@ -119,9 +124,13 @@ fn decode_ours(text: &str) -> Incoming {
             client_id,
         },
         Ok(ServerFrame::Heartbeat) => Incoming::Heartbeat,
-        Ok(ServerFrame::Joined { .. } | ServerFrame::Left { .. } | ServerFrame::Online { .. }) => {
-            Incoming::Presence
-        }
+        Ok(
+            ServerFrame::Joined { .. }
+            | ServerFrame::Left { .. }
+            | ServerFrame::Online { .. }
+            | ServerFrame::Typing { .. }
+            | ServerFrame::Change(_),
+        ) => Incoming::Presence,
         Ok(ServerFrame::Welcome { .. }) => Incoming::SecondWelcome,
         Err(_) => Incoming::Undecodable,
     }
