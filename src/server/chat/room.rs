@@ -487,11 +487,8 @@ impl Room {
         if st.members.len() > self.limits.presence_list_limit {
             return;
         }
+        // The name is a member's: from its connection here, or from another node's room.
         let key = name_key(name);
-        // Only a member listed here (on this node or another) types.
-        if !st.members.contains_key(&key) {
-            return;
-        }
         st.fan_out_volatile(&mut Frames::new(Event::Typing { name }), &key);
     }
 

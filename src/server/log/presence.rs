@@ -190,6 +190,11 @@ impl Presence {
         }
     }
 
+    /// This node's id.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
     /// The lifetime of this node's liveness key: two ticks under the TTL, so that the others
     /// notice a dead node within it.
     fn alive_for(&self) -> Duration {

@@ -24,7 +24,9 @@ use crate::server::log::presence::{LiveRooms, Presence};
 use crate::server::log::redis::append::{Appends, Receipts};
 use crate::server::log::redis::relay::Relay;
 use crate::server::log::redis::retention::spawn_retention;
-use crate::server::log::redis::stream::{range, redis_error, seq_key, ROOMS_KEY};
+use crate::server::log::redis::stream::{
+    read, redis_error, seq_key, stream_id, typing_channel, Walk, ROOMS_KEY,
+};
 use crate::server::log::types::{Append, Delivery, Entry, StoreError, QUEUE};
 
 /// How long a readiness answer stands.
@@ -90,6 +92,7 @@ impl RedisLog {
             up: relay_up.clone(),
             delivery: hub.clone(),
             rooms: hub,
+            node: presence.node().to_string(),
         };
         tokio::spawn(relay.run(catch_up_rx));
         Ok(Arc::new(RedisLog {
@@ -162,12 +165,8 @@ impl RedisLog {
         upto: MessageId,
         limit: usize,
     ) -> Result<Vec<ChatMessage>, StoreError> {
-        let to = if upto == u64::MAX {
-            "+".to_string()
-        } else {
-            format!("{upto}-0")
-        };
-        range(&self.conn, room, "-".into(), to, limit, true).await
+        self.messages(room, "-".into(), stream_id(upto), limit)
+            .await
     }
 
     /// Up to `limit` messages of `room` older than `before`, oldest first.
@@ -177,18 +176,33 @@ impl RedisLog {
         before: MessageId,
         limit: usize,
     ) -> Result<Vec<ChatMessage>, StoreError> {
-        range(
-            &self.conn,
-            room,
-            "-".into(),
-            format!("({before}-0"),
-            limit,
-            true,
-        )
-        .await
+        self.messages(room, "-".into(), format!("({before}-0"), limit)
+            .await
     }
 
-    /// Up to `limit` messages of `room` with `after < id <= upto`, oldest first.
+    /// The newest `limit` messages of `room` between two stream ids.
+    async fn messages(
+        &self,
+        room: &str,
+        from: String,
+        to: String,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, StoreError> {
+        let walk = Walk {
+            newest: true,
+            messages_only: true,
+        };
+        let entries = read(&self.conn, room, from, to, limit, walk).await?;
+        Ok(entries
+            .into_iter()
+            .filter_map(|e| match e {
+                Entry::Message(m) => Some(m),
+                Entry::Change(_) => None,
+            })
+            .collect())
+    }
+
+    /// Up to `limit` entries of `room` with `after < id <= upto`, oldest first.
     pub async fn between(
         &self,
         room: &str,
@@ -196,20 +210,32 @@ impl RedisLog {
         upto: MessageId,
         limit: usize,
     ) -> Result<Vec<Entry>, StoreError> {
-        let messages = range(
+        let walk = Walk {
+            newest: false,
+            messages_only: false,
+        };
+        read(
             &self.conn,
             room,
             format!("({after}-0"),
-            format!("{upto}-0"),
+            stream_id(upto),
             limit,
-            false,
+            walk,
         )
-        .await?;
-        Ok(messages.into_iter().map(Entry::Message).collect())
+        .await
     }
 
-    /// Tells the other nodes that `name` is typing in `room`.
-    pub fn typing(&self, _room: &str, _name: &str) {}
+    /// Tells the other nodes that `name` is typing in `room` (fire and forget).
+    pub fn typing(&self, room: &str, name: &str) {
+        let mut conn = self.conn.clone();
+        let (channel, payload) = (
+            typing_channel(room),
+            format!("{}\n{name}", self.presence.node()),
+        );
+        tokio::spawn(async move {
+            let _: redis::RedisResult<()> = conn.publish(channel, payload).await;
+        });
+    }
 
     /// The secret that signs sessions, the same on every node: the first node's.
     pub async fn session_secret(&self) -> Result<Vec<u8>, StoreError> {

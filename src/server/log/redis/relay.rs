@@ -1,4 +1,4 @@
-//! The relay: hands this node's rooms every message of the shared log, in order, exactly once.
+//! The relay: hands this node's rooms every entry of the shared log, in order, exactly once, and other nodes' typing.
 //!
 //! Nodes deliver only what the relay hands them, the sender's own node included: its
 //! confirmation is its copy. Pub/sub may drop messages (a reconnect, a slow subscriber). The
@@ -12,10 +12,11 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-use crate::protocol::ChatMessage;
 use crate::server::log::presence::LiveRooms;
 use crate::server::log::redis::append::Receipts;
-use crate::server::log::redis::stream::{range, CHANNELS};
+use crate::server::log::redis::stream::{
+    entry_of, read, stream_id, Walk, CHANNELS, TYPING_CHANNELS,
+};
 use crate::server::log::types::{Delivery, Entry};
 
 /// Pause between attempts to reach Redis again.
@@ -30,6 +31,8 @@ pub(super) struct Relay {
     pub up: Arc<AtomicBool>,
     pub delivery: Arc<dyn Delivery>,
     pub rooms: Arc<dyn LiveRooms>,
+    /// This node's id: its own typing comes back on the channel and is skipped.
+    pub node: String,
 }
 
 impl Relay {
@@ -41,7 +44,10 @@ impl Relay {
         let mut failures = 0u32;
         loop {
             let subscribed = match self.client.get_async_pubsub().await {
-                Ok(mut p) => p.psubscribe(CHANNELS).await.map(|()| p),
+                Ok(mut p) => match p.psubscribe(CHANNELS).await {
+                    Ok(()) => p.psubscribe(TYPING_CHANNELS).await.map(|()| p),
+                    Err(e) => Err(e),
+                },
                 Err(e) => Err(e),
             };
             let pubsub = match subscribed {
@@ -69,10 +75,18 @@ impl Relay {
                 tokio::select! {
                     msg = messages.next() => {
                         let Some(msg) = msg else { break };
-                        let room = msg.get_channel_name().trim_start_matches("chat:msg:").to_string();
-                        match serde_json::from_slice::<ChatMessage>(msg.get_payload_bytes()) {
-                            Ok(m) => self.read_up(&room, Some(m)).await,
-                            Err(e) => tracing::warn!(error = %e, %room, "unreadable message on Redis"),
+                        let channel = msg.get_channel_name();
+                        if let Some(room) = channel.strip_prefix("chat:typing:") {
+                            self.typing(room, msg.get_payload_bytes());
+                            continue;
+                        }
+                        let room = channel.trim_start_matches("chat:msg:").to_string();
+                        let entry = serde_json::from_slice::<Vec<String>>(msg.get_payload_bytes())
+                            .ok()
+                            .and_then(|r| entry_of(&r));
+                        match entry {
+                            Some(e) => self.read_up(&room, Some(e)).await,
+                            None => tracing::warn!(%room, "unreadable entry on Redis"),
                         }
                     }
                     Some(room) = catch_up.recv() => self.read_up(&room, None).await,
@@ -84,62 +98,61 @@ impl Relay {
         }
     }
 
-    /// Delivers to `room` (if it lives here) the messages after its last delivered one: read
+    /// Hands another node's typing (`<node>\n<name>`) to `room`.
+    fn typing(&self, room: &str, payload: &[u8]) {
+        let text = String::from_utf8_lossy(payload);
+        if let Some((node, name)) = text.split_once('\n') {
+            if node != self.node {
+                self.delivery.deliver_typing(room, name);
+            }
+        }
+    }
+
+    /// Delivers to `room` (if it lives here) the entries after its last delivered one: read
     /// from the stream when `next` is not the very next one (or there is no `next`), then
     /// `next`.
-    async fn read_up(&self, room: &str, next: Option<ChatMessage>) {
+    async fn read_up(&self, room: &str, next: Option<Entry>) {
         // A room that only holds a reservation gets its history when someone joins.
         let Some(last) = self.rooms.delivered_upto(room) else {
             return;
         };
         let needs_reading = match &next {
-            Some(m) if m.id <= last => return,
-            Some(m) => m.id > last + 1,
+            Some(e) if e.id() <= last => return,
+            Some(e) => e.id() > last + 1,
             None => true,
         };
         let name: Arc<str> = room.into();
         if needs_reading {
-            let upto = next.as_ref().map_or(u64::MAX, |m| m.id - 1);
-            let to = if upto == u64::MAX {
-                "+".to_string()
-            } else {
-                format!("{upto}-0")
+            let upto = next.as_ref().map_or(u64::MAX, |e| e.id() - 1);
+            let walk = Walk {
+                newest: false,
+                messages_only: false,
             };
-            match range(
-                &self.conn,
-                room,
-                format!("({last}-0"),
-                to,
-                usize::MAX >> 1,
-                false,
-            )
-            .await
-            {
+            let (from, to) = (format!("({last}-0"), stream_id(upto));
+            match read(&self.conn, room, from, to, usize::MAX >> 1, walk).await {
                 Ok(missed) => {
-                    for m in missed {
-                        let received = self.receipts.take(&name, m.client_id.as_deref());
-                        self.delivery
-                            .deliver_committed(room, Entry::Message(m), received);
+                    for e in missed {
+                        let received = self.receipts.take(&name, e.client_id());
+                        self.delivery.deliver_committed(room, e, received);
                     }
                 }
                 Err(e) => {
                     // Delivering `next` now would skip the missed ones for good; the next
-                    // message or the resubscription after this (Redis is likely away) reads
+                    // entry or the resubscription after this (Redis is likely away) reads
                     // them all.
-                    tracing::warn!(error = %e, %room, "cannot read missed messages");
+                    tracing::warn!(error = %e, %room, "cannot read missed entries");
                     return;
                 }
             }
         }
-        if let Some(m) = next {
+        if let Some(e) = next {
             if self
                 .rooms
                 .delivered_upto(room)
-                .is_some_and(|last| m.id > last)
+                .is_some_and(|last| e.id() > last)
             {
-                let received = self.receipts.take(&name, m.client_id.as_deref());
-                self.delivery
-                    .deliver_committed(room, Entry::Message(m), received);
+                let received = self.receipts.take(&name, e.client_id());
+                self.delivery.deliver_committed(room, e, received);
             }
         }
     }

@@ -1,15 +1,24 @@
-//! Retention on Redis: trims every room's stream of the messages older than the period.
+//! Retention on Redis: trims every room's stream of the entries older than the period, and their bodies.
 
 use redis::aio::ConnectionManager;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::protocol::ChatMessage;
-use crate::server::log::redis::stream::redis_error;
+use crate::server::log::redis::stream::{body_key, floor_key, redis_error, rx_prefix, PRELUDE};
 use crate::server::log::types::{now_ms, StoreError};
 
 /// Stream entries read per step while looking for the end of a stream's expired part.
 const TRIM_SCAN: usize = 500;
+/// Drops the bodies and reactions of what the stream no longer holds: KEYS log, body, floor;
+/// ARGV reactions prefix.
+const CLEAN: &str = "clean(KEYS[1], KEYS[2], ARGV[1], KEYS[3])";
+
+/// When an entry (message or change) was stored.
+#[derive(serde::Deserialize)]
+struct Stamp {
+    ts: i64,
+}
+
 /// How often the retention task trims the streams.
 const TRIM_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -74,7 +83,8 @@ async fn trim_older(conn: &ConnectionManager, before_ms: i64) -> Result<usize, S
                 .take_while(|(_, fields)| {
                     fields
                         .get("m")
-                        .and_then(|m| serde_json::from_str::<ChatMessage>(m).ok())
+                        .or(fields.get("c"))
+                        .and_then(|m| serde_json::from_str::<Stamp>(m).ok())
                         .is_some_and(|m| m.ts < before_ms)
                 })
                 .count();
@@ -101,6 +111,20 @@ async fn trim_older(conn: &ConnectionManager, before_ms: i64) -> Result<usize, S
             if expired < entries.len() || n == 0 {
                 break;
             }
+        }
+        if let Some(room) = log
+            .strip_prefix("chat:{")
+            .and_then(|r| r.strip_suffix("}:log"))
+        {
+            let clean = redis::Script::new(&format!("{PRELUDE}{CLEAN}"));
+            let _: () = clean
+                .key(&log)
+                .key(body_key(room))
+                .key(floor_key(room))
+                .arg(rx_prefix(room))
+                .invoke_async(&mut conn)
+                .await
+                .map_err(redis_error)?;
         }
     }
     Ok(trimmed)
