@@ -3,7 +3,7 @@
 
 mod common;
 
-use chatroom::protocol::{close, ChatMessage, ServerFrame};
+use chatroom::protocol::{close, ChatMessage, ClientFrame, ServerFrame};
 use chatroom::server::config::Settings;
 use common::old::OldClient;
 use common::{ack, member_of, room_snapshot, send, Client, TestServer};
@@ -383,4 +383,64 @@ async fn json_shapes_match_the_old_server() {
     let ada_fd = tom.next_action("connect").await["fd"].clone();
     drop(ada);
     assert_eq!(tom.next_action("remove").await["fd"], ada_fd);
+}
+
+#[tokio::test]
+async fn old_clients_see_edits_as_new_messages_and_replies_with_their_quote_and_nothing_else() {
+    let server = TestServer::start().await;
+    let (mut ada, _) = member_of(server.addr, "lobby", "Ada").await;
+    let mut tom = OldClient::opened(server.addr, "Tom42", "").await;
+    ada.send(&send("a1", "<b>helo</b>")).await;
+    let m = ack(&mut ada, "a1").await;
+    assert_eq!(
+        tom.next_action("send").await["data"],
+        "&lt;b&gt;helo&lt;/b&gt;"
+    );
+
+    let frames = [
+        ClientFrame::Typing,
+        ClientFrame::React {
+            client_id: "r1".into(),
+            id: m.id,
+            emoji: "👍".into(),
+            on: true,
+        },
+        ClientFrame::Edit {
+            client_id: "e1".into(),
+            id: m.id,
+            text: "<i>hello</i>".into(),
+        },
+        ClientFrame::Send {
+            client_id: "a2".into(),
+            text: "see \"above\"".into(),
+            reply_to: Some(m.id),
+        },
+        ClientFrame::Delete {
+            client_id: "d1".into(),
+            id: m.id,
+        },
+        send("a3", "last"),
+    ];
+    for f in &frames {
+        ada.send(f).await;
+    }
+    // Typing, the reaction and the deletion are not sent; the edit and the reply are, escaped.
+    let got: Vec<String> = [tom.recv().await, tom.recv().await, tom.recv().await]
+        .iter()
+        .map(|v| {
+            assert_eq!(
+                (v["action"].as_str(), v["username"].as_str()),
+                (Some("send"), Some("Ada"))
+            );
+            v["data"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "(edited) &lt;i&gt;hello&lt;/i&gt;",
+            "[reply to Ada: &quot;&lt;i&gt;hello&lt;/i&gt;&quot;] see &quot;above&quot;",
+            "last"
+        ]
+    );
 }
