@@ -365,7 +365,7 @@ impl Store {
 mod tests {
     use super::*;
     use crate::protocol::Member;
-    use crate::server::log::types::{Append, Outcome};
+    use crate::server::log::types::{Action, Append, Outcome, Refusal};
     use std::sync::mpsc as std_mpsc;
 
     struct Collect(Mutex<std_mpsc::Sender<(Append, Outcome)>>);
@@ -601,6 +601,53 @@ mod tests {
         let err = Store::open(&path, 0).err().expect("refused");
         assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
         assert!(err.to_string().contains("chat.db"), "{err}");
+    }
+
+    fn change(session: &str, client_id: &str, action: Action) -> Append {
+        Append {
+            action,
+            ..append("a", session, client_id, "")
+        }
+    }
+
+    #[tokio::test]
+    async fn a_deleted_text_is_gone_from_the_file_and_changes_are_checked_in_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("chat.db");
+        let store = Store::open(&path, 0).unwrap();
+        let (appender, handle, rx) = writer(&store);
+        let secret = "SECRET-d41d8cd98f00b204";
+        // One commit each, as in a live room.
+        let mut commit = |a: Append| {
+            appender.append(a).unwrap();
+            rx.recv().unwrap().1
+        };
+        commit(append("a", "s1", "m1", secret));
+        // Neighbours on the same page, as in a real room.
+        for i in 0..20 {
+            let text = format!("neighbour {i} {}", "x".repeat(40));
+            commit(append("a", "s3", &format!("n{i}"), &text));
+        }
+        let edit = |text: &str| Action::Edit {
+            target: 1,
+            text: text.into(),
+        };
+        let stolen = commit(change("s2", "e1", edit("stolen")));
+        assert!(matches!(stolen, Outcome::Refused(Refusal::NotAuthor)));
+        let edited = commit(change("s1", "e2", edit(&format!("{secret}!"))));
+        assert!(matches!(edited, Outcome::Stored(Entry::Change(c)) if c.id == 22));
+        let deleted = commit(change("s1", "d1", Action::Delete { target: 1 }));
+        assert!(matches!(deleted, Outcome::Stored(Entry::Change(c)) if c.id == 23));
+        let again = commit(change("s1", "e3", edit("again")));
+        assert!(matches!(again, Outcome::Refused(Refusal::NoSuchMessage)));
+        let shown = store.recent("a", 1, 10).await.unwrap();
+        assert!(shown[0].deleted && shown[0].text.is_empty());
+        appender.close().await;
+        handle.join().unwrap();
+        drop(store);
+        let bytes = std::fs::read(&path).unwrap();
+        let found = bytes.windows(secret.len()).any(|w| w == secret.as_bytes());
+        assert!(!found, "the deleted text is still in the database file");
     }
 
     #[tokio::test]
