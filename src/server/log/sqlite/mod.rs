@@ -618,7 +618,7 @@ mod tests {
         let (appender, handle, rx) = writer(&store);
         let secret = "SECRET-d41d8cd98f00b204";
         // One commit each, as in a live room.
-        let mut commit = |a: Append| {
+        let commit = |a: Append| {
             appender.append(a).unwrap();
             rx.recv().unwrap().1
         };
