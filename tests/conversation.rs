@@ -486,3 +486,35 @@ async fn a_slow_consumer_loses_typing_before_anything_else() {
     t.send(&ClientFrame::Typing).await;
     assert_eq!(next_typing(&mut slow).await, "Late");
 }
+
+#[tokio::test]
+async fn texts_and_reactions_of_trimmed_entries_leave_redis_too() {
+    let nodes = Nodes::cluster(&["--redis-stream-len", "10"]);
+    let (mut ann, _) = member_of(nodes.addr(0), "trim", "Ann").await;
+    for i in 0..300 {
+        ann.send(&send(&format!("m{i}"), &format!("text {i}")))
+            .await;
+        let m = ack(&mut ann, &format!("m{i}")).await;
+        ann.send(&react(&format!("r{i}"), m.id, "👍", true)).await;
+        next_change(&mut ann).await;
+    }
+    let redis = nodes._redis.as_ref().unwrap();
+    let first = redis.strings(&["XRANGE", "chat:{trim}:log", "-", "+", "COUNT", "1"]);
+    let oldest: u64 = first[0].split('-').next().unwrap().parse().unwrap();
+    assert!(oldest > 300, "the stream was trimmed (oldest {oldest})");
+    let bodies = redis.strings(&["HKEYS", "chat:{trim}:body"]);
+    let ids: Vec<u64> = bodies
+        .iter()
+        .map(|f| f.split(':').next().unwrap().parse().unwrap())
+        .collect();
+    assert!(
+        !ids.is_empty() && ids.iter().all(|id| *id >= oldest),
+        "{ids:?}"
+    );
+    let reactions = redis.strings(&["KEYS", "chat:{trim}:rx:*"]);
+    assert!(
+        reactions.len() <= ids.len(),
+        "{} reaction sets",
+        reactions.len()
+    );
+}

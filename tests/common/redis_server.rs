@@ -81,6 +81,21 @@ impl RedisServer {
         String::from_utf8_lossy(&reply).trim().to_string()
     }
 
+    /// Runs a command whose reply is an array of strings (nested arrays are flattened, as
+    /// `XRANGE`'s entries); returns them.
+    pub fn strings(&self, args: &[&str]) -> Vec<String> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("redis answers");
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let mut req = format!("*{}\r\n", args.len());
+        for a in args {
+            req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+        }
+        s.write_all(req.as_bytes()).unwrap();
+        let mut out = Vec::new();
+        read_reply(&mut std::io::BufReader::new(s), &mut out);
+        out
+    }
+
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)
     }
@@ -103,5 +118,29 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Reads one RESP reply, pushing its strings (flattened) to `out`.
+fn read_reply(r: &mut std::io::BufReader<TcpStream>, out: &mut Vec<String>) {
+    let mut line = String::new();
+    std::io::BufRead::read_line(r, &mut line).unwrap();
+    let line = line.trim_end();
+    match line.as_bytes().first() {
+        Some(b'*') => {
+            let n: i64 = line[1..].parse().unwrap();
+            for _ in 0..n.max(0) {
+                read_reply(r, out);
+            }
+        }
+        Some(b'$') => {
+            let len: i64 = line[1..].parse().unwrap();
+            if len >= 0 {
+                let mut buf = vec![0u8; len as usize + 2];
+                std::io::Read::read_exact(r, &mut buf).unwrap();
+                out.push(String::from_utf8_lossy(&buf[..len as usize]).into_owned());
+            }
+        }
+        _ => out.push(line[1..].to_string()),
     }
 }

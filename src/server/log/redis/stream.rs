@@ -111,12 +111,18 @@ local function clean(log, body, rx, floor)
   local first = redis.call('XRANGE', log, '-', '+', 'COUNT', 1)[1]
   if not first then return end
   local oldest = tonumber(string.match(first[1], '^(%d+)'))
-  local from = tonumber(redis.call('GET', floor) or oldest)
+  local from = redis.call('GET', floor)
+  if not from then
+    redis.call('SET', floor, oldest)
+    return
+  end
+  from = tonumber(from)
+  if from >= oldest then return end
   for i = from, oldest - 1 do
     redis.call('HDEL', body, i, i .. ':e', i .. ':d')
     redis.call('DEL', rx .. i)
   end
-  if from ~= oldest then redis.call('SET', floor, oldest) end
+  redis.call('SET', floor, oldest)
 end
 "#;
 
