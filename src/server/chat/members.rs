@@ -72,6 +72,25 @@ impl ConnEntry {
     }
 }
 
+/// The frame last asked of a codec during one fan-out: connections sharing one codec (every
+/// current-protocol connection) get the same frame, asked once, then only a pointer compared.
+#[derive(Default)]
+struct SharedFrame(Option<(*const (), Option<Utf8Bytes>)>);
+
+impl SharedFrame {
+    fn frame(&mut self, conn: &ConnEntry, frames: &mut Frames<'_>) -> Option<Utf8Bytes> {
+        let codec = Arc::as_ptr(&conn.codec) as *const ();
+        match &self.0 {
+            Some((seen, frame)) if *seen == codec => frame.clone(),
+            _ => {
+                let frame = conn.codec.frame(frames);
+                self.0 = Some((codec, frame.clone()));
+                frame
+            }
+        }
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct RoomState {
     pub members: HashMap<String, MemberEntry>,
@@ -101,20 +120,9 @@ impl RoomState {
         max_staged: usize,
     ) -> usize {
         let mut sent = 0;
-        // Connections sharing one codec (every current-protocol connection) get the same
-        // frame: asked once, then only a pointer is compared.
-        let mut last: Option<(*const (), Option<Utf8Bytes>)> = None;
+        let mut shared = SharedFrame::default();
         for conn in self.conns.values_mut() {
-            let codec = Arc::as_ptr(&conn.codec) as *const ();
-            let frame = match &last {
-                Some((seen, frame)) if *seen == codec => frame.clone(),
-                _ => {
-                    let frame = conn.codec.frame(frames);
-                    last = Some((codec, frame.clone()));
-                    frame
-                }
-            };
-            if let Some(frame) = frame {
+            if let Some(frame) = shared.frame(conn, frames) {
                 sent += 1;
                 conn.queue(frame, message_id, max_staged);
             }
@@ -125,21 +133,12 @@ impl RoomState {
     /// Sends a volatile event to every live connection but those of member `skip`: queued
     /// only where there is room, never held for a staged connection, never a reason to close.
     pub fn fan_out_volatile(&mut self, frames: &mut Frames<'_>, skip: &str) {
-        let mut last: Option<(*const (), Option<Utf8Bytes>)> = None;
+        let mut shared = SharedFrame::default();
         for conn in self.conns.values() {
             if conn.staged.is_some() || &*conn.key == skip {
                 continue;
             }
-            let codec = Arc::as_ptr(&conn.codec) as *const ();
-            let frame = match &last {
-                Some((seen, frame)) if *seen == codec => frame.clone(),
-                _ => {
-                    let frame = conn.codec.frame(frames);
-                    last = Some((codec, frame.clone()));
-                    frame
-                }
-            };
-            if let Some(frame) = frame {
+            if let Some(frame) = shared.frame(conn, frames) {
                 conn.outbox.push_droppable(frame);
             }
         }
