@@ -323,6 +323,18 @@ mod tests {
             client_id: Some("c1".into()),
             ..ChatMessage::default()
         };
+        let change = Change {
+            id: 8,
+            ts: 2,
+            target: 7,
+            name: "Ada".into(),
+            avatar: "fox".into(),
+            client_id: Some("c2".into()),
+            action: ChangeAction::React {
+                emoji: "👍".into(),
+                on: true,
+            },
+        };
         let pairs = [
             (ServerFrameRef::Message(&m), ServerFrame::Message(m.clone())),
             (
@@ -336,6 +348,14 @@ mod tests {
                 ServerFrame::Left {
                     member: member.clone(),
                 },
+            ),
+            (
+                ServerFrameRef::Change(&change),
+                ServerFrame::Change(change.clone()),
+            ),
+            (
+                ServerFrameRef::Typing { name: "Ada" },
+                ServerFrame::Typing { name: "Ada".into() },
             ),
         ];
         for (borrowed, owned) in pairs {
