@@ -32,7 +32,8 @@ pub fn MessageItem(first: ChatMessage, actions: Actions) -> impl IntoView {
     // Only this row's own content changes redraw it: edits, deletions, reactions, its quote.
     let version = Memo::new(move |_| model.with(Parts::EDITS, |m| m.version(id)));
     let message = Memo::new(move |_| {
-        version.track();
+        // `get`, not `track`: a memo only recomputes when read.
+        version.get();
         model
             .with_untracked(|m| m.message(id).cloned())
             .unwrap_or_else(|| first.clone())
