@@ -241,4 +241,43 @@ test("a reply's quote shows its original, loading older history down to it", asy
   await expect(shown).toHaveClass(/highlight/);
   await expect(shown.getByTestId('message-text')).toHaveText(/the original\s+second line/);
   await expect(messages(ann).first()).toHaveAttribute('data-id', originalId!);
+
+  // Once the original is deleted, its replies say so.
+  const menu2 = await openMenu(shown);
+  await menu2.getByTestId('menu-delete').click();
+  await menu2.getByTestId('confirm-delete-button').click();
+  for (const page of [ann, ben]) {
+    await expect(messageWithText(page, 'my answer').getByTestId('quote')).toHaveText('original message deleted');
+  }
+});
+
+test('a reaction made offline is sent once after the reconnect, which also brings the edits missed', async ({ browser }) => {
+  const room = uniqueRoom('offc');
+  const { ctxB, pageA: ann, pageB: ben } = await twoUsers(browser, room, { a: ['Ann', 'fox'], b: ['Ben', 'owl'] });
+  await sendMessage(ann, 'while away');
+  await expect(messageWithText(ben, 'while away')).toHaveCount(1);
+
+  await ctxB.setOffline(true);
+  await expect(ben.getByTestId('connection-status')).toHaveAttribute('data-state', 'reconnecting');
+  const menu = await openMenu(messageWithText(ben, 'while away'));
+  await menu.getByTestId('menu-react').click();
+  await menu.locator('[data-testid="pick-emoji"][data-emoji="🎉"]').click();
+  // Meanwhile Ann edits her message.
+  await ann.getByTestId('composer').press('ArrowUp');
+  await ann.getByTestId('composer').fill('while you were away');
+  await ann.getByTestId('composer').press('Enter');
+  await expect(messageWithText(ann, 'while you were away')).toHaveCount(1);
+
+  await ctxB.setOffline(false);
+  await expect(ben.getByTestId('connection-status')).toHaveAttribute('data-state', 'online');
+  for (const page of [ann, ben]) {
+    const m = messageWithText(page, 'while you were away');
+    await expect(reaction(m, '🎉')).toHaveAttribute('aria-label', '🎉 1: Ben');
+    await expect(m.getByTestId('message-edited')).toBeVisible();
+  }
+  await expect(reaction(messageWithText(ben, 'while you were away'), '🎉')).toHaveAttribute('aria-pressed', 'true');
+  // Still once when the room moves on.
+  await sendMessage(ann, 'later');
+  await expect(messageWithText(ben, 'later')).toHaveCount(1);
+  await expect(reaction(messageWithText(ann, 'while you were away'), '🎉')).toHaveText(/🎉\s*1/);
 });

@@ -45,6 +45,26 @@ pub fn MessageMenu(
             }
         }
     });
+    // A press anywhere else closes it (the "⋯" button toggles it itself).
+    #[cfg(feature = "hydrate")]
+    {
+        let handle = window_event_listener(leptos::ev::pointerdown, move |ev| {
+            use wasm_bindgen::JsCast;
+            let Some(target) = ev.target().and_then(|t| t.dyn_into::<web_sys::Node>().ok()) else {
+                return;
+            };
+            let in_menu = first
+                .get_untracked()
+                .is_some_and(|el| el.contains(Some(&target)));
+            let on_button = menu_button
+                .get_untracked()
+                .is_some_and(|el| el.contains(Some(&target)));
+            if !in_menu && !on_button {
+                actions.menu.set(None);
+            }
+        });
+        on_cleanup(move || handle.remove());
+    }
     let close = move || {
         actions.menu.set(None);
         if let Some(button) = menu_button.get_untracked() {
