@@ -219,9 +219,6 @@ impl RoomModel {
     /// Adds a message once, in id order, and drops its pending copy.
     pub fn insert_message(&mut self, message: ChatMessage) -> Parts {
         let mut changed = Parts::NONE;
-        if self.typing.forget(&message.name) {
-            changed |= Parts::TYPING;
-        }
         if let Some(client_id) = &message.client_id {
             let before = self.pending.len();
             self.pending.retain(|p| &p.client_id != client_id);
@@ -451,7 +448,15 @@ impl RoomModel {
                 self.error = None;
                 changed
             }
-            ServerFrame::Message(m) => self.insert_message(m),
+            ServerFrame::Message(m) => {
+                // Their message ends their typing (history does not).
+                let typing = if self.typing.forget(&m.name) {
+                    Parts::TYPING
+                } else {
+                    Parts::NONE
+                };
+                self.insert_message(m) | typing
+            }
             ServerFrame::Change(c) => self.apply_change(c),
             // Shown by the typing indicator, which the socket feeds directly.
             ServerFrame::Typing { .. } => Parts::NONE,
@@ -942,6 +947,12 @@ mod tests {
         assert_eq!(m.heard_typing("Ada", 0.0), Parts::NONE, "Ada is me");
         assert_eq!(m.heard_typing("Bob", 0.0), Parts::TYPING);
         m.heard_typing("Cy", 0.0);
+        let mut old_cy = msg(0, None);
+        old_cy.name = "Cy".into();
+        assert!(
+            !m.prepend_older(vec![old_cy], false).contains(Parts::TYPING),
+            "history does not"
+        );
         let mut bob = msg(3, None);
         bob.name = "Bob".into();
         assert!(m.apply(ServerFrame::Message(bob)).contains(Parts::TYPING));
