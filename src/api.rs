@@ -52,16 +52,40 @@ pub async fn load_room(room: String) -> Result<RoomSnapshot, ServerFnError> {
 }
 
 /// Up to one page of messages of `room` older than `before`, oldest first (empty: nothing older).
+/// With `down_to`: every message with `down_to <= id < before` instead (at most 1000), so that
+/// a reply's original can be shown.
 #[server(prefix = "/api", endpoint = "older")]
-pub async fn load_older(room: String, before: u64) -> Result<Vec<ChatMessage>, ServerFnError> {
+pub async fn load_older(
+    room: String,
+    before: u64,
+    #[server(default)] down_to: Option<u64>,
+) -> Result<Vec<ChatMessage>, ServerFnError> {
+    use crate::server::log::Entry;
     use crate::server::AppState;
     let state = use_context::<AppState>().ok_or_else(|| ServerFnError::new("no app state"))?;
     let room = crate::rules::validate_room(&room).map_err(|e| ServerFnError::new(e.to_string()))?;
-    state
-        .log
-        .before(&room, before, state.config.recent_messages)
-        .await
-        .map_err(|e| ServerFnError::new(e.to_string()))
+    let fail = |e: crate::server::log::StoreError| ServerFnError::new(e.to_string());
+    match down_to {
+        Some(down_to) if down_to < before => {
+            let entries = state
+                .log
+                .between(&room, down_to.saturating_sub(1), before - 1, 1000)
+                .await
+                .map_err(fail)?;
+            Ok(entries
+                .into_iter()
+                .filter_map(|e| match e {
+                    Entry::Message(m) => Some(m),
+                    Entry::Change(_) => None,
+                })
+                .collect())
+        }
+        _ => state
+            .log
+            .before(&room, before, state.config.recent_messages)
+            .await
+            .map_err(fail),
+    }
 }
 
 /// Validates `name` and `avatar`, reserves the name in `room` and sets the session cookie.

@@ -16,6 +16,7 @@ pub mod live_room;
 pub mod model;
 pub mod protocol;
 pub mod rules;
+pub mod typing;
 
 #[cfg(feature = "hydrate")]
 pub mod client;

@@ -3,9 +3,15 @@
 //! It holds members, messages and pending sends, and each change reports the [`Parts`] it
 //! touched so that only their views redraw (`live_room`). Pure, so it is tested natively.
 
+use std::collections::HashMap;
+
 use crate::protocol::pages::RoomSnapshot;
-use crate::protocol::{Change, ChatMessage, ErrorCode, Member, MessageId, ServerFrame};
+use crate::protocol::{
+    Change, ChangeAction, ChatMessage, ClientFrame, ErrorCode, Member, MessageId, Quote,
+    ServerFrame,
+};
 use crate::rules::name_key;
+use crate::typing::Typing;
 
 /// Most entries kept on screen; older ones are dropped.
 pub const MAX_ENTRIES: usize = 1000;
@@ -52,7 +58,7 @@ impl ConnState {
 /// Which parts of the room a change touched: each view subscribes to the parts it shows, so a
 /// change re-renders only those (a new message, say, never the member list).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Parts(u8);
+pub struct Parts(u16);
 
 impl Parts {
     pub const NONE: Parts = Parts(0);
@@ -67,8 +73,12 @@ impl Parts {
     pub const ERROR: Parts = Parts(1 << 6);
     /// `max_message_chars` and `silence_ms`.
     pub const LIMITS: Parts = Parts(1 << 7);
+    /// The content of shown messages (edits, deletions, reactions, quotes): see `version`.
+    pub const EDITS: Parts = Parts(1 << 8);
+    /// Who is typing.
+    pub const TYPING: Parts = Parts(1 << 9);
     /// How many parts there are.
-    pub const COUNT: usize = 8;
+    pub const COUNT: usize = 10;
 
     pub fn contains(self, other: Parts) -> bool {
         self.0 & other.0 == other.0
@@ -121,10 +131,31 @@ impl Entry {
 pub struct Pending {
     pub client_id: String,
     pub text: String,
+    pub reply_to: Option<MessageId>,
+}
+
+/// An edit, deletion or reaction sent from here and not yet confirmed: re-sent as it was.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingChange {
+    pub client_id: String,
+    pub frame: ClientFrame,
+}
+
+/// What the composer is writing: a new message, a new text for one, or a reply.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Compose {
+    #[default]
+    Message,
+    /// Editing message `id`, whose text was `text`.
+    Edit {
+        id: MessageId,
+        text: String,
+    },
+    Reply(Quote),
 }
 
 /// Everything the room view shows.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct RoomModel {
     pub room: String,
     pub me: Option<Member>,
@@ -134,8 +165,12 @@ pub struct RoomModel {
     pub online: usize,
     pub entries: Vec<Entry>,
     pub pending: Vec<Pending>,
-    /// Client ids of changes sent here and not yet confirmed.
-    pub pending_changes: Vec<String>,
+    /// Changes sent here and not yet confirmed.
+    pub pending_changes: Vec<PendingChange>,
+    /// Who is typing (fed by the socket, not by `apply`).
+    pub typing: Typing,
+    /// How often each shown message's content changed, for its row to redraw (`EDITS`).
+    versions: HashMap<MessageId, u32>,
     /// Newest log id seen (message or change): the resume point.
     pub last_id: Option<MessageId>,
     pub conn: ConnState,
@@ -162,6 +197,8 @@ impl RoomModel {
             entries: Vec::new(),
             pending: Vec::new(),
             pending_changes: Vec::new(),
+            typing: Typing::default(),
+            versions: HashMap::new(),
             last_id: None,
             conn: ConnState::Connecting,
             error: None,
@@ -218,7 +255,11 @@ impl RoomModel {
         if appended && self.entries.len() > MAX_ENTRIES {
             self.has_older = true;
             let excess = self.entries.len() - MAX_ENTRIES;
-            self.entries.drain(..excess);
+            for e in self.entries.drain(..excess) {
+                if let Entry::Message(m) = e {
+                    self.versions.remove(&m.id);
+                }
+            }
         }
         changed | Parts::ENTRIES
     }
@@ -230,31 +271,118 @@ impl RoomModel {
         }
     }
 
-    /// Applies an edit, deletion or reaction to the message it targets, if it is shown.
+    /// Applies an edit, deletion or reaction to the message it targets, if it is shown, and
+    /// to the quotes of the replies to it.
     pub fn apply_change(&mut self, change: Change) -> Parts {
         self.advance(change.id);
         let mut changed = Parts::NONE;
         if let Some(client_id) = &change.client_id {
             let before = self.pending_changes.len();
-            self.pending_changes.retain(|id| id != client_id);
+            self.pending_changes.retain(|p| &p.client_id != client_id);
             if before != self.pending_changes.len() {
                 changed |= Parts::PENDING;
             }
         }
-        let target = self.entries.iter_mut().rev().find_map(|e| match e {
-            Entry::Message(m) if m.id == change.target => Some(m),
-            _ => None,
-        });
-        match target {
-            Some(m) => {
+        let mut touched = Vec::new();
+        let mut quote = None;
+        for e in self.entries.iter_mut().rev() {
+            let Entry::Message(m) = e else { continue };
+            if m.id == change.target {
                 let before = m.clone();
                 m.apply(&change);
                 if *m != before {
-                    changed |= Parts::ENTRIES;
+                    touched.push(m.id);
                 }
-                changed
+                quote = Some(if m.deleted {
+                    Quote::gone(m.id, &m.name)
+                } else {
+                    Quote::of(m.id, &m.name, &m.text)
+                });
+                break;
             }
-            None => changed,
+        }
+        // Replies show the newest first line of what they quote.
+        let quote = quote.or_else(|| match &change.action {
+            ChangeAction::Edit { text } => Some(Quote::of(change.target, &change.name, text)),
+            ChangeAction::Delete => Some(Quote::gone(change.target, &change.name)),
+            ChangeAction::React { .. } => None,
+        });
+        if let (Some(quote), false) = (quote, matches!(change.action, ChangeAction::React { .. })) {
+            for e in self.entries.iter_mut() {
+                if let Entry::Message(m) = e {
+                    if let Some(q) = m.reply_to.as_mut().filter(|q| q.id == quote.id) {
+                        if *q != quote {
+                            *q = quote.clone();
+                            touched.push(m.id);
+                        }
+                    }
+                }
+            }
+        }
+        for id in touched {
+            *self.versions.entry(id).or_default() += 1;
+            changed |= Parts::EDITS;
+        }
+        changed
+    }
+
+    /// How often the content of message `id` changed here (its row redraws when this does).
+    pub fn version(&self, id: MessageId) -> u32 {
+        self.versions.get(&id).copied().unwrap_or(0)
+    }
+
+    /// The shown message `id`.
+    pub fn message(&self, id: MessageId) -> Option<&ChatMessage> {
+        self.entries.iter().rev().find_map(|e| match e {
+            Entry::Message(m) if m.id == id => Some(m),
+            _ => None,
+        })
+    }
+
+    /// The message Up in an empty composer edits: `me`'s newest one that is not deleted.
+    pub fn last_editable(&self, me: &str) -> Option<&ChatMessage> {
+        self.entries.iter().rev().find_map(|e| match e {
+            Entry::Message(m) if m.name == me && !m.deleted => Some(m),
+            _ => None,
+        })
+    }
+
+    /// The frame that toggles `me`'s `emoji` reaction on message `id` (`on` is the state wanted).
+    pub fn toggle_reaction(
+        &self,
+        client_id: String,
+        id: MessageId,
+        emoji: &str,
+        me: &str,
+    ) -> ClientFrame {
+        let on = !self.message(id).is_some_and(|m| m.reacted(emoji, me));
+        ClientFrame::React {
+            client_id,
+            id,
+            emoji: emoji.to_string(),
+            on,
+        }
+    }
+
+    /// `name` is typing (never shown for oneself).
+    pub fn heard_typing(&mut self, name: &str, now: f64) -> Parts {
+        if self
+            .me
+            .as_ref()
+            .is_some_and(|me| name_key(&me.name) == name_key(name))
+        {
+            return Parts::NONE;
+        }
+        self.typing.heard(name, now);
+        Parts::TYPING
+    }
+
+    /// Forgets typists not heard for a while.
+    pub fn expire_typing(&mut self, now: f64) -> Parts {
+        if self.typing.expire(now) {
+            Parts::TYPING
+        } else {
+            Parts::NONE
         }
     }
 
@@ -292,6 +420,7 @@ impl RoomModel {
                 if reset {
                     // Too much was missed to replay: start again from the latest page.
                     self.entries.clear();
+                    self.versions.clear();
                     self.last_id = None;
                     self.has_older = true;
                     self.notice("You missed many messages while away; showing the latest.".into());
@@ -319,7 +448,15 @@ impl RoomModel {
                 self.error = None;
                 changed
             }
-            ServerFrame::Message(m) => self.insert_message(m),
+            ServerFrame::Message(m) => {
+                // Their message ends their typing (history does not).
+                let typing = if self.typing.forget(&m.name) {
+                    Parts::TYPING
+                } else {
+                    Parts::NONE
+                };
+                self.insert_message(m) | typing
+            }
             ServerFrame::Change(c) => self.apply_change(c),
             // Shown by the typing indicator, which the socket feeds directly.
             ServerFrame::Typing { .. } => Parts::NONE,
@@ -343,7 +480,12 @@ impl RoomModel {
                 }
                 self.notice(format!("{} left", member.name));
                 self.online = self.online.saturating_sub(1).max(self.members.len());
-                Parts::MEMBERS | Parts::ONLINE | Parts::ENTRIES
+                let typing = if self.typing.forget(&member.name) {
+                    Parts::TYPING
+                } else {
+                    Parts::NONE
+                };
+                Parts::MEMBERS | Parts::ONLINE | Parts::ENTRIES | typing
             }
             ServerFrame::Online { count } => {
                 if count == self.online {
@@ -366,7 +508,13 @@ impl RoomModel {
                 _ => {
                     if let Some(id) = client_id {
                         self.pending.retain(|p| p.client_id != id);
-                        self.error = Some(format!("Not sent: {message}"));
+                        let before = self.pending_changes.len();
+                        self.pending_changes.retain(|p| p.client_id != id);
+                        self.error = Some(if before != self.pending_changes.len() {
+                            format!("Not changed: {message}")
+                        } else {
+                            format!("Not sent: {message}")
+                        });
                         Parts::PENDING | Parts::ERROR
                     } else {
                         self.error = Some(message);
@@ -385,9 +533,10 @@ impl RoomModel {
         })
     }
 
-    /// Adds a page of older history (oldest first) above what is shown.
-    pub fn prepend_older(&mut self, page: Vec<ChatMessage>) -> Parts {
-        self.has_older = page.len() >= self.page_size;
+    /// Adds a page of older history (oldest first) above what is shown; `down_to` says it
+    /// was read down to a given message, so there may be older ones however short it is.
+    pub fn prepend_older(&mut self, page: Vec<ChatMessage>, down_to: bool) -> Parts {
+        self.has_older = down_to || page.len() >= self.page_size;
         let mut changed = Parts::ENTRIES;
         for m in page.into_iter().rev() {
             changed |= self.insert_message(m);
@@ -405,10 +554,34 @@ impl RoomModel {
     }
 
     /// Records a message typed here, shown as pending until the server confirms it.
-    pub fn add_pending(&mut self, client_id: String, text: String) -> Parts {
+    pub fn add_pending(
+        &mut self,
+        client_id: String,
+        text: String,
+        reply_to: Option<MessageId>,
+    ) -> Parts {
         self.error = None;
-        self.pending.push(Pending { client_id, text });
+        self.pending.push(Pending {
+            client_id,
+            text,
+            reply_to,
+        });
         Parts::PENDING | Parts::ERROR
+    }
+
+    /// Records a change sent from here, re-sent after a reconnect until the server confirms it.
+    pub fn add_pending_change(&mut self, client_id: String, frame: ClientFrame) -> Parts {
+        self.error = None;
+        self.pending_changes
+            .push(PendingChange { client_id, frame });
+        Parts::ERROR
+    }
+
+    /// The quote a reply to message `id` shows.
+    pub fn quote_of(&self, id: MessageId) -> Option<Quote> {
+        self.message(id)
+            .filter(|m| !m.deleted)
+            .map(|m| Quote::of(m.id, &m.name, &m.text))
     }
 }
 
@@ -490,7 +663,7 @@ mod tests {
         let mut m = model();
         assert_eq!(m.apply(ServerFrame::Message(msg(3, None))), Parts::ENTRIES);
         assert_eq!(m.apply(ServerFrame::Message(msg(3, None))), Parts::NONE);
-        m.add_pending("c1".into(), "hi".into());
+        m.add_pending("c1".into(), "hi".into(), None);
         let confirmed = m.apply(ServerFrame::Message(msg(4, Some("c1"))));
         assert_eq!(confirmed, Parts::ENTRIES | Parts::PENDING);
         assert!(!confirmed.contains(Parts::MEMBERS) && !confirmed.contains(Parts::ONLINE));
@@ -504,7 +677,7 @@ mod tests {
     #[test]
     fn confirmation_replaces_the_pending_copy() {
         let mut m = model();
-        m.add_pending("c1".into(), "hello".into());
+        m.add_pending("c1".into(), "hello".into(), None);
         assert_eq!(m.pending.len(), 1);
         m.apply(ServerFrame::Message(msg(3, Some("c1"))));
         assert!(m.pending.is_empty());
@@ -615,10 +788,10 @@ mod tests {
         m.apply(ServerFrame::Message(msg(3, None)));
         let mut older = model();
         older.entries.clear();
-        m.prepend_older(vec![]);
+        m.prepend_older(vec![], false);
         assert!(!m.has_older);
-        older.prepend_older(vec![msg(5, None), msg(6, None)]);
-        older.prepend_older(vec![msg(3, None), msg(4, None)]);
+        older.prepend_older(vec![msg(5, None), msg(6, None)], false);
+        older.prepend_older(vec![msg(3, None), msg(4, None)], false);
         assert_eq!(ids(&older), [3, 4, 5, 6]);
         assert!(older.has_older);
     }
@@ -626,7 +799,7 @@ mod tests {
     #[test]
     fn refused_sends_and_lost_names_are_reported() {
         let mut m = model();
-        m.add_pending("c1".into(), " ".into());
+        m.add_pending("c1".into(), " ".into(), None);
         m.apply(ServerFrame::Error {
             code: ErrorCode::EmptyMessage,
             message: "Message is empty".into(),
@@ -648,5 +821,161 @@ mod tests {
         }
         assert_eq!(m.entries.len(), MAX_ENTRIES);
         assert_eq!(m.last_id, Some(MAX_ENTRIES as u64 + 9));
+    }
+
+    fn change(id: u64, target: u64, name: &str, action: ChangeAction) -> Change {
+        Change {
+            id,
+            ts: id as i64,
+            target,
+            name: name.into(),
+            avatar: "fox".into(),
+            client_id: None,
+            action,
+        }
+    }
+
+    #[test]
+    fn a_change_redraws_its_message_and_the_replies_quoting_it() {
+        let mut m = model();
+        let mut reply = msg(3, None);
+        reply.reply_to = Some(Quote::of(1, "Ada", "m1"));
+        m.apply(ServerFrame::Message(reply));
+        let edit = change(
+            4,
+            1,
+            "Ada",
+            ChangeAction::Edit {
+                text: "new\nmore".into(),
+            },
+        );
+        assert_eq!(m.apply(ServerFrame::Change(edit.clone())), Parts::EDITS);
+        assert_eq!((m.version(1), m.version(2), m.version(3)), (1, 0, 1));
+        assert_eq!(m.message(1).map(|x| x.text.as_str()), Some("new\nmore"));
+        assert_eq!(
+            m.message(3)
+                .and_then(|x| x.reply_to.clone())
+                .map(|q| q.text),
+            Some("new".into())
+        );
+        assert_eq!(
+            m.apply(ServerFrame::Change(edit)),
+            Parts::NONE,
+            "applied once"
+        );
+        m.apply(ServerFrame::Change(change(
+            5,
+            1,
+            "Ada",
+            ChangeAction::Delete,
+        )));
+        let quote = m.message(3).and_then(|x| x.reply_to.clone());
+        assert!(quote.is_some_and(|q| q.gone && q.text.is_empty()));
+        assert_eq!(m.last_id, Some(5), "changes move the resume point");
+    }
+
+    #[test]
+    fn up_edits_my_newest_message_that_is_not_deleted() {
+        let mut m = model();
+        let mut bob = msg(3, None);
+        bob.name = "Bob".into();
+        m.apply(ServerFrame::Message(bob));
+        assert_eq!(m.last_editable("Ada").map(|x| x.id), Some(2));
+        m.apply(ServerFrame::Change(change(
+            4,
+            2,
+            "Ada",
+            ChangeAction::Delete,
+        )));
+        assert_eq!(m.last_editable("Ada").map(|x| x.id), Some(1));
+        assert_eq!(m.last_editable("Cy").map(|x| x.id), None);
+    }
+
+    #[test]
+    fn a_reaction_toggles_the_readers_own_state() {
+        let mut m = model();
+        let on = |m: &RoomModel| match m.toggle_reaction("c".into(), 1, "👍", "Ada") {
+            ClientFrame::React { on, .. } => on,
+            _ => unreachable!(),
+        };
+        assert!(on(&m));
+        let react = |id, name: &str, on| {
+            change(
+                id,
+                1,
+                name,
+                ChangeAction::React {
+                    emoji: "👍".into(),
+                    on,
+                },
+            )
+        };
+        m.apply(ServerFrame::Change(react(3, "Ada", true)));
+        m.apply(ServerFrame::Change(react(4, "Bob", true)));
+        assert!(!on(&m), "reacted already: the click takes it back");
+        assert_eq!(m.message(1).map(|x| x.reactions[0].names.len()), Some(2));
+        m.apply(ServerFrame::Change(react(5, "Ada", false)));
+        assert!(on(&m));
+    }
+
+    #[test]
+    fn changes_stay_pending_until_confirmed_or_refused() {
+        let mut m = model();
+        let frame = |c: &str| ClientFrame::Delete {
+            client_id: c.into(),
+            id: 1,
+        };
+        m.add_pending_change("c1".into(), frame("c1"));
+        m.add_pending_change("c2".into(), frame("c2"));
+        let mut confirmed = change(3, 1, "Ada", ChangeAction::Delete);
+        confirmed.client_id = Some("c1".into());
+        assert!(m
+            .apply(ServerFrame::Change(confirmed))
+            .contains(Parts::PENDING));
+        m.apply(ServerFrame::Error {
+            code: ErrorCode::NotAuthor,
+            message: "Only the author".into(),
+            client_id: Some("c2".into()),
+        });
+        assert!(m.pending_changes.is_empty());
+        assert_eq!(m.error.as_deref(), Some("Not changed: Only the author"));
+    }
+
+    #[test]
+    fn typing_ends_with_the_typists_message_or_leaving_and_never_shows_me() {
+        let mut m = model();
+        assert_eq!(m.heard_typing("Ada", 0.0), Parts::NONE, "Ada is me");
+        assert_eq!(m.heard_typing("Bob", 0.0), Parts::TYPING);
+        m.heard_typing("Cy", 0.0);
+        let mut old_cy = msg(0, None);
+        old_cy.name = "Cy".into();
+        assert!(
+            !m.prepend_older(vec![old_cy], false).contains(Parts::TYPING),
+            "history does not"
+        );
+        let mut bob = msg(3, None);
+        bob.name = "Bob".into();
+        assert!(m.apply(ServerFrame::Message(bob)).contains(Parts::TYPING));
+        assert_eq!(m.typing.line(Some("Ada")), "Cy is typing…");
+        m.apply(ServerFrame::Joined {
+            member: member("Cy"),
+        });
+        assert!(m
+            .apply(ServerFrame::Left {
+                member: member("Cy")
+            })
+            .contains(Parts::TYPING));
+        assert_eq!(m.typing.line(Some("Ada")), "");
+        m.heard_typing("Bob", 0.0);
+        assert_eq!(m.expire_typing(5_000.0), Parts::NONE);
+        assert_eq!(m.expire_typing(6_000.0), Parts::TYPING);
+    }
+
+    #[test]
+    fn history_down_to_a_message_may_have_more_before_it() {
+        let mut m = model();
+        m.prepend_older(vec![msg(0, None)], true);
+        assert!(m.has_older);
+        assert_eq!(ids(&m), [0, 1, 2]);
     }
 }

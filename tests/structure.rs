@@ -31,6 +31,7 @@ fn layer(module: &str) -> Option<(u8, &'static str)> {
         ["client", ..] => (8, "client"),
         ["live_room"] => (7, "live_room"),
         ["model"] => (6, "model"),
+        ["typing"] => (6, "model"),
         ["protocol", ..] | ["rules"] | ["avatars"] => (1, "shared"),
         _ => return None,
     })

@@ -5,8 +5,9 @@
 //!
 //! After a drop it retries with exponential backoff and jitter (first try within 1 s, at most
 //! 30 s apart; at once when the browser comes back online), joins again with its resume point
-//! (the last message id seen), and once the welcome has replayed what it missed, re-sends
-//! every message still pending under the same client ids, so that each is stored once.
+//! (the last log id seen), and once the welcome has replayed what it missed, re-sends every
+//! message and change still pending under the same client ids, so that each is stored once.
+//! `typing` frames go to the model's typing list with the time they came.
 
 use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
 use futures::{FutureExt, SinkExt, StreamExt};
@@ -192,6 +193,13 @@ async fn session(
                     if matches!(frame, ServerFrame::Heartbeat) {
                         continue;
                     }
+                    if let ServerFrame::Typing { name } = &frame {
+                        let now = js_sys::Date::now();
+                        if model.change(|m| m.heard_typing(name, now)).is_none() {
+                            return Ended::Stopped;
+                        }
+                        continue;
+                    }
                     let welcome = matches!(frame, ServerFrame::Welcome { .. });
                     if model.change(|m| m.apply(frame)).is_none() {
                         return Ended::Stopped;
@@ -201,11 +209,17 @@ async fn session(
                         welcomed = true;
                         // Drop queued sends: what is still pending after the replay goes now.
                         while rx.try_recv().is_ok() {}
-                        let Some(pending) = model.try_with_untracked(|m| m.pending.clone()) else {
+                        let Some((pending, changes)) = model
+                            .try_with_untracked(|m| (m.pending.clone(), m.pending_changes.clone()))
+                        else {
                             return Ended::Stopped;
                         };
-                        for p in pending {
-                            let frame = ClientFrame::Send { client_id: p.client_id, text: p.text, reply_to: None };
+                        let sends = pending.into_iter().map(|p| ClientFrame::Send {
+                            client_id: p.client_id,
+                            text: p.text,
+                            reply_to: p.reply_to,
+                        });
+                        for frame in sends.chain(changes.into_iter().map(|c| c.frame)) {
                             if !send(&mut write, &frame).await {
                                 return Ended::Retry;
                             }

@@ -5,14 +5,17 @@ use leptos::prelude::*;
 use super::composer::Composer;
 use super::member_list::MemberList;
 use super::message_list::MessageList;
+use super::typing_line::TypingLine;
 use super::Outgoing;
 use crate::api::LeaveRoom;
 use crate::live_room::LiveRoom;
-use crate::model::Parts;
+use crate::model::{Compose, Parts};
 
 #[component]
 pub fn ChatView(model: LiveRoom) -> impl IntoView {
     let outgoing: Outgoing = StoredValue::new(None);
+    // What the composer writes: shared with the messages' menus (Edit, Reply).
+    let compose = RwSignal::new(Compose::Message);
 
     // The socket lives in the browser only; it closes when this view goes away.
     #[cfg(feature = "hydrate")]
@@ -29,6 +32,7 @@ pub fn ChatView(model: LiveRoom) -> impl IntoView {
             model.change(|m| {
                 m.me = None;
                 m.pending.clear();
+                m.pending_changes.clear();
                 Parts::ME | Parts::PENDING
             });
         }
@@ -51,8 +55,9 @@ pub fn ChatView(model: LiveRoom) -> impl IntoView {
                 </button>
             </aside>
             <section class="conversation card" aria-label="Conversation">
-                <MessageList model />
-                <Composer model outgoing />
+                <MessageList model outgoing compose />
+                <TypingLine model />
+                <Composer model outgoing compose />
             </section>
         </main>
     }

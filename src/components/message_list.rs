@@ -4,20 +4,32 @@
 
 use leptos::prelude::*;
 
-use super::time::MessageTime;
+use super::message_item::{Actions, MessageItem};
+use super::Outgoing;
 use crate::api::LoadOlder;
-use crate::avatars::{avatar_label, avatar_url};
 use crate::live_room::LiveRoom;
-use crate::model::{Entry, EntryKey, Parts};
+use crate::model::{Compose, Entry, EntryKey, Parts};
+use crate::protocol::MessageId;
 
 /// Within this many pixels of the bottom counts as "at the bottom".
 const STICK_PX: i32 = 48;
 
+/// How long a message shown by its quote stays highlighted, in milliseconds.
+const HIGHLIGHT_MS: u64 = 2_000;
+
 #[component]
-pub fn MessageList(model: LiveRoom) -> impl IntoView {
+pub fn MessageList(
+    model: LiveRoom,
+    /// Where changes go; none in the join form's read-only preview.
+    #[prop(optional)]
+    outgoing: Option<Outgoing>,
+    #[prop(optional)] compose: Option<RwSignal<Compose>>,
+) -> impl IntoView {
     let list = NodeRef::<leptos::html::Ol>::new();
     let stick = StoredValue::new(true);
     let older = ServerAction::<LoadOlder>::new();
+    // A message to show once older history down to it has come.
+    let jump_to = StoredValue::new(None::<MessageId>);
     let load_older = move || {
         if older.pending().get_untracked() || !model.with_untracked(|m| m.has_older) {
             return;
@@ -26,16 +38,38 @@ pub fn MessageList(model: LiveRoom) -> impl IntoView {
             older.dispatch(LoadOlder {
                 room: model.with_untracked(|m| m.room.clone()),
                 before,
+                down_to: None,
             });
         }
     };
+    let jump = Callback::new(move |id: MessageId| {
+        if show_message(list, id) {
+            return;
+        }
+        let oldest = model.with_untracked(|m| m.oldest_id());
+        if oldest.is_some_and(|oldest| id < oldest) && !older.pending().get_untracked() {
+            jump_to.set_value(Some(id));
+            older.dispatch(LoadOlder {
+                room: model.with_untracked(|m| m.room.clone()),
+                before: oldest.unwrap_or(id),
+                down_to: Some(id),
+            });
+        }
+    });
     Effect::new(move |_| {
         if let Some(Ok(page)) = older.value().get() {
             // Keep the reader's place: the list grows above what they look at.
             let before = list.get_untracked().map(|el| el.scroll_height());
-            model.change(|m| m.prepend_older(page));
+            // Only a jump asks for history down to a message (and waits for no other page).
+            let down_to = jump_to.with_value(Option::is_some);
+            model.change(|m| m.prepend_older(page, down_to));
             if let (Some(el), Some(h)) = (list.get_untracked(), before) {
                 el.set_scroll_top(el.scroll_top() + el.scroll_height() - h);
+            }
+            if let Some(id) = jump_to.try_update_value(Option::take).flatten() {
+                request_animation_frame(move || {
+                    show_message(list, id);
+                });
             }
         }
     });
@@ -49,7 +83,7 @@ pub fn MessageList(model: LiveRoom) -> impl IntoView {
     };
     Effect::new(move |_| {
         // Re-run on every new line.
-        model.with(Parts::ENTRIES | Parts::PENDING, |_| ());
+        model.with(Parts::ENTRIES | Parts::PENDING | Parts::EDITS, |_| ());
         if stick.get_value() {
             if let Some(el) = list.get() {
                 el.set_scroll_top(el.scroll_height());
@@ -57,6 +91,14 @@ pub fn MessageList(model: LiveRoom) -> impl IntoView {
         }
     });
     // Only the keys are listed: a new line clones its own entry, never the others.
+    let actions = Actions {
+        model,
+        me: Memo::new(move |_| model.with(Parts::ME, |m| m.me.as_ref().map(|me| me.name.clone()))),
+        outgoing,
+        compose,
+        menu: RwSignal::new(None),
+        jump,
+    };
     let keys = move || {
         model.with(Parts::ENTRIES, |m| {
             m.entries.iter().map(Entry::key).collect::<Vec<_>>()
@@ -70,6 +112,7 @@ pub fn MessageList(model: LiveRoom) -> impl IntoView {
             node_ref=list
             on:scroll=on_scroll
             aria-live="polite"
+            aria-relevant="additions"
         >
             <Show when=move || model.with(Parts::ENTRIES, |m| m.has_older)>
                 <li class="older">
@@ -89,31 +132,8 @@ pub fn MessageList(model: LiveRoom) -> impl IntoView {
                 each=keys
                 key=|k| *k
                 children=move |k: EntryKey| match model.with_untracked(|m| m.entry(k).cloned()) {
-                    Some(Entry::Message(m)) => {
-                        view! {
-                            <li class="message" data-testid="message" data-id=m.id.to_string()>
-                                <img
-                                    class="avatar"
-                                    data-testid="message-avatar"
-                                    src=avatar_url(&m.avatar)
-                                    alt=avatar_label(&m.avatar)
-                                    width="36"
-                                    height="36"
-                                />
-                                <div class="body">
-                                    <div class="meta">
-                                        <span class="name" data-testid="message-name">
-                                            {m.name.clone()}
-                                        </span>
-                                        <MessageTime ts=m.ts />
-                                    </div>
-                                    <p class="text" data-testid="message-text">
-                                        {m.text.clone()}
-                                    </p>
-                                </div>
-                            </li>
-                        }
-                            .into_any()
+                    Some(Entry::Message(first)) => {
+                        view! { <MessageItem first actions /> }.into_any()
                     }
                     Some(Entry::Notice { text, .. }) => {
                         view! {
@@ -145,4 +165,31 @@ pub fn MessageList(model: LiveRoom) -> impl IntoView {
             />
         </ol>
     }
+}
+
+/// Scrolls message `id` into view and highlights it briefly; false if it is not shown.
+fn show_message(list: NodeRef<leptos::html::Ol>, id: MessageId) -> bool {
+    let Some(el) = list.get_untracked().and_then(|l| {
+        l.query_selector(&format!("li[data-id=\"{id}\"]"))
+            .ok()
+            .flatten()
+    }) else {
+        return false;
+    };
+    #[cfg(feature = "hydrate")]
+    {
+        let options = web_sys::ScrollIntoViewOptions::new();
+        options.set_block(web_sys::ScrollLogicalPosition::Center);
+        el.scroll_into_view_with_scroll_into_view_options(&options);
+        let _ = el.class_list().add_1("highlight");
+        set_timeout(
+            move || {
+                let _ = el.class_list().remove_1("highlight");
+            },
+            std::time::Duration::from_millis(HIGHLIGHT_MS),
+        );
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (el, HIGHLIGHT_MS);
+    true
 }

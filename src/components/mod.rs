@@ -5,15 +5,19 @@ pub mod chat_view;
 pub mod composer;
 pub mod join_form;
 pub mod member_list;
+pub mod message_item;
 pub mod message_list;
+pub mod message_menu;
 pub mod room_page;
 pub mod server_status;
 pub mod status;
 pub mod time;
+pub mod typing_line;
 
 use futures::channel::mpsc::UnboundedSender;
 use leptos::prelude::*;
 
+use crate::live_room::LiveRoom;
 use crate::protocol::ClientFrame;
 
 /// Frames for the live connection; empty until the browser has opened one.
@@ -22,3 +26,51 @@ pub type Outgoing = StoredValue<Option<UnboundedSender<ClientFrame>>>;
 /// True once the browser has hydrated the page: lets views switch from server-safe to browser-only rendering (e.g. local time).
 #[derive(Clone, Copy)]
 pub struct Hydrated(pub ReadSignal<bool>);
+
+/// Sends a frame on the live connection (dropped while there is none).
+pub fn send_frame(outgoing: Outgoing, frame: ClientFrame) {
+    outgoing.with_value(|tx| {
+        if let Some(tx) = tx {
+            let _ = tx.unbounded_send(frame);
+        }
+    });
+}
+
+/// Sends the change `build` makes with a fresh client id, kept pending (and re-sent after a
+/// reconnect) until the server confirms it.
+pub fn send_change(model: LiveRoom, outgoing: Outgoing, build: impl FnOnce(String) -> ClientFrame) {
+    let frame = build(new_client_id());
+    let client_id = match &frame {
+        ClientFrame::Edit { client_id, .. }
+        | ClientFrame::Delete { client_id, .. }
+        | ClientFrame::React { client_id, .. } => client_id.clone(),
+        _ => return send_frame(outgoing, frame),
+    };
+    model.change(|m| m.add_pending_change(client_id, frame.clone()));
+    send_frame(outgoing, frame);
+}
+
+/// A fresh id for a message or change made here.
+pub fn new_client_id() -> String {
+    #[cfg(feature = "hydrate")]
+    {
+        crate::client::new_client_id()
+    }
+    // Sending happens only in the browser; the server never renders a send.
+    #[cfg(not(feature = "hydrate"))]
+    {
+        String::from("server")
+    }
+}
+
+/// Milliseconds since the epoch (the browser's clock; 0 on the server, which never asks).
+pub fn now_ms() -> f64 {
+    #[cfg(feature = "hydrate")]
+    {
+        js_sys::Date::now()
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        0.0
+    }
+}
