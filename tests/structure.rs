@@ -31,7 +31,8 @@ fn layer(module: &str) -> Option<(u8, &'static str)> {
         ["client", ..] => (8, "client"),
         ["live_room"] => (7, "live_room"),
         ["model"] => (6, "model"),
-        ["protocol", ..] | ["rules"] | ["avatars"] => (1, "shared"),
+        ["attention"] => (6, "attention"),
+        ["protocol", ..] | ["rules"] | ["avatars"] | ["richtext"] | ["mentions"] => (1, "shared"),
         _ => return None,
     })
 }
