@@ -197,7 +197,11 @@ mod tests {
     fn showing_the_tab_clears_the_count_and_keeps_the_divider_until_the_reader_posts() {
         let mut entries = vec![];
         let mut a = Attention::new(None, true);
-        feed(&mut a, &mut entries, vec![msg(1, "Ann", "@Ben"), msg(2, "Ann", "x")]);
+        feed(
+            &mut a,
+            &mut entries,
+            vec![msg(1, "Ann", "@Ben"), msg(2, "Ann", "x")],
+        );
         assert_eq!((a.unread, a.mentioned, a.divider), (2, true, Some(1)));
         a.set_hidden(false);
         assert_eq!((a.unread, a.mentioned, a.divider), (0, false, Some(1)));

@@ -49,7 +49,12 @@ pub fn matching<'a>(names: impl IntoIterator<Item = &'a str>, typed: &str) -> Ve
         let lower = name.to_lowercase();
         if lower.starts_with(&typed) {
             starts.push(name);
-        } else if !typed.is_empty() && lower.split_whitespace().skip(1).any(|w| w.starts_with(&typed)) {
+        } else if !typed.is_empty()
+            && lower
+                .split_whitespace()
+                .skip(1)
+                .any(|w| w.starts_with(&typed))
+        {
             words.push(name);
         }
     }
@@ -119,7 +124,10 @@ mod tests {
         assert_eq!(q("@"), Some(String::new()));
         assert_eq!(q("hi @b"), Some("b".into()));
         assert_eq!(q("hi (@Ann Le"), Some("Ann Le".into()));
-        assert_eq!(query_at("hi @bob there", 6).map(|q| (q.at, q.text)), Some((3, "bo".into())));
+        assert_eq!(
+            query_at("hi @bob there", 6).map(|q| (q.at, q.text)),
+            Some((3, "bo".into()))
+        );
     }
 
     #[test]
@@ -129,7 +137,14 @@ mod tests {
         assert_eq!(q("@ b"), None);
         assert_eq!(q("no at here"), None);
         assert_eq!(q(&format!("@{}", "x".repeat(MAX_NAME_CHARS + 1))), None);
-        assert_eq!(query_at("@é", 2), Some(Query { at: 0, text: String::new() }), "inside a character");
+        assert_eq!(
+            query_at("@é", 2),
+            Some(Query {
+                at: 0,
+                text: String::new()
+            }),
+            "inside a character"
+        );
     }
 
     #[test]
@@ -141,7 +156,10 @@ mod tests {
         assert_eq!(matching(names, ""), names);
         assert_eq!(matching(names, "z"), Vec::<&str>::new());
         let many: Vec<String> = (0..20).map(|i| format!("n{i}")).collect();
-        assert_eq!(matching(many.iter().map(String::as_str), "n").len(), MAX_OPTIONS);
+        assert_eq!(
+            matching(many.iter().map(String::as_str), "n").len(),
+            MAX_OPTIONS
+        );
     }
 
     #[test]

@@ -17,7 +17,10 @@ pub enum Segment<'a> {
     /// An `http://` or `https://` URL, without trailing punctuation.
     Link(&'a str),
     /// `@` and a known name, as typed; `me` when the name is the reader's own.
-    Mention { text: &'a str, me: bool },
+    Mention {
+        text: &'a str,
+        me: bool,
+    },
 }
 
 impl<'a> Segment<'a> {
@@ -229,7 +232,10 @@ mod tests {
         );
         assert_eq!(links("http://x.org"), ["http://x.org"]);
         assert_eq!(links("HTTPS://Example.com"), ["HTTPS://Example.com"]);
-        assert_eq!(links("a https://a.b and http://c.d"), ["https://a.b", "http://c.d"]);
+        assert_eq!(
+            links("a https://a.b and http://c.d"),
+            ["https://a.b", "http://c.d"]
+        );
         assert_eq!(links("https://[::1]:8080/x"), ["https://[::1]:8080/x"]);
     }
 
@@ -251,11 +257,15 @@ mod tests {
             "javascript:https://example.com",
         ] {
             assert!(
-                links(text).iter().all(|l| l.to_ascii_lowercase().starts_with("http")),
+                links(text)
+                    .iter()
+                    .all(|l| l.to_ascii_lowercase().starts_with("http")),
                 "{text}"
             );
             assert!(
-                !links(text).iter().any(|l| l.contains("javascript:") && !l.starts_with("http")),
+                !links(text)
+                    .iter()
+                    .any(|l| l.contains("javascript:") && !l.starts_with("http")),
                 "{text}"
             );
         }
@@ -326,8 +336,15 @@ mod tests {
         assert_eq!(mentions("@Bob"), [], "not a member");
         assert_eq!(mentions("mail ann@Ben.com"), [], "inside a word");
         assert_eq!(mentions("@ Ben"), []);
-        assert_eq!(mentions("@Ben\u{301}"), [], "a combining mark continues the word");
-        assert_eq!(mentions("@Zoë and @zoë"), [("@Zoë", false), ("@zoë", false)]);
+        assert_eq!(
+            mentions("@Ben\u{301}"),
+            [],
+            "a combining mark continues the word"
+        );
+        assert_eq!(
+            mentions("@Zoë and @zoë"),
+            [("@Zoë", false), ("@zoë", false)]
+        );
     }
 
     #[test]

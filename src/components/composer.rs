@@ -2,6 +2,7 @@
 
 use leptos::prelude::*;
 
+use super::mention_picker::{MentionList, MentionPicker};
 use super::Outgoing;
 use crate::live_room::LiveRoom;
 use crate::model::Parts;
@@ -11,6 +12,7 @@ use crate::rules::validate_text;
 #[component]
 pub fn Composer(model: LiveRoom, outgoing: Outgoing) -> impl IntoView {
     let text = RwSignal::new(String::new());
+    let picker = MentionPicker::new(model, text);
     let send = move || {
         let body = text.get_untracked();
         let max = model.with_untracked(|m| m.max_message_chars);
@@ -38,6 +40,9 @@ pub fn Composer(model: LiveRoom, outgoing: Outgoing) -> impl IntoView {
         text.set(String::new());
     };
     let on_keydown = move |ev: leptos::ev::KeyboardEvent| {
+        if picker.keydown(&ev) {
+            return;
+        }
         if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
             ev.prevent_default();
             send();
@@ -67,13 +72,18 @@ pub fn Composer(model: LiveRoom, outgoing: Outgoing) -> impl IntoView {
             <label class="sr-only" for="composer">
                 "Message"
             </label>
+            <MentionList picker />
             <textarea
+                {..picker.combobox()}
                 id="composer"
                 data-testid="composer"
                 rows="2"
                 placeholder="Write a message… (Enter sends, Shift+Enter for a new line)"
                 prop:value=text
-                on:input=move |ev| text.set(event_target_value(&ev))
+                on:input=move |ev| {
+                    text.set(event_target_value(&ev));
+                    picker.refresh();
+                }
                 on:keydown=on_keydown
                 aria-invalid=move || over().to_string()
             ></textarea>

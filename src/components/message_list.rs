@@ -4,6 +4,8 @@
 
 use leptos::prelude::*;
 
+use super::attention::NewMessagesDivider;
+use super::message_text::MessageText;
 use super::time::MessageTime;
 use crate::api::LoadOlder;
 use crate::avatars::{avatar_label, avatar_url};
@@ -91,6 +93,7 @@ pub fn MessageList(model: LiveRoom) -> impl IntoView {
                 children=move |k: EntryKey| match model.with_untracked(|m| m.entry(k).cloned()) {
                     Some(Entry::Message(m)) => {
                         view! {
+                            <NewMessagesDivider id=m.id />
                             <li class="message" data-testid="message" data-id=m.id.to_string()>
                                 <img
                                     class="avatar"
@@ -107,9 +110,7 @@ pub fn MessageList(model: LiveRoom) -> impl IntoView {
                                         </span>
                                         <MessageTime ts=m.ts />
                                     </div>
-                                    <p class="text" data-testid="message-text">
-                                        {m.text.clone()}
-                                    </p>
+                                    <MessageText model text=m.text.clone() />
                                 </div>
                             </li>
                         }
