@@ -73,17 +73,18 @@ impl RoomAttention {
             state, names, bell, ..
         } = self;
         Effect::new(move |_| {
+            let names = names.get_untracked();
             let notes = model.with(Parts::ENTRIES, |m| {
                 let mut notes = Vec::new();
+                // The views hear of it only when what they show changed (not for each message read in view).
                 state.maybe_update(|a| {
-                    let before = a.clone();
-                    let names = names.get_untracked();
+                    let before = (a.unread, a.mentioned, a.divider);
                     notes = a
                         .catch_up(&m.entries, &names)
                         .into_iter()
                         .map(crate::attention::notification_body)
                         .collect();
-                    *a != before
+                    (a.unread, a.mentioned, a.divider) != before
                 });
                 notes
             });
@@ -141,15 +142,9 @@ pub fn MentionBell() -> impl IntoView {
         if bell.get_untracked() {
             bell.set(false);
             remember(false);
-            return;
+        } else {
+            turn_on(bell, blocked);
         }
-        #[cfg(feature = "hydrate")]
-        leptos::task::spawn_local(async move {
-            let granted = crate::client::attention::ask_permission().await;
-            bell.set(granted);
-            blocked.set(!granted);
-            remember(granted);
-        });
     };
     let hint = move || {
         if blocked.get() {
@@ -177,6 +172,19 @@ pub fn MentionBell() -> impl IntoView {
         </button>
     }
         .into_any()
+}
+
+/// Asks for permission (the browser asks the reader only now, after the click) and turns the bell on if given.
+fn turn_on(bell: RwSignal<bool>, blocked: RwSignal<bool>) {
+    #[cfg(feature = "hydrate")]
+    leptos::task::spawn_local(async move {
+        let granted = crate::client::attention::ask_permission().await;
+        bell.set(granted);
+        blocked.set(!granted);
+        remember(granted);
+    });
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (bell, blocked);
 }
 
 fn remember(on: bool) {

@@ -77,10 +77,11 @@ impl MentionPicker {
     /// After the text changed or the caret moved: opens, narrows or closes the list.
     pub fn refresh(&self) {
         let query = caret().and_then(|caret| self.text.with_untracked(|t| query_at(t, caret)));
-        let query = query.filter(|q| self.dismissed.get_untracked() != Some(q.at));
         if query.is_none() {
+            // Past the `@` that Esc closed: the next one opens the list again.
             self.dismissed.set(None);
         }
+        let query = query.filter(|q| self.dismissed.get_untracked() != Some(q.at));
         if query != self.query.get_untracked() {
             self.active.set(0);
             self.query.set(query);

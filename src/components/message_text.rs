@@ -8,7 +8,6 @@ use leptos::prelude::*;
 
 use super::attention::RoomAttention;
 use crate::live_room::LiveRoom;
-use crate::model::Parts;
 use crate::richtext::{segments, Names, Segment};
 
 /// The text of a message, in `<p data-testid="message-text">`; when it mentions the reader, the
@@ -19,7 +18,7 @@ pub fn MessageText(model: LiveRoom, #[prop(into)] text: Signal<String>) -> impl 
     let names = use_context::<RoomAttention>()
         .map(|a| a.names())
         .unwrap_or_else(|| {
-            model.with(Parts::NONE, |m| {
+            model.with_untracked(|m| {
                 Names::new(
                     m.members.iter().map(|x| x.name.as_str()),
                     m.me.as_ref().map(|me| me.name.as_str()),
