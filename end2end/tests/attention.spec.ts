@@ -189,11 +189,14 @@ test('links open in a new tab without the opener; markup and javascript: stay li
   const ann = await member(browser, room, 'Ann', 'fox');
   const ben = await member(browser, room, 'Ben', 'owl');
   const dialogs: string[] = [];
+  const errors: string[] = [];
   for (const page of [ann.page, ben.page]) {
     page.on('dialog', (d) => {
       dialogs.push(d.message());
       void d.dismiss();
     });
+    // A server-rendered message that hydrated differently would show up here.
+    page.on('pageerror', (e) => errors.push(e.message));
   }
 
   const url = `${baseURL}/healthz?from=chat`;
@@ -250,6 +253,7 @@ test('links open in a new tab without the opener; markup and javascript: stay li
   await tab.close();
 
   expect(dialogs).toEqual([]);
+  expect(errors).toEqual([]);
 });
 
 test('mention notifications: asked for only after a click on the bell, shown for a mention in a hidden tab', async ({
