@@ -10,11 +10,14 @@
 
 pub mod api;
 pub mod app;
+pub mod attention;
 pub mod avatars;
 pub mod components;
 pub mod live_room;
+pub mod mentions;
 pub mod model;
 pub mod protocol;
+pub mod richtext;
 pub mod rules;
 pub mod typing;
 

@@ -32,7 +32,8 @@ fn layer(module: &str) -> Option<(u8, &'static str)> {
         ["live_room"] => (7, "live_room"),
         ["model"] => (6, "model"),
         ["typing"] => (6, "model"),
-        ["protocol", ..] | ["rules"] | ["avatars"] => (1, "shared"),
+        ["attention"] => (6, "attention"),
+        ["protocol", ..] | ["rules"] | ["avatars"] | ["richtext"] | ["mentions"] => (1, "shared"),
         _ => return None,
     })
 }

@@ -1,5 +1,6 @@
 //! Browser-only code: the live socket and what the browser remembers.
 
+pub mod attention;
 pub mod socket;
 pub mod storage;
 

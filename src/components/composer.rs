@@ -2,6 +2,7 @@
 
 use leptos::prelude::*;
 
+use super::mention_picker::{MentionList, MentionPicker};
 use super::{new_client_id, now_ms, send_change, send_frame, Outgoing};
 use crate::live_room::LiveRoom;
 use crate::model::{Compose, Parts};
@@ -41,6 +42,7 @@ pub fn Composer(model: LiveRoom, outgoing: Outgoing, compose: RwSignal<Compose>)
             Parts::ERROR
         });
     };
+    let picker = MentionPicker::new(model, text);
     let send = move || {
         let body = text.get_untracked();
         let max = model.with_untracked(|m| m.max_message_chars);
@@ -73,7 +75,7 @@ pub fn Composer(model: LiveRoom, outgoing: Outgoing, compose: RwSignal<Compose>)
         last_typing.set_value(None);
     };
     let on_keydown = move |ev: leptos::ev::KeyboardEvent| {
-        if ev.is_composing() {
+        if ev.is_composing() || picker.keydown(&ev) {
             return;
         }
         match ev.key().as_str() {
@@ -138,14 +140,19 @@ pub fn Composer(model: LiveRoom, outgoing: Outgoing, compose: RwSignal<Compose>)
             <label class="sr-only" for="composer">
                 {move || if editing() { "Edit message" } else { "Message" }}
             </label>
+            <MentionList picker />
             <textarea
+                {..picker.combobox()}
                 id="composer"
                 data-testid="composer"
                 rows="2"
                 node_ref=textarea
                 placeholder="Write a message… (Enter sends, Shift+Enter for a new line)"
                 prop:value=text
-                on:input=on_input
+                on:input=move |ev| {
+                    on_input(ev);
+                    picker.refresh();
+                }
                 on:keydown=on_keydown
                 aria-invalid=move || over().to_string()
             ></textarea>

@@ -3,6 +3,7 @@
 use leptos::prelude::*;
 
 use super::message_menu::MessageMenu;
+use super::message_text::MessageText;
 use super::time::{local_hhmm, utc_hhmm, MessageTime};
 use super::{send_change, Hydrated, Outgoing};
 use crate::avatars::{avatar_label, avatar_url};
@@ -86,12 +87,8 @@ pub fn MessageItem(first: ChatMessage, actions: Actions) -> impl IntoView {
                         }
                             .into_any()
                     } else {
-                        view! {
-                            <p class="text" data-testid="message-text">
-                                {message.with(|m| m.text.clone())}
-                            </p>
-                        }
-                            .into_any()
+                        let text = Signal::derive(move || message.with(|m| m.text.clone()));
+                        view! { <MessageText model text /> }.into_any()
                     }
                 }}
                 <Reactions

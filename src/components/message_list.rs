@@ -4,6 +4,7 @@
 
 use leptos::prelude::*;
 
+use super::attention::NewMessagesDivider;
 use super::message_item::{Actions, MessageItem};
 use super::Outgoing;
 use crate::api::LoadOlder;
@@ -133,7 +134,12 @@ pub fn MessageList(
                 key=|k| *k
                 children=move |k: EntryKey| match model.with_untracked(|m| m.entry(k).cloned()) {
                     Some(Entry::Message(first)) => {
-                        view! { <MessageItem first actions /> }.into_any()
+                        let id = first.id;
+                        view! {
+                            <NewMessagesDivider id />
+                            <MessageItem first actions />
+                        }
+                            .into_any()
                     }
                     Some(Entry::Notice { text, .. }) => {
                         view! {

@@ -1,13 +1,16 @@
 //! UI components, shared by server rendering and the hydrated browser page.
 
+pub mod attention;
 pub mod avatar_picker;
 pub mod chat_view;
 pub mod composer;
 pub mod join_form;
 pub mod member_list;
+pub mod mention_picker;
 pub mod message_item;
 pub mod message_list;
 pub mod message_menu;
+pub mod message_text;
 pub mod room_page;
 pub mod server_status;
 pub mod status;

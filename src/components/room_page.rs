@@ -4,6 +4,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
+use super::attention::{MentionBell, RoomAttention};
 use super::chat_view::ChatView;
 use super::join_form::JoinForm;
 use super::status::ConnectionStatus;
@@ -64,7 +65,12 @@ fn RoomView(snap: RoomSnapshot) -> impl IntoView {
     let room = snap.room.clone();
     let model = LiveRoom::new(RoomModel::from_snapshot(snap));
     let joined = move || model.with(Parts::ME, |m| m.me.is_some());
-    let title = format!("#{room} · Chat");
+    // "#lobby · Chat", and "(@) (3) #lobby · Chat" while unread messages wait in a hidden tab.
+    let attention = RoomAttention::provide(model);
+    let title = {
+        let room = room.clone();
+        move || attention.title(&room)
+    };
     let online = move || model.with(Parts::ONLINE, |m| m.online);
     view! {
         <Title text=title />
@@ -80,6 +86,7 @@ fn RoomView(snap: RoomSnapshot) -> impl IntoView {
                 </span>
                 <Show when=joined>
                     <ConnectionStatus model />
+                    <MentionBell />
                 </Show>
                 <RoomSwitcher />
             </header>
