@@ -74,10 +74,7 @@ pub async fn load_older(
                 .map_err(fail)?;
             Ok(entries
                 .into_iter()
-                .filter_map(|e| match e {
-                    Entry::Message(m) => Some(m),
-                    Entry::Change(_) => None,
-                })
+                .filter_map(Entry::into_message)
                 .collect())
         }
         _ => state

@@ -166,21 +166,12 @@ pub fn Composer(model: LiveRoom, outgoing: Outgoing, compose: RwSignal<Compose>)
 /// What the composer is doing besides writing a new message: editing, or replying (with a cancel).
 #[component]
 fn ComposeBar(compose: RwSignal<Compose>) -> impl IntoView {
-    let cancel = move |_| compose.set(Compose::Message);
     move || match compose.get() {
         Compose::Message => ().into_any(),
         Compose::Edit { .. } => view! {
             <div class="compose-bar" data-testid="editing-bar">
                 <span>"Editing message · Esc to cancel"</span>
-                <button
-                    type="button"
-                    class="link"
-                    aria-label="Cancel editing"
-                    data-testid="cancel-compose"
-                    on:click=cancel
-                >
-                    "×"
-                </button>
+                <CancelCompose label="Cancel editing" compose />
             </div>
         }
         .into_any(),
@@ -190,15 +181,7 @@ fn ComposeBar(compose: RwSignal<Compose>) -> impl IntoView {
                     "Replying to " <strong>{quote.name}</strong> ": "
                     <span class="muted">{quote.text}</span>
                 </span>
-                <button
-                    type="button"
-                    class="link"
-                    aria-label="Cancel reply"
-                    data-testid="cancel-compose"
-                    on:click=cancel
-                >
-                    "×"
-                </button>
+                <CancelCompose label="Cancel reply" compose />
             </div>
         }
         .into_any(),
@@ -222,4 +205,20 @@ fn send_message(
             reply_to,
         },
     );
+}
+
+/// The × that ends editing or replying.
+#[component]
+fn CancelCompose(label: &'static str, compose: RwSignal<Compose>) -> impl IntoView {
+    view! {
+        <button
+            type="button"
+            class="link"
+            aria-label=label
+            data-testid="cancel-compose"
+            on:click=move |_| compose.set(Compose::Message)
+        >
+            "×"
+        </button>
+    }
 }

@@ -115,6 +115,14 @@ impl Entry {
         }
     }
 
+    /// The message, if this entry is one.
+    pub fn into_message(self) -> Option<ChatMessage> {
+        match self {
+            Entry::Message(m) => Some(m),
+            Entry::Change(_) => None,
+        }
+    }
+
     pub fn client_id(&self) -> Option<&str> {
         match self {
             Entry::Message(m) => m.client_id.as_deref(),

@@ -195,10 +195,7 @@ impl RedisLog {
         let entries = read(&self.conn, room, from, to, limit, walk).await?;
         Ok(entries
             .into_iter()
-            .filter_map(|e| match e {
-                Entry::Message(m) => Some(m),
-                Entry::Change(_) => None,
-            })
+            .filter_map(Entry::into_message)
             .collect())
     }
 

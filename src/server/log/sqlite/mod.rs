@@ -53,10 +53,7 @@ pub struct Store {
 fn messages(entries: Vec<Entry>) -> Vec<ChatMessage> {
     entries
         .into_iter()
-        .filter_map(|e| match e {
-            Entry::Message(m) => Some(m),
-            Entry::Change(_) => None,
-        })
+        .filter_map(Entry::into_message)
         .collect()
 }
 
