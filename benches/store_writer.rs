@@ -7,7 +7,7 @@
 
 use chatroom::protocol::Member;
 use chatroom::server::log::sqlite::{Appender, Store};
-use chatroom::server::log::{Append, Delivery, Outcome, StoreError};
+use chatroom::server::log::{Action, Append, Delivery, Entry, Outcome, StoreError};
 use hdrhistogram::Histogram;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -43,13 +43,10 @@ impl Delivery for Recorder {
     }
 
     /// Only a shared log (Redis) delivers messages apart from their appends.
-    fn deliver_committed(
-        &self,
-        _room: &str,
-        _message: chatroom::protocol::ChatMessage,
-        _received: Option<Instant>,
-    ) {
-    }
+    fn deliver_committed(&self, _room: &str, _entry: Entry, _received: Option<Instant>) {}
+
+    /// Only a shared log (Redis) passes on other nodes' typing.
+    fn deliver_typing(&self, _room: &str, _name: &str) {}
 }
 
 fn message(room: usize, sent_us: u64, i: u64) -> Append {
@@ -63,9 +60,11 @@ fn message(room: usize, sent_us: u64, i: u64) -> Append {
             name: format!("member-{}", i % 64),
             avatar: "fox".into(),
         },
-        text:
-            "A chat message of ordinary length, about a hundred bytes long, like most people write."
+        action: Action::Post {
+            text: "A chat message of ordinary length, about a hundred bytes long, like most people write."
                 .into(),
+            reply_to: None,
+        },
         received: std::time::Instant::now(),
     }
 }

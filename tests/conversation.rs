@@ -131,11 +131,8 @@ async fn next_error(c: &mut Client) -> (ErrorCode, Option<String>) {
 async fn nothing_for(c: &mut Client, d: Duration) {
     let _ = tokio::time::timeout(d, async {
         loop {
-            match c.recv().await {
-                f @ (ServerFrame::Change(_) | ServerFrame::Message(_)) => {
-                    panic!("unexpected {f:?}")
-                }
-                _ => {}
+            if let f @ (ServerFrame::Change(_) | ServerFrame::Message(_)) = c.recv().await {
+                panic!("unexpected {f:?}")
             }
         }
     })
