@@ -25,12 +25,11 @@ fn free_port() -> u16 {
     port
 }
 
-#[test]
-fn a_small_run_delivers_every_acked_message_to_every_member() {
-    let dir = tempfile::tempdir().unwrap();
+/// Our server on a free port with the bench's raised limits, its database in `dir`.
+fn bench_server(dir: &Path) -> ServerProcess {
     let listen = format!("127.0.0.1:{}", free_port());
-    let server = ServerProcess::start(
-        &dir.path().join("chat.db"),
+    ServerProcess::start(
+        &dir.join("chat.db"),
         &[
             "--listen",
             &listen,
@@ -45,10 +44,42 @@ fn a_small_run_delivers_every_acked_message_to_every_member() {
             "--outgoing-queue-bytes",
             "67108864",
         ],
-    );
+    )
+}
+
+#[test]
+fn a_small_run_delivers_every_acked_message_to_every_member() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = bench_server(dir.path());
     let report = run_small(&server.addr.to_string(), &server.pid(), &[], dir.path());
     assert_eq!(report["peer"], "ours");
     assert!(report["phases"][0].get("cross_node").is_none());
+    assert!(report.get("typing").is_none());
+    assert!(report["phases"][0].get("typing").is_none());
+}
+
+/// `--typing-fraction`: the typing members' frames reach every other member of their room,
+/// never their own socket, and are counted apart from presence, beside the messages.
+#[test]
+fn typing_members_reach_the_others_in_their_room_and_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = bench_server(dir.path());
+    // 8 of the 40 members type: two in each room of 10, besides its publisher.
+    let extra = ["--typing-fraction", "0.2"];
+    let report = run_small(&server.addr.to_string(), &server.pid(), &extra, dir.path());
+    let typing = &report["typing"];
+    assert_eq!(typing["members"], 8, "{typing}");
+    assert_eq!(typing["every_secs"], 3.0);
+    // Each sends at once or within its first 3 s (spread), and the run lasts over 2 s.
+    let sent = typing["sent"].as_u64().unwrap();
+    assert!((4..=16).contains(&sent), "{typing}");
+    // Every frame reaches the 9 others of its room, and nothing else is counted.
+    assert_eq!(typing["expected"].as_u64(), Some(sent * 9), "{typing}");
+    assert_eq!(typing["received"].as_u64(), Some(sent * 9), "{typing}");
+    let phase = &report["phases"][0]["typing"];
+    let received = phase["received"].as_u64().unwrap();
+    assert!(received > 0 && received <= sent * 9, "{phase}");
+    assert!(phase["received_per_sec"].as_f64().unwrap() > 0.0, "{phase}");
 }
 
 /// Two cluster nodes on one redis-server: members are split over both, and the deliveries
@@ -116,11 +147,6 @@ fn a_small_run_against_the_node_ws_peer_delivers_every_message() {
     assert_eq!(report["peer"], "node-ws");
     assert_eq!(report["setup"]["sessions_ok"], 0);
     assert_eq!(report["presence_frames"], 0);
-    assert!(
-        report["errors"].as_object().unwrap().is_empty(),
-        "{}",
-        report["errors"]
-    );
 }
 
 /// `node bench/peers/node-ws/server.js` on a free port, killed when dropped.
@@ -225,6 +251,12 @@ fn run_small(target: &str, pid: &str, extra: &[&str], dir: &Path) -> serde_json:
     assert!(phase["latency_us"]["count"].as_u64().unwrap() >= acked * 10);
     assert!(phase["server_cpu_secs"].as_f64().unwrap() > 0.0, "{phase}");
     assert!(report["disconnects"].as_object().unwrap().is_empty());
+    // Undecodable frames, a second welcome, our own typing sent back: none of them.
+    assert!(
+        report["errors"].as_object().unwrap().is_empty(),
+        "{}",
+        report["errors"]
+    );
 
     let svg = std::fs::read_to_string(&svg).expect("SVG written");
     assert!(svg.starts_with("<svg") && svg.contains("deliveries per second"));

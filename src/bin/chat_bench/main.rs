@@ -10,6 +10,7 @@ mod run;
 mod setup;
 mod soak;
 mod traffic;
+mod typing;
 
 use clap::Parser;
 use std::net::SocketAddr;
@@ -121,6 +122,11 @@ pub struct Args {
     /// Soak: chart the samples here (SVG).
     #[arg(long)]
     pub soak_svg: Option<PathBuf>,
+    /// Share of the members (0 to 1) that type: each sends `typing` every 3 s, spread in time,
+    /// from the first publish phase (or the idle hold) to the end, beside the messages. Typing
+    /// members are never publishers. Our server only.
+    #[arg(long, default_value_t = 0.0)]
+    pub typing_fraction: f64,
 }
 
 impl Args {
@@ -140,6 +146,11 @@ impl Args {
 
     fn rooms(&self) -> usize {
         self.connections.div_ceil(self.room_size)
+    }
+
+    /// Members that type (`--typing-fraction` of the connections, rounded).
+    fn typists(&self) -> usize {
+        (self.typing_fraction * self.connections as f64).round() as usize
     }
 
     fn timeout(&self) -> Duration {
@@ -202,6 +213,24 @@ impl Args {
         }
         if self.sources() > 250 {
             return Err("--sources: at most 250 (127.0.0.1 … 127.0.0.250)".into());
+        }
+        if !(0.0..=1.0).contains(&self.typing_fraction) {
+            return Err("--typing-fraction must be between 0 and 1".into());
+        }
+        if self.typists() > 0 && self.peer.encode_typing().is_none() {
+            return Err(format!(
+                "--typing-fraction: the {} peer has no typing frame (only --peer ours has)",
+                self.peer.name()
+            ));
+        }
+        if self.typists() > self.connections - self.publishers {
+            return Err(format!(
+                "--typing-fraction: {} typing members and {} publishers do not fit in {} \
+                 connections (a typing member does not publish)",
+                self.typists(),
+                self.publishers,
+                self.connections
+            ));
         }
         if self.window == 0 || self.setup_concurrency == 0 {
             return Err("--window and --setup-concurrency must be at least 1".into());
@@ -320,7 +349,7 @@ fn main() -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::setup::plan;
+    use crate::setup::{plan, Plan};
 
     fn args(extra: &[&str]) -> Args {
         let base = ["chat-bench", "--connections", "40", "--room-size", "10"];
@@ -352,6 +381,56 @@ mod tests {
         assert_eq!(publishers, [0, 1, 0, 1]);
         let one = args(&["--target", "127.0.0.1:4100"]);
         assert!(plan(&one, 1).iter().all(|p| p.node == 0));
+    }
+
+    #[test]
+    fn typing_members_are_spread_over_the_rooms_and_never_publish() {
+        let a = args(&[
+            "--target",
+            "127.0.0.1:4100",
+            "--publishers",
+            "4",
+            "--typing-fraction",
+            "0.1",
+        ]);
+        assert_eq!(a.check(), Ok(()));
+        let plans = plan(&a, 1);
+        for room in 0..4 {
+            let typing: Vec<&Plan> = plans
+                .iter()
+                .filter(|p| p.room == room && p.typist)
+                .collect();
+            assert_eq!(typing.len(), 1, "room {room}");
+            assert!(!typing[0].publisher);
+        }
+        let none = args(&["--target", "127.0.0.1:4100"]);
+        assert!(plan(&none, 1).iter().all(|p| !p.typist));
+        // 39 members and 4 publishers leave room for 35 typing members, not 36.
+        let crowded = |f: &str| {
+            let base = ["--target", "127.0.0.1:4100", "--publishers", "4"];
+            let mut a = args(&base);
+            a.connections = 39;
+            a.typing_fraction = f.parse().unwrap();
+            a.check()
+        };
+        assert_eq!(crowded("0.9"), Ok(()));
+        assert!(crowded("0.92").is_err());
+        assert!(crowded("1.5").is_err());
+        assert!(crowded("NaN").is_err());
+    }
+
+    #[test]
+    fn the_node_ws_peer_refuses_typing() {
+        let a = args(&[
+            "--target",
+            "127.0.0.1:4100",
+            "--peer",
+            "node-ws",
+            "--typing-fraction",
+            "0.1",
+        ]);
+        let refused = a.check().expect_err("node-ws has no typing");
+        assert!(refused.contains("node-ws peer has no typing"), "{refused}");
     }
 
     #[test]

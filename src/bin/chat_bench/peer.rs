@@ -31,6 +31,10 @@ pub enum Incoming {
         code: String,
         client_id: Option<String>,
     },
+    /// `name` is typing (volatile: the server may drop it for a member that falls behind).
+    Typing {
+        name: String,
+    },
     Presence,
     Heartbeat,
     SecondWelcome,
@@ -88,6 +92,14 @@ impl Peer {
         }
     }
 
+    /// The frame that says this member is typing, if the server has one.
+    pub fn encode_typing(self) -> Option<String> {
+        match self {
+            Peer::Ours => Some(ClientFrame::Typing.encode()),
+            Peer::NodeWs => None,
+        }
+    }
+
     pub fn decode(self, text: &str) -> Incoming {
         match self {
             Peer::Ours => decode_ours(text),
@@ -124,11 +136,11 @@ fn decode_ours(text: &str) -> Incoming {
             client_id,
         },
         Ok(ServerFrame::Heartbeat) => Incoming::Heartbeat,
+        Ok(ServerFrame::Typing { name }) => Incoming::Typing { name },
         Ok(
             ServerFrame::Joined { .. }
             | ServerFrame::Left { .. }
             | ServerFrame::Online { .. }
-            | ServerFrame::Typing { .. }
             | ServerFrame::Change(_),
         ) => Incoming::Presence,
         Ok(ServerFrame::Welcome { .. }) => Incoming::SecondWelcome,
@@ -162,5 +174,20 @@ mod tests {
             "/ws/bench-3?name=b1-7"
         );
         assert_eq!(Peer::Ours.ws_path("bench-3", "b1-7"), "/ws/bench-3");
+    }
+
+    #[test]
+    fn typing_is_ours_only_and_counted_apart_from_presence() {
+        assert_eq!(
+            Peer::Ours.encode_typing().as_deref(),
+            Some(r#"{"type":"typing"}"#)
+        );
+        assert_eq!(Peer::NodeWs.encode_typing(), None);
+        match Peer::Ours.decode(r#"{"type":"typing","name":"b1-9"}"#) {
+            Incoming::Typing { name } => assert_eq!(name, "b1-9"),
+            _ => panic!("not typing"),
+        }
+        let joined = r#"{"type":"joined","member":{"name":"b1-9","avatar":"fox"}}"#;
+        assert!(matches!(Peer::Ours.decode(joined), Incoming::Presence));
     }
 }

@@ -15,6 +15,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use crate::peer::Peer;
 use crate::traffic::{PhaseStats, Shared};
@@ -111,6 +112,59 @@ pub struct IdleReport {
     pub server_cpu_secs: Option<f64>,
     pub alive_at_end: usize,
     pub samples: Vec<Sample>,
+    /// `typing` frames over the hold (typing runs only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub typing: Option<TypingWindow>,
+}
+
+/// The `typing` frames of a phase, or of the idle hold, over the span its server CPU covers.
+#[derive(Debug, Clone, Serialize)]
+pub struct TypingWindow {
+    /// Sent by the typing members.
+    pub sent: u64,
+    /// Received by the other members of their rooms.
+    pub received: u64,
+    pub received_per_sec: f64,
+}
+
+/// The typing counters at one moment: two of them make a [`TypingWindow`].
+pub struct TypingMark {
+    sent: u64,
+    received: u64,
+    at: Instant,
+}
+
+impl TypingMark {
+    pub fn now(shared: &Shared) -> Self {
+        TypingMark {
+            sent: shared.typing_sent.load(Ordering::Relaxed),
+            received: shared.typing_received.load(Ordering::Relaxed),
+            at: Instant::now(),
+        }
+    }
+
+    /// What happened from this mark to `end`.
+    pub fn window_to(&self, end: &TypingMark) -> TypingWindow {
+        let received = end.received.saturating_sub(self.received);
+        let secs = end.at.saturating_duration_since(self.at).as_secs_f64();
+        TypingWindow {
+            sent: end.sent.saturating_sub(self.sent),
+            received,
+            received_per_sec: received as f64 / secs.max(1e-9),
+        }
+    }
+}
+
+/// The run's typing (`--typing-fraction`), counted to the end of the run.
+#[derive(Debug, Clone, Serialize)]
+pub struct TypingReport {
+    /// Members that typed, each sending `typing` every `every_secs`.
+    pub members: usize,
+    pub every_secs: f64,
+    pub sent: u64,
+    /// Receipts the frames sent should get: each goes to the other members of its room.
+    pub expected: u64,
+    pub received: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -153,6 +207,9 @@ pub struct PhaseReport {
     /// Server CPU over publishing and draining, by process (several server pids only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_cpu_by_process: Option<Vec<ProcessCpu>>,
+    /// `typing` frames over publishing and draining (typing runs only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub typing: Option<TypingWindow>,
 }
 
 /// The deliveries of a phase whose sender and receiver are on different nodes.
@@ -255,6 +312,7 @@ impl PhaseReport {
             timeline,
             cross_node: None,
             server_cpu_by_process: None,
+            typing: None,
         }
     }
 }
@@ -296,6 +354,9 @@ pub struct Report {
     pub errors: BTreeMap<String, u64>,
     pub presence_frames: u64,
     pub heartbeats: u64,
+    /// Typing runs only (`--typing-fraction`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub typing: Option<TypingReport>,
     pub foreign_messages: u64,
     pub alive_at_end: usize,
     pub client_rss_kib: Option<u64>,
@@ -330,12 +391,24 @@ impl Report {
             errors: BTreeMap::new(),
             presence_frames: 0,
             heartbeats: 0,
+            typing: None,
             foreign_messages: 0,
             alive_at_end: 0,
             client_rss_kib: None,
             client_cpu_secs: None,
             soak: Vec::new(),
         }
+    }
+
+    /// The typing of the whole run, by `members` typing members (none: no figures).
+    pub fn typed(&mut self, shared: &Shared, members: usize, every_secs: f64) {
+        self.typing = (members > 0).then(|| TypingReport {
+            members,
+            every_secs,
+            sent: shared.typing_sent.load(Ordering::Relaxed),
+            expected: shared.typing_expected.load(Ordering::Relaxed),
+            received: shared.typing_received.load(Ordering::Relaxed),
+        });
     }
 
     /// Takes the run-wide counters at the end.

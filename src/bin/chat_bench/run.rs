@@ -4,10 +4,11 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::report::{CrossNode, IdleReport, PhaseReport, ProcessCpu, Report, Sample};
+use crate::report::{CrossNode, IdleReport, PhaseReport, ProcessCpu, Report, Sample, TypingMark};
 use crate::setup::{set_up, SetUp};
 use crate::soak;
 use crate::traffic::{Pace, PhaseStats, Publisher, Shared};
+use crate::typing::{Typing, TYPING_EVERY};
 use crate::{Args, Error};
 use chatroom::server::ops::procstat::Proc;
 
@@ -82,9 +83,13 @@ pub async fn run(args: Args) -> Result<Report, Error> {
     let SetUp {
         report: setup,
         publishers,
+        typists,
     } = set_up(&args, run_id, &shared, &server).await?;
 
     let mut report = Report::new(args.clone(), setup);
+    // Typing goes on through every phase and the pauses between them, as in a browser.
+    let typing = Typing::start(&shared, typists);
+    let typing_members = typing.members();
     if args.idle {
         report.idle = Some(hold(&args, &server, &shared).await);
     } else {
@@ -127,6 +132,10 @@ pub async fn run(args: Args) -> Result<Report, Error> {
             report.soak = sampler.await.unwrap_or_default();
         }
     }
+    typing.stop(&shared, DRAIN).await;
+    if args.typists() > 0 {
+        report.typed(&shared, typing_members, TYPING_EVERY.as_secs_f64());
+    }
     shared.stopping.store(true, Ordering::Relaxed);
     report.finish(
         &shared,
@@ -140,6 +149,7 @@ pub async fn run(args: Args) -> Result<Report, Error> {
 async fn hold(args: &Args, server: &Server, shared: &Shared) -> IdleReport {
     let rss_start = server.rss();
     let cpu_start = server.cpu();
+    let typing_start = TypingMark::now(shared);
     let start = Instant::now();
     let mut samples = Vec::new();
     let end = start + Duration::from_secs_f64(args.duration);
@@ -155,6 +165,7 @@ async fn hold(args: &Args, server: &Server, shared: &Shared) -> IdleReport {
         server_cpu_secs: delta(server.cpu(), cpu_start),
         alive_at_end: shared.alive.load(Ordering::Relaxed),
         samples,
+        typing: (args.typists() > 0).then(|| typing_start.window_to(&TypingMark::now(shared))),
     }
 }
 
@@ -171,6 +182,7 @@ async fn publish(
     let rss_before = server.rss();
     let cpu_before = server.cpu();
     let each_before = server.each_cpu();
+    let typing_before = TypingMark::now(shared);
     let me_before = Proc::Me.cpu_seconds().ok();
     let count = pubs.len().max(1);
     let start = Instant::now() + Duration::from_millis(20);
@@ -233,6 +245,7 @@ async fn publish(
     }
     let last = sample(start.elapsed().as_secs_f64());
     let each_after = server.each_cpu();
+    let typing_after = TypingMark::now(shared);
     let (cpu_after, me_after, rss_after) = (
         last.server_cpu_secs,
         last.client_cpu_secs,
@@ -253,6 +266,9 @@ async fn publish(
         rss_after,
         samples,
     );
+    if args.typists() > 0 {
+        report.typing = Some(typing_before.window_to(&typing_after));
+    }
     if args.target.len() > 1 {
         report.cross_node = Some(CrossNode::of(p, report.delivery_secs));
     }

@@ -9,6 +9,7 @@ use crate::client::{self, open_socket, source_addr, Sessions};
 use crate::report::{Percentiles, SetupReport};
 use crate::run::{delta, Server};
 use crate::traffic::{histogram, Publisher, Reader, Shared};
+use crate::typing::Typist;
 use crate::{Args, Error};
 
 /// Concurrent `join_room` requests (each on its own keep-alive connection).
@@ -22,6 +23,8 @@ pub struct Plan {
     pub name: String,
     pub source: std::net::IpAddr,
     pub publisher: bool,
+    /// It sends `typing` (`--typing-fraction`); never a publisher.
+    pub typist: bool,
     pub node: usize,
 }
 
@@ -32,6 +35,7 @@ pub fn plan(args: &Args, run: u32) -> Vec<Plan> {
     for j in 0..args.publishers {
         publishers[(j % rooms) * args.room_size + j / rooms] = true;
     }
+    let typists = typists(args, &publishers);
     let nodes = args.target.len().max(1);
     (0..args.connections)
         .map(|i| {
@@ -41,6 +45,7 @@ pub fn plan(args: &Args, run: u32) -> Vec<Plan> {
                 name: format!("b{run:x}-{i}"),
                 source: source_addr(i % sources),
                 publisher: publishers[i],
+                typist: typists[i],
                 // Round-robin within the room, starting one node further in each room, so
                 // that the rooms' first members (their publishers) are spread over the nodes.
                 node: (room + place) % nodes,
@@ -49,21 +54,45 @@ pub fn plan(args: &Args, run: u32) -> Vec<Plan> {
         .collect()
 }
 
-/// A connection that is set up: its room, node, and its sink and window if it publishes.
+/// Which members type: `--typing-fraction` of them, the last of each room first, then the
+/// next to last of each, and so on (publishers, a room's first members, are passed over), so
+/// that they are spread over the rooms. `check` has made sure that there are enough.
+fn typists(args: &Args, publishers: &[bool]) -> Vec<bool> {
+    let mut typing = vec![false; args.connections];
+    let mut wanted = args.typists();
+    for place in (0..args.room_size).rev() {
+        for room in 0..args.rooms() {
+            let i = room * args.room_size + place;
+            if wanted == 0 {
+                return typing;
+            }
+            if i < args.connections && !publishers[i] {
+                typing[i] = true;
+                wanted -= 1;
+            }
+        }
+    }
+    typing
+}
+
+type Sink = futures::stream::SplitSink<client::Ws, tokio_tungstenite::tungstenite::Message>;
+
+/// A connection that is set up: its room, node, and its sink (and window) if it publishes or
+/// types.
 struct Connected {
     room: usize,
     node: usize,
-    publisher: Option<(
-        futures::stream::SplitSink<client::Ws, tokio_tungstenite::tungstenite::Message>,
-        Arc<Semaphore>,
-    )>,
+    publisher: Option<(Sink, Arc<Semaphore>)>,
+    typist: Option<Sink>,
     setup_us: u64,
 }
 
-/// What set-up hands to the phases: its figures, and the publishers with their rooms' sizes.
+/// What set-up hands to the phases: its figures, the publishers with their rooms' sizes, and
+/// the typing members.
 pub struct SetUp {
     pub report: SetupReport,
     pub publishers: Vec<Publisher>,
+    pub typists: Vec<Typist>,
 }
 
 /// Makes the sessions of every planned member, then opens and joins their sockets, each
@@ -118,11 +147,12 @@ pub async fn set_up(
         let tx = tx.clone();
         let shared = shared.clone();
         let target = args.target[plan.node];
-        let (room, name, source, publisher, node) = (
+        let (room, name, source, publisher, typist, node) = (
             plan.room,
             plan.name.clone(),
             plan.source,
             plan.publisher,
+            plan.typist,
             plan.node,
         );
         let cookie = cookie.clone();
@@ -151,14 +181,16 @@ pub async fn set_up(
             let (sink, stream) = futures::StreamExt::split(ws);
             shared.alive.fetch_add(1, Ordering::Relaxed);
             let window = publisher.then(|| Arc::new(Semaphore::new(0)));
-            let (held, handed) = match &window {
-                Some(w) => (None, Some((sink, w.clone()))),
-                None => (Some(sink), None),
+            let (held, handed, typing) = match &window {
+                Some(w) => (None, Some((sink, w.clone())), None),
+                None if typist => (None, None, Some(sink)),
+                None => (Some(sink), None, None),
             };
             let _ = tx.send(Ok(Connected {
                 room,
                 node,
                 publisher: handed,
+                typist: typing,
                 setup_us,
             }));
             // The set-up loop waits for every sender to be gone.
@@ -177,6 +209,7 @@ pub async fn set_up(
     let mut members = vec![0u32; rooms];
     let mut per_node = vec![0usize; args.target.len()];
     let mut publishers = Vec::new();
+    let mut typing = Vec::new();
     let mut connected = 0usize;
     while let Some(result) = rx.recv().await {
         match result {
@@ -187,6 +220,9 @@ pub async fn set_up(
                 per_node[c.node] += 1;
                 if let Some((sink, window)) = c.publisher {
                     publishers.push((c.room, c.node, sink, window));
+                }
+                if let Some(sink) = c.typist {
+                    typing.push((c.room, sink));
                 }
             }
             Err(e) => *failures.entry(e).or_default() += 1,
@@ -249,9 +285,17 @@ pub async fn set_up(
             node: node as u16,
         })
         .collect();
+    let typists = typing
+        .into_iter()
+        .map(|(room, sink)| Typist {
+            sink,
+            others: members[room].saturating_sub(1),
+        })
+        .collect();
     Ok(SetUp {
         report: setup,
         publishers,
+        typists,
     })
 }
 

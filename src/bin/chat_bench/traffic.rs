@@ -103,6 +103,12 @@ pub struct Shared {
     pub errors: Mutex<BTreeMap<String, u64>>,
     pub presence_frames: AtomicU64,
     pub heartbeats: AtomicU64,
+    /// `typing` frames the typing members sent (`--typing-fraction`).
+    pub typing_sent: AtomicU64,
+    /// Receipts those frames should get: each goes to the other members of its room.
+    pub typing_expected: AtomicU64,
+    /// `typing` frames received about another member.
+    pub typing_received: AtomicU64,
     /// Message frames that were not this run's.
     pub foreign: AtomicU64,
     pub alive: AtomicUsize,
@@ -120,6 +126,9 @@ impl Shared {
             errors: Mutex::new(BTreeMap::new()),
             presence_frames: AtomicU64::new(0),
             heartbeats: AtomicU64::new(0),
+            typing_sent: AtomicU64::new(0),
+            typing_expected: AtomicU64::new(0),
+            typing_received: AtomicU64::new(0),
             foreign: AtomicU64::new(0),
             alive: AtomicUsize::new(0),
         }
@@ -133,7 +142,7 @@ impl Shared {
         self.epoch.elapsed().as_nanos() as u64
     }
 
-    fn count(map: &Mutex<BTreeMap<String, u64>>, key: String) {
+    pub fn count(map: &Mutex<BTreeMap<String, u64>>, key: String) {
         *map.lock()
             .unwrap_or_else(|e| e.into_inner())
             .entry(key)
@@ -216,6 +225,13 @@ impl Reader {
             Incoming::Error { code, client_id } => self.on_error(code, client_id),
             Incoming::Heartbeat => {
                 self.shared.heartbeats.fetch_add(1, Ordering::Relaxed);
+            }
+            // The server never sends a member's typing to its own connections.
+            Incoming::Typing { name } if name == self.name => {
+                Shared::count(&self.shared.errors, "own typing sent back".into())
+            }
+            Incoming::Typing { .. } => {
+                self.shared.typing_received.fetch_add(1, Ordering::Relaxed);
             }
             Incoming::Presence => {
                 self.shared.presence_frames.fetch_add(1, Ordering::Relaxed);

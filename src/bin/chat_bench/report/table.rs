@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::{ms, Report};
+use super::{ms, Report, TypingWindow};
 
 fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
     v.map_or_else(|| "-".to_string(), |v| v.to_string())
@@ -17,6 +17,14 @@ fn map(m: &BTreeMap<String, u64>) -> String {
         .map(|(k, v)| format!("{k}: {v}"))
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// A phase's or the idle hold's typing: `sent 333, received 2997 = 291.3/s`.
+fn typing(w: &TypingWindow) -> String {
+    format!(
+        "sent {}, received {} = {:.1}/s",
+        w.sent, w.received, w.received_per_sec
+    )
 }
 
 /// The human-readable summary.
@@ -128,6 +136,9 @@ pub fn table(r: &Report) -> String {
             "server CPU s while idle",
             opt(i.server_cpu_secs.map(|v| format!("{v:.2}")))
         );
+        if let Some(t) = &i.typing {
+            let _ = writeln!(out, "  {:<40} {}", "typing frames", typing(t));
+        }
     }
     if !r.phases.is_empty() {
         let _ = writeln!(
@@ -241,6 +252,18 @@ pub fn table(r: &Report) -> String {
                 .collect::<Vec<_>>()
                 .join(", ");
             let _ = writeln!(out, "  phase {}: {line}", k + 1);
+        }
+    }
+    if let Some(t) = &r.typing {
+        let _ = writeln!(
+            out,
+            "\ntyping: {} members, each `typing` every {} s; {} sent, {} of {} expected receipts",
+            t.members, t.every_secs, t.sent, t.received, t.expected
+        );
+        for (k, p) in r.phases.iter().enumerate() {
+            if let Some(w) = &p.typing {
+                let _ = writeln!(out, "  phase {} ({} msg/s): {}", k + 1, p.rate, typing(w));
+            }
         }
     }
     let _ = writeln!(
