@@ -107,38 +107,35 @@ pub(super) fn write(
         }
         Action::React { target, emoji, on } => {
             if *on {
-                let count: i64 = conn
+                // The same order as the Redis script: a pair already there is kept as it
+                // is; a new one needs room under the cap.
+                let key = params![room_id, sql_id(*target), emoji, a.author.name];
+                let had = conn
                     .prepare_cached(
-                        "SELECT count(*) FROM reactions WHERE room_id = ?1 AND message_id = ?2",
+                        "SELECT 1 FROM reactions WHERE room_id = ?1 AND message_id = ?2
+                         AND emoji = ?3 AND name = ?4",
                     )?
-                    .query_row(params![room_id, sql_id(*target)], |r| r.get(0))?;
-                let added = conn
-                    .prepare_cached(
-                        "INSERT OR IGNORE INTO reactions (room_id, message_id, emoji, name, id)
-                         SELECT ?1, ?2, ?3, ?4, ?5 WHERE ?6 < ?7",
+                    .exists(key)?;
+                if !had {
+                    let count: i64 = conn
+                        .prepare_cached(
+                            "SELECT count(*) FROM reactions WHERE room_id = ?1 AND message_id = ?2",
+                        )?
+                        .query_row(params![room_id, sql_id(*target)], |r| r.get(0))?;
+                    if count >= MAX_REACTIONS as i64 {
+                        return Ok(Err(Refusal::TooManyReactions));
+                    }
+                    conn.prepare_cached(
+                        "INSERT INTO reactions (room_id, message_id, emoji, name, id)
+                         VALUES (?1, ?2, ?3, ?4, ?5)",
                     )?
                     .execute(params![
                         room_id,
                         sql_id(*target),
                         emoji,
                         a.author.name,
-                        sql_id(id),
-                        count,
-                        MAX_REACTIONS as i64
+                        sql_id(id)
                     ])?;
-                let had: bool = conn
-                    .prepare_cached(
-                        "SELECT 1 FROM reactions WHERE room_id = ?1 AND message_id = ?2
-                         AND emoji = ?3 AND name = ?4",
-                    )?
-                    .query_row(
-                        params![room_id, sql_id(*target), emoji, a.author.name],
-                        |_| Ok(true),
-                    )
-                    .optional()?
-                    .unwrap_or(false);
-                if added == 0 && !had {
-                    return Ok(Err(Refusal::TooManyReactions));
                 }
             } else {
                 conn.prepare_cached(
