@@ -184,10 +184,14 @@ impl Outbox {
         let len = frame.len();
         self.enqueue(Item::Frame(frame), |q| {
             let fits = |q: &Queue| q.items.len() < max_frames && q.bytes + len <= max_bytes;
-            if !fits(q) && q.droppable > 0 {
-                q.drop_droppable();
+            if fits(q) {
+                return true;
             }
-            fits(q)
+            // Only a full queue looks again, after dropping what may be dropped.
+            q.droppable > 0 && {
+                q.drop_droppable();
+                fits(q)
+            }
         })
     }
 
