@@ -13,6 +13,13 @@ const TRIM_SCAN: usize = 500;
 /// ARGV reactions prefix.
 const CLEAN: &str = "clean(KEYS[1], KEYS[2], ARGV[1], KEYS[3])";
 
+/// The clean script, hashed once.
+fn clean_script() -> &'static redis::Script {
+    static SCRIPT: std::sync::LazyLock<redis::Script> =
+        std::sync::LazyLock::new(|| redis::Script::new(&format!("{PRELUDE}{CLEAN}")));
+    &SCRIPT
+}
+
 /// When an entry (message or change) was stored.
 #[derive(serde::Deserialize)]
 struct Stamp {
@@ -116,8 +123,7 @@ async fn trim_older(conn: &ConnectionManager, before_ms: i64) -> Result<usize, S
             .strip_prefix("chat:{")
             .and_then(|r| r.strip_suffix("}:log"))
         {
-            let clean = redis::Script::new(&format!("{PRELUDE}{CLEAN}"));
-            let _: () = clean
+            let _: () = clean_script()
                 .key(&log)
                 .key(body_key(room))
                 .key(floor_key(room))
