@@ -305,7 +305,8 @@ impl RoomModel {
         let quote = quote.or_else(|| match &change.action {
             ChangeAction::Edit { text } => Some(Quote::of(change.target, &change.name, text)),
             ChangeAction::Delete => Some(Quote::gone(change.target, &change.name)),
-            ChangeAction::React { .. } => None,
+            ChangeAction::Remove { .. } => Some(Quote::gone(change.target, &change.name)),
+            _ => None,
         });
         if let (Some(quote), false) = (quote, matches!(change.action, ChangeAction::React { .. })) {
             for e in self.entries.iter_mut() {
@@ -412,6 +413,7 @@ impl RoomModel {
                 max_message_chars,
                 reset,
                 silence_ms,
+                ..
             } => {
                 let mut changed = Parts::ME | Parts::CONN | Parts::ERROR | Parts::LIMITS;
                 if silence_ms > 0 {

@@ -36,7 +36,7 @@ pub fn JoinForm(room: String, model: LiveRoom) -> impl IntoView {
             return;
         };
         match result {
-            Ok(JoinOutcome::Joined(member)) => {
+            Ok(JoinOutcome::Joined(member) | JoinOutcome::Created { member, .. }) => {
                 #[cfg(feature = "hydrate")]
                 crate::client::storage::save_identity(&member);
                 model.change(|m| {

@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::moderation::{Role, RoomSettings};
 use super::{ChatMessage, MessageId, Timestamp};
 
 /// Most characters of the original a reply's quote keeps.
@@ -36,11 +37,99 @@ pub struct Change {
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum ChangeAction {
     /// The message's text is now `text`. (In a replay, `text` is the message's newest text.)
-    Edit { text: String },
+    Edit {
+        text: String,
+    },
     /// The message is deleted: its text is gone, from the store too.
     Delete,
     /// Member `name` has (`on`) or has not reacted to the message with `emoji`.
-    React { emoji: String, on: bool },
+    React {
+        emoji: String,
+        on: bool,
+    },
+    // Moderation: `name` is the moderator who acted (empty: the server's operator), and
+    // `target` is the message for `remove`, 0 otherwise.
+    /// A moderator removed the message: like a deletion, shown as removed by a moderator.
+    Remove {
+        #[serde(default)]
+        reason: String,
+    },
+    /// A moderator removed the messages `ids` that `member` posted recently.
+    Clear {
+        member: String,
+        ids: Vec<MessageId>,
+        #[serde(default)]
+        reason: String,
+    },
+    /// `member` may not post until `until` (`moderation::FOREVER`: until unmuted).
+    Mute {
+        member: String,
+        until: Timestamp,
+        #[serde(default)]
+        reason: String,
+    },
+    Unmute {
+        member: String,
+    },
+    /// `member`'s connections were closed (close code 4010); they may join again.
+    Kick {
+        member: String,
+        #[serde(default)]
+        reason: String,
+    },
+    /// `member` is banned until `until` (close code 4011): their session and name, and with
+    /// `address` their client address.
+    Ban {
+        member: String,
+        until: Timestamp,
+        #[serde(default)]
+        address: bool,
+        #[serde(default)]
+        reason: String,
+    },
+    Unban {
+        member: String,
+    },
+    /// The room's topic is now `text`.
+    Topic {
+        text: String,
+    },
+    /// The room is read-only (`on`) or open again.
+    Lock {
+        on: bool,
+    },
+    /// Slow mode: one message per member every `secs` (0: off).
+    Slow {
+        secs: u32,
+    },
+    /// `member` is now `role` (`None`: no longer a moderator).
+    Role {
+        member: String,
+        #[serde(default)]
+        role: Option<Role>,
+    },
+}
+
+impl ChangeAction {
+    /// A moderator's (or the operator's) action, not a member's own.
+    pub fn is_moderation(&self) -> bool {
+        !matches!(
+            self,
+            ChangeAction::Edit { .. } | ChangeAction::Delete | ChangeAction::React { .. }
+        )
+    }
+}
+
+impl RoomSettings {
+    /// Applies a topic, lock or slow mode change (others change nothing here).
+    pub fn apply(&mut self, change: &Change) {
+        match &change.action {
+            ChangeAction::Topic { text } => self.topic.clone_from(text),
+            ChangeAction::Lock { on } => self.locked = *on,
+            ChangeAction::Slow { secs } => self.slow_secs = *secs,
+            _ => {}
+        }
+    }
 }
 
 /// The message a reply answers, as the reply shows it.
@@ -103,13 +192,20 @@ pub struct Reaction {
 }
 
 impl ChatMessage {
-    /// Applies `change` (to this message only: `change.target` must be its id). Idempotent,
-    /// and a deleted message takes no further change.
+    /// Applies `change` (to this message only: `change.target` must be its id, or a clear
+    /// must list it). Idempotent, and a deleted message takes no further change.
     pub fn apply(&mut self, change: &Change) {
+        if let ChangeAction::Clear { ids, .. } = &change.action {
+            if ids.contains(&self.id) {
+                self.remove();
+            }
+            return;
+        }
         if change.target != self.id || self.deleted {
             return;
         }
         match &change.action {
+            ChangeAction::Remove { .. } => self.remove(),
             ChangeAction::Edit { text } => {
                 self.text.clone_from(text);
                 self.edited = Some(self.edited.map_or(change.ts, |t| t.max(change.ts)));
@@ -121,7 +217,19 @@ impl ChatMessage {
                 self.edited = None;
             }
             ChangeAction::React { emoji, on } => self.react(emoji, &change.name, *on),
+            _ => {}
         }
+    }
+
+    /// Removed by a moderator: deleted, and marked so.
+    fn remove(&mut self) {
+        if !self.deleted {
+            self.text.clear();
+            self.deleted = true;
+            self.reactions.clear();
+            self.edited = None;
+        }
+        self.removed = true;
     }
 
     /// Sets whether `name` reacted with `emoji`.
@@ -289,6 +397,75 @@ mod tests {
         other.id = 4;
         other.apply(&edit(6, "not mine"));
         assert_eq!(other.text, "helo", "a change applies to its target only");
+    }
+
+    #[test]
+    fn removals_and_clears_hide_a_message_for_good_and_settings_follow() {
+        let mut m = message();
+        m.apply(&change(
+            6,
+            ChangeAction::Remove {
+                reason: "spam".into(),
+            },
+            "Mod",
+        ));
+        assert!(m.deleted && m.removed && m.text.is_empty());
+        m.apply(&edit(7, "back"));
+        assert!(m.text.is_empty());
+        let mut other = message();
+        other.id = 9;
+        let clear = Change {
+            target: 0,
+            ..change(
+                10,
+                ChangeAction::Clear {
+                    member: "Ann".into(),
+                    ids: vec![8, 9],
+                    reason: String::new(),
+                },
+                "Mod",
+            )
+        };
+        other.apply(&clear);
+        assert!(other.removed);
+        let mut kept = message();
+        kept.apply(&clear);
+        assert!(!kept.deleted, "a clear removes only what it lists");
+        let mut settings = RoomSettings::default();
+        settings.apply(&change(
+            11,
+            ChangeAction::Topic {
+                text: "Rust".into(),
+            },
+            "Mod",
+        ));
+        settings.apply(&change(12, ChangeAction::Lock { on: true }, "Mod"));
+        settings.apply(&change(13, ChangeAction::Slow { secs: 30 }, "Mod"));
+        assert_eq!(
+            (settings.topic.as_str(), settings.locked, settings.slow_secs),
+            ("Rust", true, 30)
+        );
+        assert!(ChangeAction::Kick {
+            member: "Bob".into(),
+            reason: String::new()
+        }
+        .is_moderation());
+        assert!(!ChangeAction::Delete.is_moderation());
+        let v = serde_json::to_value(&change(
+            14,
+            ChangeAction::Ban {
+                member: "Bob".into(),
+                until: 5,
+                address: true,
+                reason: "x".into(),
+            },
+            "Mod",
+        ))
+        .unwrap();
+        assert_eq!(
+            (v["action"].as_str(), v["member"].as_str()),
+            (Some("ban"), Some("Bob"))
+        );
     }
 
     #[test]

@@ -10,11 +10,13 @@
 //! unknown fields are ignored, so that older clients keep working.
 
 pub mod changes;
+pub mod moderation;
 pub mod pages;
 
 use serde::{Deserialize, Serialize};
 
 pub use changes::{Change, ChangeAction, Quote, Reaction};
+pub use moderation::{ModRequest, Role, RoomSettings};
 
 /// Server-assigned id of a room's log entry (message or change): increases by one per entry.
 pub type MessageId = u64;
@@ -53,6 +55,9 @@ pub struct ChatMessage {
     /// Deleted by its author: shown as "message deleted", its text is gone.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub deleted: bool,
+    /// Deleted by a moderator (then `deleted` too): shown as "removed by a moderator".
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub removed: bool,
     /// Emoji reactions, in the order each emoji was first used.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reactions: Vec<Reaction>,
@@ -94,6 +99,15 @@ pub enum ClientFrame {
     },
     /// The composer has text: send at most once every 3 s while it does.
     Typing,
+    /// A moderator's action (see [`ModRequest`], tagged by `do`); answered by the `change`
+    /// it makes, or an `error` (`not_moderator`, `no_such_member`, …).
+    Moderate {
+        client_id: String,
+        #[serde(flatten)]
+        request: ModRequest,
+    },
+    /// Claims a role with a one-time owner or moderator invite link's `token`.
+    Claim { client_id: String, token: String },
 }
 
 /// Frames the server sends.
@@ -128,6 +142,15 @@ pub enum ServerFrame {
         /// reconnect (the server sends at least a `heartbeat` well within it).
         #[serde(default)]
         silence_ms: u64,
+        /// The room's topic, lock and slow mode now (changes after `upto` follow as `change`s).
+        #[serde(default)]
+        room: RoomSettings,
+        /// Your role in the room, if you have one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        role: Option<Role>,
+        /// You are muted until then (`moderation::FOREVER`: until unmuted).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        muted_until: Option<Timestamp>,
     },
     /// Sent every heartbeat interval, so that a browser (which cannot see WebSocket pings) notices a silent server.
     Heartbeat,
@@ -217,6 +240,22 @@ pub enum ErrorCode {
     InvalidEmoji,
     /// The message has as many reactions as the server keeps.
     TooManyReactions,
+    /// Only the room's moderators (and its owner) may do that.
+    NotModerator,
+    /// No member of that name here now or recently (or one a moderator may not act on).
+    NoSuchMember,
+    /// The moderation request is malformed (a field out of range).
+    BadRequest,
+    /// You are muted in this room: you may read, not post.
+    Muted,
+    /// The room is read-only.
+    Locked,
+    /// Slow mode: wait before posting again (the message says how long).
+    SlowMode,
+    /// You are banned from this room (the connection closes with 4011).
+    Banned,
+    /// That owner or invite link is not valid (used, expired, or for another name).
+    InvalidToken,
 }
 
 /// WebSocket close codes the server uses, besides the standard 1000 (normal) and 1001 (going away).
@@ -233,6 +272,10 @@ pub mod close {
     pub const FLOODING: u16 = 4029;
     /// The connection sent nothing, not even a pong, within the heartbeat timeout.
     pub const HEARTBEAT_TIMEOUT: u16 = 4000;
+    /// A moderator removed the member from the room (the reason is the close reason); they may join again.
+    pub const KICKED: u16 = 4010;
+    /// The member is banned from the room (the reason is the close reason): do not reconnect.
+    pub const BANNED: u16 = 4011;
 }
 
 /// The reconnect delay a 1012 close reason suggests (`"service restart; retry_ms=1234"`).
@@ -273,9 +316,10 @@ impl ClientFrame {
             Err(err) => match serde_json::from_str::<serde_json::Value>(text) {
                 Err(_) => Err(DecodeError::BadJson),
                 Ok(value) => match value.get("type").and_then(|t| t.as_str()) {
-                    Some("join" | "send" | "edit" | "delete" | "react" | "typing") => {
-                        Err(DecodeError::BadFrame(err.to_string()))
-                    }
+                    Some(
+                        "join" | "send" | "edit" | "delete" | "react" | "typing" | "moderate"
+                        | "claim",
+                    ) => Err(DecodeError::BadFrame(err.to_string())),
                     _ => Err(DecodeError::UnknownType),
                 },
             },
@@ -404,6 +448,22 @@ mod tests {
                 on: true,
             },
             ClientFrame::Typing,
+            ClientFrame::Moderate {
+                client_id: "c6".into(),
+                request: ModRequest::Mute {
+                    name: "Bob".into(),
+                    minutes: Some(10),
+                    reason: "spam".into(),
+                },
+            },
+            ClientFrame::Moderate {
+                client_id: "c7".into(),
+                request: ModRequest::Lock { on: true },
+            },
+            ClientFrame::Claim {
+                client_id: "c8".into(),
+                token: "t".into(),
+            },
         ] {
             assert_eq!(ClientFrame::decode(&frame.encode()), Ok(frame));
         }
@@ -445,6 +505,13 @@ mod tests {
                 max_message_chars: 2000,
                 reset: true,
                 silence_ms: 40_000,
+                room: RoomSettings {
+                    topic: "t".into(),
+                    locked: true,
+                    slow_secs: 5,
+                },
+                role: Some(Role::Moderator),
+                muted_until: Some(moderation::FOREVER),
             },
             ServerFrame::Typing { name: "Bob".into() },
             ServerFrame::Heartbeat,

@@ -38,6 +38,19 @@ pub enum JoinOutcome {
     Joined(Member),
     /// Refused, with the reason to show next to `field`.
     Refused { field: JoinField, message: String },
+    /// Joined, and the room is new: `token` is its one-time owner link's (`/r/<room>?claim=<token>`),
+    /// shown once (servers with `room_owner_on_create`).
+    Created { member: Member, token: String },
+}
+
+/// One moderation action as the audit log keeps it: the change it made, and who made it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// The change (its `name` is the moderator's; empty for the operator).
+    pub change: super::Change,
+    /// The moderator's role then (`None`: the server's operator).
+    #[serde(default)]
+    pub role: Option<super::Role>,
 }
 
 /// One second of the server's life, for the status page.

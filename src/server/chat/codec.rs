@@ -9,7 +9,9 @@
 
 use std::sync::Arc;
 
-use crate::protocol::{Change, ChatMessage, ErrorCode, Member, MessageId};
+use crate::protocol::{
+    Change, ChatMessage, ErrorCode, Member, MessageId, ModRequest, Role, RoomSettings, Timestamp,
+};
 use crate::server::chat::text::Utf8Bytes;
 use crate::server::ops::metrics::Rejection;
 
@@ -56,6 +58,16 @@ pub struct Welcome {
     /// The history does not follow on from what the client had: it starts afresh.
     pub reset: bool,
     pub silence_ms: u64,
+    /// The room's settings and the member's standing in it when the history was read.
+    pub standing: Standing,
+}
+
+/// A room's settings and one member's standing in it, as a welcome tells them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Standing {
+    pub room: RoomSettings,
+    pub role: Option<Role>,
+    pub muted_until: Option<Timestamp>,
 }
 
 /// A wire format: what a connection's frames mean, and how events are sent to it.
@@ -193,6 +205,13 @@ pub enum Command {
     },
     /// The member is typing.
     Typing,
+    /// A moderator's action.
+    Moderate {
+        client_id: String,
+        request: ModRequest,
+    },
+    /// Claims a role with a one-time link's token.
+    Claim { client_id: String, token: String },
     /// Nothing to do: counted as this rejection, not answered.
     Ignore(Rejection),
     /// Refused: answered with an error event; the connection goes on.

@@ -187,6 +187,7 @@ impl Joins<'_> {
                 recent,
                 changes: Vec::new(),
                 upto,
+                ..History::default()
             })
         };
         let entries = match after {

@@ -56,7 +56,7 @@ pub fn check(client_id: &str, action: &Action, max_chars: usize) -> Result<(), P
         }
         _ if !rules::valid_client_id(client_id) => Err(PostError::InvalidClientId),
         Action::React { emoji, .. } if !is_single_emoji(emoji) => Err(PostError::InvalidEmoji),
-        Action::Delete { .. } | Action::React { .. } => Ok(()),
+        Action::Delete { .. } | Action::React { .. } | Action::Moderate(_) => Ok(()),
     }
 }
 

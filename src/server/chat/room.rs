@@ -17,7 +17,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::protocol::{close, Change, ChatMessage, ErrorCode, Member, MessageId};
 use crate::rules::{self, name_key};
-use crate::server::chat::codec::{Codec, Event, Frames, Welcome};
+use crate::server::chat::codec::{Codec, Event, Frames, Standing, Welcome};
 use crate::server::chat::members::{ConnEntry, MemberEntry, RoomState};
 use crate::server::chat::outbox::Outbox;
 use crate::server::chat::session::Session;
@@ -79,6 +79,8 @@ pub struct History {
     pub changes: Vec<Change>,
     /// The log position read up to: live entries after it follow the welcome.
     pub upto: MessageId,
+    /// The room's settings and the member's standing, read with the history.
+    pub standing: Standing,
 }
 
 /// A chat room.
@@ -328,6 +330,7 @@ impl Room {
             max_message_chars: self.limits.max_message_chars,
             reset,
             silence_ms: self.limits.silence_ms,
+            standing: history.standing,
         }
     }
 

@@ -12,6 +12,7 @@ pub mod types;
 
 use std::sync::Arc;
 
+use crate::protocol::pages::AuditEntry;
 use crate::protocol::{ChatMessage, MessageId};
 use crate::server::ids::SessionId;
 use crate::server::log::redis::RedisLog;
@@ -19,8 +20,12 @@ use crate::server::log::sqlite::{Appender, Store};
 
 pub use presence::{LiveRooms, PresenceChange, RemoteMembers};
 pub use types::{
-    now_ms, Action, Append, Delivery, Entry, Outcome, Refusal, StoreError, MAX_REACTIONS, QUEUE,
+    now_ms, Action, Append, Delivery, Entry, Moderation, Outcome, Refusal, StoreError,
+    MAX_REACTIONS, QUEUE,
 };
+
+/// Most audit records kept per room (the oldest go first).
+pub const AUDIT_KEPT: usize = 10_000;
 
 /// The message log the server appends to and reads history from.
 #[derive(Clone)]
@@ -199,6 +204,79 @@ impl MessageLog {
         match self {
             MessageLog::Local { store, appender } => store.check_writable(appender).await,
             MessageLog::Cluster(log) => log.check_writable().await,
+        }
+    }
+
+    /// Every moderation field of `room` (roles, bans, mutes, settings, links), as written
+    /// by [`Moderation::writes`] and [`MessageLog::set_moderation`].
+    pub async fn moderation(&self, room: &str) -> Result<Vec<(String, String)>, StoreError> {
+        match self {
+            MessageLog::Local { store, .. } => store.moderation(room).await,
+            MessageLog::Cluster(log) => log.moderation(room).await,
+        }
+    }
+
+    /// Sets (`Some`) or deletes one moderation field of `room` outside the log (e.g. a ban's
+    /// address, an invite). With `only_if_absent`, sets it only if it is not there; returns
+    /// whether it wrote.
+    pub async fn set_moderation(
+        &self,
+        room: &str,
+        field: &str,
+        value: Option<&str>,
+        only_if_absent: bool,
+    ) -> Result<bool, StoreError> {
+        match self {
+            MessageLog::Local { store, .. } => {
+                store
+                    .set_moderation(room, field, value, only_if_absent)
+                    .await
+            }
+            MessageLog::Cluster(log) => {
+                log.set_moderation(room, field, value, only_if_absent).await
+            }
+        }
+    }
+
+    /// Up to `limit` audit records of `room` with ids below `before` (all: `None`), newest first.
+    pub async fn audit(
+        &self,
+        room: &str,
+        before: Option<MessageId>,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        match self {
+            MessageLog::Local { store, .. } => store.audit(room, before, limit).await,
+            MessageLog::Cluster(log) => log.audit(room, before, limit).await,
+        }
+    }
+
+    /// The session that last posted as `name` (exactly) among the room's newest 1000 entries.
+    pub async fn session_of(&self, room: &str, name: &str) -> Result<Option<String>, StoreError> {
+        match self {
+            MessageLog::Local { store, .. } => store.session_of(room, name).await,
+            MessageLog::Cluster(log) => log.session_of(room, name).await,
+        }
+    }
+
+    /// Cluster mode: the session holding `name_key` in `room` on any node (one node's rooms
+    /// know their own holds).
+    pub async fn name_holder(
+        &self,
+        room: &str,
+        name_key: &str,
+    ) -> Result<Option<String>, StoreError> {
+        match self {
+            MessageLog::Local { .. } => Ok(None),
+            MessageLog::Cluster(log) => log.name_holder(room, name_key).await,
+        }
+    }
+
+    /// The names of the rooms the log knows (with a history, or in cluster mode made by a join).
+    pub async fn rooms(&self) -> Result<Vec<String>, StoreError> {
+        match self {
+            MessageLog::Local { store, .. } => store.rooms().await,
+            MessageLog::Cluster(log) => log.rooms().await,
         }
     }
 }

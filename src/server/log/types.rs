@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use thiserror::Error;
 
-use crate::protocol::{Change, ChatMessage, ErrorCode, Member, MessageId};
+use crate::protocol::{
+    Change, ChangeAction, ChatMessage, ErrorCode, Member, MessageId, Role, Timestamp,
+};
 
 /// Appends queued for the log before senders are told the server is busy.
 pub const QUEUE: usize = 65_536;
@@ -98,6 +100,29 @@ pub enum Action {
         emoji: String,
         on: bool,
     },
+    /// A moderation step the chat layer has checked (the author is the moderator; the
+    /// server's operator is an author with an empty name).
+    Moderate(Box<Moderation>),
+}
+
+/// A moderation step: stored as the room's next entry (a change), together with its
+/// effects, in one atomic step, and recorded in the room's audit log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Moderation {
+    /// What it does. For `Clear`, the log fills in `ids`.
+    pub action: ChangeAction,
+    /// `Remove`: the message; refused with `NoSuchMessage` unless it exists and is not
+    /// deleted. Its text and reactions are removed from the store.
+    pub target: MessageId,
+    /// `Clear`: the session whose messages with `ts >= since` are removed like `Remove`
+    /// (at most `moderation::MAX_CLEARED`, the newest).
+    pub clear: Option<(String, Timestamp)>,
+    /// The room's moderation fields to set (`Some`) or delete (`None`) in the same step.
+    pub writes: Vec<(String, Option<String>)>,
+    /// Refused with `Refusal::Stale` unless this field holds this value now (one-time links).
+    pub require: Option<(String, String)>,
+    /// The author's role, for the audit log (`None`: the operator).
+    pub role: Option<Role>,
 }
 
 /// An entry of a room's log: a message (in its newest state) or a change to one.
@@ -140,6 +165,8 @@ pub enum Refusal {
     NoSuchMessage,
     #[error("That message has as many reactions as it can keep")]
     TooManyReactions,
+    #[error("That link was already used, or is no longer valid")]
+    Stale,
 }
 
 impl Refusal {
@@ -148,6 +175,7 @@ impl Refusal {
             Refusal::NotAuthor => ErrorCode::NotAuthor,
             Refusal::NoSuchMessage => ErrorCode::NoSuchMessage,
             Refusal::TooManyReactions => ErrorCode::TooManyReactions,
+            Refusal::Stale => ErrorCode::InvalidToken,
         }
     }
 }

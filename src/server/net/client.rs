@@ -187,6 +187,9 @@ impl Connection {
                 self.send(&client_id, action)
             }
             Command::Typing => self.typing(),
+            Command::Moderate { .. } | Command::Claim { .. } => {
+                self.error(ErrorCode::NotModerator, "Not yet", None)
+            }
             Command::Ignore(why) => self.state.hub.metrics().rejected(why),
             Command::Refuse { code, message } => self.error(code, &message, None),
             Command::Close {

@@ -64,6 +64,9 @@ impl Codec for Current {
             max_message_chars: w.max_message_chars,
             reset: w.reset,
             silence_ms: w.silence_ms,
+            room: w.standing.room,
+            role: w.standing.role,
+            muted_until: w.standing.muted_until,
         };
         vec![frame.encode().into()]
     }
@@ -110,6 +113,10 @@ impl Codec for Current {
                 },
             },
             Ok(ClientFrame::Typing) => Command::Typing,
+            Ok(ClientFrame::Moderate { client_id, request }) => {
+                Command::Moderate { client_id, request }
+            }
+            Ok(ClientFrame::Claim { client_id, token }) => Command::Claim { client_id, token },
             Err(e) => Command::Refuse {
                 code: e.code(),
                 message: e.to_string(),

@@ -141,6 +141,7 @@ fn unnumbered(a: &Append) -> Option<String> {
     let client_id = Some(a.client_id.clone());
     let (ts, id) = (now_ms(), 0);
     let json = match &a.action {
+        Action::Moderate(_) => return None,
         Action::Post { .. } => serde_json::to_string(&ChatMessage {
             id,
             ts,
@@ -182,6 +183,7 @@ fn script_args(a: &Append) -> (&'static str, u64, &str, &str, bool) {
         Action::Edit { target, text } => ("edit", *target, text, "", false),
         Action::Delete { target } => ("delete", *target, "", "", false),
         Action::React { target, emoji, on } => ("react", *target, "", emoji, *on),
+        Action::Moderate(m) => ("mod", m.target, "", "", false),
     }
 }
 

@@ -46,6 +46,7 @@ pub(super) fn write(
         Action::Edit { target, .. } => (EDIT, Some(*target)),
         Action::Delete { target } => (DELETE, Some(*target)),
         Action::React { target, .. } => (REACT, Some(*target)),
+        Action::Moderate(_) => return Ok(Err(Refusal::Stale)),
     };
     let target = match target_id.or(match &a.action {
         Action::Post { reply_to, .. } => *reply_to,
@@ -154,6 +155,7 @@ pub(super) fn write(
                 on: *on,
             })
         }
+        Action::Moderate(_) => return Ok(Err(Refusal::Stale)),
     };
     let (text, reply_to, emoji, flag) = match &a.action {
         Action::Post { text, reply_to } => (text.as_str(), reply_to.map(sql_id), None, None),

@@ -146,6 +146,7 @@ pub(super) fn row_to_entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Ent
             edited: r.get(9)?,
             deleted: r.get(10)?,
             reactions: Vec::new(),
+            removed: false,
         })));
     }
     let target = r.get::<_, Option<i64>>(7)?.unwrap_or(0) as MessageId;
