@@ -112,6 +112,12 @@ settings! {
     drain_delay_ms: u64 = "0", "CHAT_DRAIN_DELAY_MS";
     /// Address for /metrics and /status, e.g. "127.0.0.1:9100" (empty: both on `listen`).
     admin_listen: String = "", "CHAT_ADMIN_LISTEN";
+    /// Bearer token of the admin API under /api/admin (empty, with no `admin_token_file`: the admin API is off). At least 16 characters.
+    admin_token: String = "", "CHAT_ADMIN_TOKEN";
+    /// File holding the admin API's token (its first line), instead of `admin_token`.
+    admin_token_file: String = "", "CHAT_ADMIN_TOKEN_FILE";
+    /// The first member of a new room gets a one-time link that makes them its owner.
+    room_owner_on_create: bool = "false", "CHAT_ROOM_OWNER_ON_CREATE";
     /// Serve /metrics and /status on `listen` too, when no `admin_listen` is set (off: they answer 404 there).
     metrics_public: bool = "false", "CHAT_METRICS_PUBLIC";
     /// Sessions (joins through the form) one IP address may start per minute, on average.
