@@ -16,9 +16,11 @@ pub mod components;
 pub mod live_room;
 pub mod mentions;
 pub mod model;
+pub mod parts;
 pub mod protocol;
 pub mod richtext;
 pub mod rules;
+pub mod standing;
 pub mod typing;
 
 #[cfg(feature = "hydrate")]

@@ -5,12 +5,14 @@
 
 use std::collections::HashMap;
 
+pub use crate::parts::Parts;
 use crate::protocol::pages::RoomSnapshot;
 use crate::protocol::{
     Change, ChangeAction, ChatMessage, ClientFrame, ErrorCode, Member, MessageId, Quote,
     ServerFrame,
 };
 use crate::rules::name_key;
+use crate::standing::{self, Standing};
 use crate::typing::Typing;
 
 /// Most entries kept on screen; older ones are dropped.
@@ -52,54 +54,6 @@ impl ConnState {
             ConnState::Reconnecting => "Reconnecting…",
             ConnState::Offline => "Offline",
         }
-    }
-}
-
-/// Which parts of the room a change touched: each view subscribes to the parts it shows, so a
-/// change re-renders only those (a new message, say, never the member list).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Parts(u16);
-
-impl Parts {
-    pub const NONE: Parts = Parts(0);
-    /// `me` and `join_error`.
-    pub const ME: Parts = Parts(1);
-    pub const MEMBERS: Parts = Parts(1 << 1);
-    pub const ONLINE: Parts = Parts(1 << 2);
-    /// `entries`, `has_older` and `last_id`.
-    pub const ENTRIES: Parts = Parts(1 << 3);
-    pub const PENDING: Parts = Parts(1 << 4);
-    pub const CONN: Parts = Parts(1 << 5);
-    pub const ERROR: Parts = Parts(1 << 6);
-    /// `max_message_chars` and `silence_ms`.
-    pub const LIMITS: Parts = Parts(1 << 7);
-    /// The content of shown messages (edits, deletions, reactions, quotes): see `version`.
-    pub const EDITS: Parts = Parts(1 << 8);
-    /// Who is typing.
-    pub const TYPING: Parts = Parts(1 << 9);
-    /// How many parts there are.
-    pub const COUNT: usize = 10;
-
-    pub fn contains(self, other: Parts) -> bool {
-        self.0 & other.0 == other.0
-    }
-
-    /// The indexes (0..`COUNT`) of the parts in this set.
-    pub fn indexes(self) -> impl Iterator<Item = usize> {
-        (0..Self::COUNT).filter(move |i| self.0 & (1 << i) != 0)
-    }
-}
-
-impl std::ops::BitOr for Parts {
-    type Output = Parts;
-    fn bitor(self, rhs: Parts) -> Parts {
-        Parts(self.0 | rhs.0)
-    }
-}
-
-impl std::ops::BitOrAssign for Parts {
-    fn bitor_assign(&mut self, rhs: Parts) {
-        self.0 |= rhs.0;
     }
 }
 
@@ -183,6 +137,8 @@ pub struct RoomModel {
     pub has_older: bool,
     /// Silence after which the connection counts as dead (from the server's welcome).
     pub silence_ms: u64,
+    /// The room's settings and the reader's role, mute and removal.
+    pub standing: Standing,
     page_size: usize,
     next_notice: u64,
 }
@@ -206,6 +162,7 @@ impl RoomModel {
             max_message_chars: snap.max_message_chars,
             has_older: snap.recent.len() >= snap.page_size,
             silence_ms: 40_000,
+            standing: Standing::default(),
             page_size: snap.page_size,
             next_notice: 0,
         };
@@ -283,13 +240,39 @@ impl RoomModel {
                 changed |= Parts::PENDING;
             }
         }
+        if change.action.is_moderation() {
+            let me = self.me.as_ref().map(|me| me.name.clone());
+            changed |= self.standing.apply(&change, me.as_deref());
+            if let Some(line) = standing::line(&change) {
+                self.notice(line);
+                changed |= Parts::ENTRIES;
+            }
+        }
+        if let ChangeAction::Clear { ids, .. } = &change.action {
+            for &target in ids {
+                let reason = String::new();
+                let action = ChangeAction::Remove { reason };
+                changed |= self.change_message(&Change {
+                    target,
+                    action,
+                    ..change.clone()
+                });
+            }
+            return changed;
+        }
+        changed | self.change_message(&change)
+    }
+
+    /// Applies `change` to the message it targets and to the quotes of the replies to it.
+    fn change_message(&mut self, change: &Change) -> Parts {
+        let mut changed = Parts::NONE;
         let mut touched = Vec::new();
         let mut quote = None;
         for e in self.entries.iter_mut().rev() {
             let Entry::Message(m) = e else { continue };
             if m.id == change.target {
                 let before = m.clone();
-                m.apply(&change);
+                m.apply(change);
                 if *m != before {
                     touched.push(m.id);
                 }
@@ -413,9 +396,12 @@ impl RoomModel {
                 max_message_chars,
                 reset,
                 silence_ms,
-                ..
+                room,
+                role,
+                muted_until,
             } => {
                 let mut changed = Parts::ME | Parts::CONN | Parts::ERROR | Parts::LIMITS;
+                changed |= self.standing.welcome(room, role, muted_until);
                 if silence_ms > 0 {
                     self.silence_ms = silence_ms;
                 }
@@ -508,7 +494,7 @@ impl RoomModel {
                     Parts::ME | Parts::CONN
                 }
                 _ => {
-                    if let Some(id) = client_id {
+                    if let Some(id) = client_id.filter(|id| !self.standing.answered(id)) {
                         self.pending.retain(|p| p.client_id != id);
                         let before = self.pending_changes.len();
                         self.pending_changes.retain(|p| p.client_id != id);
@@ -590,6 +576,9 @@ impl RoomModel {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::moderation::FOREVER;
+    use crate::protocol::{Role, RoomSettings};
+    use crate::standing::{Block, Removed};
 
     fn member(name: &str) -> Member {
         Member {
@@ -724,6 +713,9 @@ mod tests {
             max_message_chars: 100,
             reset: false,
             silence_ms: 0,
+            room: RoomSettings::default(),
+            role: None,
+            muted_until: None,
         });
         assert_eq!((m.members.len(), m.online), (2, 500));
         m.apply(ServerFrame::Online { count: 499 });
@@ -752,6 +744,9 @@ mod tests {
             max_message_chars: 100,
             reset: false,
             silence_ms: 5_000,
+            room: RoomSettings::default(),
+            role: None,
+            muted_until: None,
         });
         assert_eq!(m.silence_ms, 5_000);
         assert_eq!(ids(&m), [1, 2, 3]);
@@ -773,6 +768,9 @@ mod tests {
             max_message_chars: 100,
             reset: true,
             silence_ms: 0,
+            room: RoomSettings::default(),
+            role: None,
+            muted_until: None,
         });
         assert_eq!(ids(&m), [2000, 2001]);
         assert!(m
@@ -979,5 +977,407 @@ mod tests {
         m.prepend_older(vec![msg(0, None)], true);
         assert!(m.has_older);
         assert_eq!(ids(&m), [0, 1, 2]);
+    }
+
+    fn welcome(role: Option<Role>, muted_until: Option<i64>, room: RoomSettings) -> ServerFrame {
+        ServerFrame::Welcome {
+            you: member("Ada"),
+            members: vec![member("Ada")],
+            online: 1,
+            recent: vec![],
+            changes: vec![],
+            upto: 0,
+            max_message_chars: 100,
+            reset: false,
+            silence_ms: 0,
+            room,
+            role,
+            muted_until,
+        }
+    }
+
+    fn moderation(id: u64, name: &str, action: ChangeAction) -> Change {
+        let mut c = change(id, 0, name, action);
+        c.ts = 1_000_000;
+        c
+    }
+
+    fn lines(m: &RoomModel) -> Vec<&str> {
+        m.entries
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Notice { text, .. } => Some(text.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_moderation_change_is_a_plain_line_in_the_conversation() {
+        let mut m = model();
+        let until = |minutes: i64| 1_000_000 + minutes * 60_000;
+        let actions = [
+            (
+                "Ann",
+                ChangeAction::Remove {
+                    reason: String::new(),
+                },
+            ),
+            (
+                "Ann",
+                ChangeAction::Remove {
+                    reason: "rude".into(),
+                },
+            ),
+            (
+                "Ann",
+                ChangeAction::Mute {
+                    member: "Bob".into(),
+                    until: until(10),
+                    reason: "spam".into(),
+                },
+            ),
+            (
+                "Ann",
+                ChangeAction::Mute {
+                    member: "Bob".into(),
+                    until: FOREVER,
+                    reason: String::new(),
+                },
+            ),
+            (
+                "Ann",
+                ChangeAction::Unmute {
+                    member: "Bob".into(),
+                },
+            ),
+            (
+                "Ann",
+                ChangeAction::Kick {
+                    member: "Bob".into(),
+                    reason: "calm down".into(),
+                },
+            ),
+            (
+                "",
+                ChangeAction::Kick {
+                    member: "Bob".into(),
+                    reason: String::new(),
+                },
+            ),
+            (
+                "Ann",
+                ChangeAction::Ban {
+                    member: "Bob".into(),
+                    until: until(60),
+                    address: true,
+                    reason: String::new(),
+                },
+            ),
+            (
+                "Ann",
+                ChangeAction::Ban {
+                    member: "Bob".into(),
+                    until: until(1440),
+                    address: false,
+                    reason: "<b>x</b>".into(),
+                },
+            ),
+            (
+                "",
+                ChangeAction::Ban {
+                    member: "Bob".into(),
+                    until: FOREVER,
+                    address: false,
+                    reason: String::new(),
+                },
+            ),
+            (
+                "Ann",
+                ChangeAction::Unban {
+                    member: "Bob".into(),
+                },
+            ),
+            (
+                "Ann",
+                ChangeAction::Topic {
+                    text: "Rust & <friends>".into(),
+                },
+            ),
+            (
+                "Ann",
+                ChangeAction::Topic {
+                    text: String::new(),
+                },
+            ),
+            ("Ann", ChangeAction::Lock { on: true }),
+            ("Ann", ChangeAction::Lock { on: false }),
+            ("Ann", ChangeAction::Slow { secs: 30 }),
+            ("Ann", ChangeAction::Slow { secs: 300 }),
+            ("Ann", ChangeAction::Slow { secs: 0 }),
+            (
+                "",
+                ChangeAction::Role {
+                    member: "Ann".into(),
+                    role: Some(Role::Moderator),
+                },
+            ),
+            (
+                "Ann",
+                ChangeAction::Role {
+                    member: "Cy".into(),
+                    role: None,
+                },
+            ),
+            (
+                "",
+                ChangeAction::Role {
+                    member: "Ann".into(),
+                    role: Some(Role::Owner),
+                },
+            ),
+            (
+                "Ann",
+                ChangeAction::Clear {
+                    member: "Bob".into(),
+                    ids: vec![1, 2],
+                    reason: "flood".into(),
+                },
+            ),
+        ];
+        for (i, (name, action)) in actions.into_iter().enumerate() {
+            m.apply(ServerFrame::Change(moderation(10 + i as u64, name, action)));
+        }
+        assert_eq!(
+            lines(&m),
+            [
+                "Ann removed a message",
+                "Ann removed a message: rude",
+                "Ann muted Bob for 10 minutes: spam",
+                "Ann muted Bob until unmuted",
+                "Ann unmuted Bob",
+                "Bob was kicked by Ann: calm down",
+                "Bob was kicked by an operator",
+                "Ann banned Bob for 1 hour",
+                "Ann banned Bob for 1 day: <b>x</b>",
+                "An operator banned Bob for good",
+                "Ann unbanned Bob",
+                "Ann set the topic: Rust & <friends>",
+                "Ann cleared the topic",
+                "Ann locked the room",
+                "Ann unlocked the room",
+                "Slow mode: one message every 30 s",
+                "Slow mode: one message every 5 min",
+                "Slow mode is off",
+                "Ann is now a moderator",
+                "Cy is no longer a moderator",
+                "Ann is now the owner",
+                "Ann removed 2 recent messages by Bob: flood",
+            ]
+        );
+        // Member's own changes are no line.
+        let before = lines(&m).len();
+        m.apply(ServerFrame::Change(change(
+            40,
+            1,
+            "Ada",
+            ChangeAction::Delete,
+        )));
+        assert_eq!(lines(&m).len(), before);
+        assert_eq!(
+            m.last_id,
+            Some(40),
+            "moderation changes move the resume point too"
+        );
+    }
+
+    #[test]
+    fn removals_and_clears_hide_messages_and_their_quotes() {
+        let mut m = model();
+        let mut reply = msg(3, None);
+        reply.reply_to = Some(Quote::of(1, "Ada", "m1"));
+        m.apply(ServerFrame::Message(reply));
+        m.apply(ServerFrame::Message(msg(4, None)));
+        let mut remove = moderation(
+            5,
+            "Ann",
+            ChangeAction::Remove {
+                reason: String::new(),
+            },
+        );
+        remove.target = 1;
+        let changed = m.apply(ServerFrame::Change(remove));
+        assert!(changed.contains(Parts::EDITS | Parts::ENTRIES));
+        assert!(m.message(1).is_some_and(|x| x.removed && x.text.is_empty()));
+        assert!(m
+            .message(3)
+            .and_then(|x| x.reply_to.clone())
+            .is_some_and(|q| q.gone));
+        let clear = ChangeAction::Clear {
+            member: "Ada".into(),
+            ids: vec![2, 4],
+            reason: String::new(),
+        };
+        m.apply(ServerFrame::Change(moderation(6, "Ann", clear)));
+        assert!(m.message(2).is_some_and(|x| x.removed));
+        assert!(m.message(4).is_some_and(|x| x.removed));
+        assert!(
+            m.message(3).is_some_and(|x| !x.deleted),
+            "a clear removes only what it lists"
+        );
+    }
+
+    #[test]
+    fn settings_role_and_mute_come_with_the_welcome_and_follow_changes() {
+        let mut m = model();
+        let room = RoomSettings {
+            topic: "Rust".into(),
+            locked: false,
+            slow_secs: 0,
+        };
+        let changed = m.apply(welcome(None, Some(FOREVER), room));
+        assert!(changed.contains(Parts::ROOM | Parts::STANDING));
+        assert_eq!(m.standing.settings.topic, "Rust");
+        assert_eq!(m.standing.block(0), Some(Block::Muted { until: FOREVER }));
+        // A mute of someone else is not mine.
+        let unmute_bob = ChangeAction::Unmute {
+            member: "Bob".into(),
+        };
+        assert!(!m
+            .apply(ServerFrame::Change(moderation(7, "Ann", unmute_bob)))
+            .contains(Parts::STANDING));
+        assert_eq!(m.standing.muted_until, Some(FOREVER));
+        let unmute_me = ChangeAction::Unmute {
+            member: "ada".into(),
+        };
+        assert!(m
+            .apply(ServerFrame::Change(moderation(8, "Ann", unmute_me)))
+            .contains(Parts::STANDING));
+        assert_eq!(m.standing.block(0), None);
+        let mute = ChangeAction::Mute {
+            member: "Ada".into(),
+            until: 5_000,
+            reason: String::new(),
+        };
+        m.apply(ServerFrame::Change(moderation(9, "Ann", mute)));
+        assert_eq!(m.standing.block(4_999), Some(Block::Muted { until: 5_000 }));
+        assert_eq!(m.standing.block(5_000), None, "a mute ends by itself");
+        let topic = ChangeAction::Topic { text: "Go".into() };
+        assert!(m
+            .apply(ServerFrame::Change(moderation(10, "Ann", topic)))
+            .contains(Parts::ROOM));
+        m.apply(ServerFrame::Change(moderation(
+            11,
+            "Ann",
+            ChangeAction::Lock { on: true },
+        )));
+        assert_eq!(m.standing.block(6_000), Some(Block::Locked));
+        let role = ChangeAction::Role {
+            member: "Ada".into(),
+            role: Some(Role::Moderator),
+        };
+        assert!(m
+            .apply(ServerFrame::Change(moderation(12, "", role)))
+            .contains(Parts::STANDING));
+        assert_eq!(m.standing.role, Some(Role::Moderator));
+        assert_eq!(
+            m.standing.block(6_000),
+            None,
+            "moderators may post in a locked room"
+        );
+        // A resume's welcome brings the newest settings.
+        let room = RoomSettings {
+            topic: "Go".into(),
+            locked: true,
+            slow_secs: 30,
+        };
+        m.apply(welcome(Some(Role::Moderator), None, room));
+        assert_eq!(
+            (m.standing.settings.locked, m.standing.settings.slow_secs),
+            (true, 30)
+        );
+    }
+
+    #[test]
+    fn slow_mode_counts_down_from_the_last_send_for_members_only() {
+        let mut m = model();
+        m.apply(ServerFrame::Change(moderation(
+            5,
+            "Ann",
+            ChangeAction::Slow { secs: 30 },
+        )));
+        assert_eq!(m.standing.block(0), None, "nothing sent yet");
+        m.standing.last_sent = Some(10_000);
+        assert_eq!(m.standing.block(10_000), Some(Block::Slow { secs: 30 }));
+        assert_eq!(m.standing.block(39_001), Some(Block::Slow { secs: 1 }));
+        assert_eq!(m.standing.block(40_000), None);
+        assert_eq!(
+            Block::Slow { secs: 12 }.text(|_| String::new()),
+            "You can send again in 12 s"
+        );
+        assert_eq!(
+            Block::Muted { until: FOREVER }.text(|_| String::new()),
+            "You are muted until a moderator unmutes you"
+        );
+        assert_eq!(
+            Block::Muted { until: 9 }.text(|t| format!("t{t}")),
+            "You are muted until t9"
+        );
+        assert_eq!(
+            Block::Locked.text(|_| String::new()),
+            "This room is read-only"
+        );
+        m.standing.role = Some(Role::Owner);
+        assert_eq!(m.standing.block(10_000), None, "moderators are exempt");
+        m.standing.removed = Some(Removed {
+            banned: true,
+            reason: "spam".into(),
+        });
+        assert_eq!(m.standing.block(10_000), Some(Block::Removed));
+        let kicked = Removed {
+            banned: false,
+            reason: String::new(),
+        };
+        assert_eq!(
+            kicked.text(),
+            "You were removed from the room by a moderator."
+        );
+        assert_eq!(
+            Removed {
+                banned: true,
+                reason: "spam".into()
+            }
+            .text(),
+            "You are banned from this room: spam"
+        );
+    }
+
+    #[test]
+    fn a_refused_moderation_shows_the_servers_words_and_a_claim_clears_the_owner_link() {
+        let mut m = model();
+        m.standing.note_sent("m1".into());
+        m.apply(ServerFrame::Error {
+            code: ErrorCode::NotModerator,
+            message: "Only moderators may do that".into(),
+            client_id: Some("m1".into()),
+        });
+        assert_eq!(m.error.as_deref(), Some("Only moderators may do that"));
+        m.standing.owner_token = Some("tok".into());
+        m.standing.note_sent("c1".into());
+        let mut claimed = moderation(
+            5,
+            "",
+            ChangeAction::Role {
+                member: "Ada".into(),
+                role: Some(Role::Owner),
+            },
+        );
+        claimed.client_id = Some("c1".into());
+        m.apply(ServerFrame::Change(claimed));
+        assert_eq!(
+            (m.standing.role, m.standing.owner_token.as_deref()),
+            (Some(Role::Owner), None)
+        );
+        assert!(!m.standing.answered("c1"), "answered once");
     }
 }

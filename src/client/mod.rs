@@ -1,6 +1,8 @@
 //! Browser-only code: the live socket and what the browser remembers.
 
 pub mod attention;
+pub mod audit;
+pub mod claim;
 pub mod socket;
 pub mod storage;
 

@@ -7,7 +7,8 @@
 //! 30 s apart; at once when the browser comes back online), joins again with its resume point
 //! (the last log id seen), and once the welcome has replayed what it missed, re-sends every
 //! message and change still pending under the same client ids, so that each is stored once.
-//! `typing` frames go to the model's typing list with the time they came.
+//! `typing` frames go to the model's typing list with the time they came. A kick (4010) or a
+//! ban (4011) ends the connection for good, with the moderator's reason for the page to show.
 
 use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
 use futures::{FutureExt, SinkExt, StreamExt};
@@ -17,8 +18,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::live_room::LiveRoom;
-use crate::model::{reconnect_delay_ms, ConnState};
+use crate::model::{reconnect_delay_ms, ConnState, Parts};
 use crate::protocol::{close, ClientFrame, ServerFrame};
+use crate::standing::Removed;
 
 /// Network changes the browser reports.
 enum Wake {
@@ -93,6 +95,8 @@ enum Ended {
     RetryAfter(u32),
     /// The server refused this session: back to the join form.
     Refused,
+    /// A moderator kicked or banned this member: stay offline and say why.
+    Removed(Removed),
     /// The view went away.
     Stopped,
 }
@@ -123,6 +127,13 @@ async fn run(
             Ended::Stopped => return,
             Ended::Refused => {
                 let _ = model.change(|m| m.set_conn(ConnState::Offline));
+                return;
+            }
+            Ended::Removed(removed) => {
+                let _ = model.change(|m| {
+                    m.standing.removed = Some(removed);
+                    m.set_conn(ConnState::Offline) | Parts::STANDING
+                });
                 return;
             }
             Ended::Retry | Ended::RetryAfter(_) => {}
@@ -219,7 +230,20 @@ async fn session(
                             text: p.text,
                             reply_to: p.reply_to,
                         });
-                        for frame in sends.chain(changes.into_iter().map(|c| c.frame)) {
+                        // A claim link's token goes once, after the welcome.
+                        let mut claim = None;
+                        model.change(|m| {
+                            if let Some(token) = m.standing.claim.take() {
+                                let client_id = super::new_client_id();
+                                m.standing.note_sent(client_id.clone());
+                                claim = Some(ClientFrame::Claim { client_id, token });
+                            }
+                            Parts::NONE
+                        });
+                        if claim.is_some() {
+                            super::claim::forget_in_url();
+                        }
+                        for frame in sends.chain(changes.into_iter().map(|c| c.frame)).chain(claim) {
                             if !send(&mut write, &frame).await {
                                 return Ended::Retry;
                             }
@@ -230,6 +254,10 @@ async fn session(
                 Some(Err(WebSocketError::ConnectionClose(ev))) => {
                     return match ev.code {
                         close::SESSION_REFUSED => Ended::Refused,
+                        close::KICKED | close::BANNED => Ended::Removed(Removed {
+                            banned: ev.code == close::BANNED,
+                            reason: ev.reason,
+                        }),
                         close::SERVICE_RESTART => Ended::RetryAfter(
                             crate::protocol::restart_delay_ms(&ev.reason).unwrap_or(1000),
                         ),

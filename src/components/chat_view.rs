@@ -12,8 +12,7 @@ use crate::live_room::LiveRoom;
 use crate::model::{Compose, Parts};
 
 #[component]
-pub fn ChatView(model: LiveRoom) -> impl IntoView {
-    let outgoing: Outgoing = StoredValue::new(None);
+pub fn ChatView(model: LiveRoom, outgoing: Outgoing) -> impl IntoView {
     // What the composer writes: shared with the messages' menus (Edit, Reply).
     let compose = RwSignal::new(Compose::Message);
 
@@ -21,9 +20,19 @@ pub fn ChatView(model: LiveRoom) -> impl IntoView {
     #[cfg(feature = "hydrate")]
     {
         let room = model.with_untracked(|m| m.room.clone());
+        // A claim link's token is sent once the welcome has come.
+        if let Some(token) = crate::client::claim::from_url() {
+            model.change(|m| {
+                m.standing.claim = Some(token);
+                Parts::NONE
+            });
+        }
         let handle = crate::client::socket::connect(room, model);
         outgoing.set_value(Some(handle.sender()));
-        on_cleanup(move || handle.close());
+        on_cleanup(move || {
+            handle.close();
+            outgoing.try_set_value(None);
+        });
     }
 
     let leave = ServerAction::<LeaveRoom>::new();
@@ -43,7 +52,7 @@ pub fn ChatView(model: LiveRoom) -> impl IntoView {
         <main class="chat" data-testid="chat">
             <aside class="members card">
                 <h2>"Members"</h2>
-                <MemberList model />
+                <MemberList model outgoing />
                 <button
                     class="link"
                     data-testid="leave-button"

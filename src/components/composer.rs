@@ -1,13 +1,18 @@
 //! The composer: Enter sends (or saves an edit), Shift+Enter makes a new line, Up edits your last message, Esc cancels.
+//!
+//! It says why the reader may not send when a moderator muted them, the room is read-only, or
+//! slow mode asks them to wait (counting down).
 
 use leptos::prelude::*;
 
 use super::mention_picker::{MentionList, MentionPicker};
+use super::time::local_when;
 use super::{new_client_id, now_ms, send_change, send_frame, Outgoing};
 use crate::live_room::LiveRoom;
 use crate::model::{Compose, Parts};
 use crate::protocol::ClientFrame;
 use crate::rules::validate_text;
+use crate::standing::Block;
 use crate::typing::should_send_typing;
 
 #[component]
@@ -43,7 +48,43 @@ pub fn Composer(model: LiveRoom, outgoing: Outgoing, compose: RwSignal<Compose>)
         });
     };
     let picker = MentionPicker::new(model, text);
+    // The clock that ends a mute and counts slow mode down.
+    let now = RwSignal::new(now_ms());
+    #[cfg(feature = "hydrate")]
+    {
+        let tick = std::time::Duration::from_secs(1);
+        let handle = set_interval_with_handle(move || now.set(js_sys::Date::now()), tick);
+        on_cleanup(move || {
+            if let Ok(h) = handle {
+                h.clear();
+            }
+        });
+    }
+    let block = Memo::new(move |_| {
+        let at = now.get() as i64;
+        model.with(Parts::STANDING | Parts::ROOM, |m| m.standing.block(at))
+    });
+    let editing = move || compose.with(|c| matches!(c, Compose::Edit { .. }));
+    // An edit is not a new message: only a kick or ban stops it here.
+    let blocked = move || {
+        block.with(|b| match b {
+            Some(Block::Removed) => true,
+            Some(_) => !editing(),
+            None => false,
+        })
+    };
+    let closed = move || {
+        block.with(|b| {
+            matches!(
+                b,
+                Some(Block::Removed | Block::Locked | Block::Muted { .. })
+            )
+        }) && !editing()
+    };
     let send = move || {
+        if blocked() {
+            return;
+        }
         let body = text.get_untracked();
         let max = model.with_untracked(|m| m.max_message_chars);
         if let Err(e) = validate_text(&body, max) {
@@ -119,7 +160,11 @@ pub fn Composer(model: LiveRoom, outgoing: Outgoing, compose: RwSignal<Compose>)
         let max = model.with(Parts::LIMITS, |m| m.max_message_chars);
         text.with(|t| t.chars().count() > max)
     };
-    let editing = move || compose.with(|c| matches!(c, Compose::Edit { .. }));
+    let block_text = move || {
+        block
+            .get()
+            .map(|b| b.text(|until| local_when(until, now.get_untracked() as i64)))
+    };
     view! {
         <p
             class="chat-error"
@@ -130,6 +175,15 @@ pub fn Composer(model: LiveRoom, outgoing: Outgoing, compose: RwSignal<Compose>)
             {move || error().unwrap_or_default()}
         </p>
         <ComposeBar compose />
+        <p
+            id="composer-block"
+            class="composer-block"
+            data-testid="composer-block"
+            role="status"
+            hidden=move || block_text().is_none()
+        >
+            {move || block_text().unwrap_or_default()}
+        </p>
         <form
             class="composer"
             on:submit=move |ev: leptos::ev::SubmitEvent| {
@@ -155,8 +209,10 @@ pub fn Composer(model: LiveRoom, outgoing: Outgoing, compose: RwSignal<Compose>)
                 }
                 on:keydown=on_keydown
                 aria-invalid=move || over().to_string()
+                disabled=closed
+                aria-describedby="composer-block"
             ></textarea>
-            <button type="submit" class="primary" data-testid="send-button">
+            <button type="submit" class="primary" data-testid="send-button" disabled=blocked>
                 {move || if editing() { "Save" } else { "Send" }}
             </button>
         </form>
@@ -196,7 +252,11 @@ fn send_message(
     reply_to: Option<crate::protocol::MessageId>,
 ) {
     let client_id = new_client_id();
-    model.change(|m| m.add_pending(client_id.clone(), text.clone(), reply_to));
+    model.change(|m| {
+        // Slow mode counts from here.
+        m.standing.last_sent = Some(now_ms() as i64);
+        m.add_pending(client_id.clone(), text.clone(), reply_to) | Parts::STANDING
+    });
     send_frame(
         outgoing,
         ClientFrame::Send {

@@ -36,15 +36,9 @@ pub fn JoinForm(room: String, model: LiveRoom) -> impl IntoView {
             return;
         };
         match result {
-            Ok(JoinOutcome::Joined(member) | JoinOutcome::Created { member, .. }) => {
-                #[cfg(feature = "hydrate")]
-                crate::client::storage::save_identity(&member);
-                model.change(|m| {
-                    m.join_error = None;
-                    m.me = Some(member);
-                    Parts::ME
-                });
-            }
+            Ok(JoinOutcome::Joined(member)) => joined(model, member, None),
+            // A new room: its one-time owner link is shown until claimed or dismissed.
+            Ok(JoinOutcome::Created { member, token }) => joined(model, member, Some(token)),
             Ok(JoinOutcome::Refused { field, message }) => match field {
                 JoinField::Name => name_error.set(Some(message)),
                 JoinField::Avatar => avatar_error.set(Some(message)),
@@ -150,6 +144,19 @@ pub fn JoinForm(room: String, model: LiveRoom) -> impl IntoView {
             </Show>
         </main>
     }
+}
+
+/// Joined as `member`: the chat takes over (with a fresh standing).
+fn joined(model: LiveRoom, member: crate::protocol::Member, owner_token: Option<String>) {
+    #[cfg(feature = "hydrate")]
+    crate::client::storage::save_identity(&member);
+    model.change(|m| {
+        m.join_error = None;
+        m.me = Some(member);
+        m.standing.removed = None;
+        m.standing.owner_token = owner_token;
+        Parts::ME | Parts::STANDING
+    });
 }
 
 /// An error shown next to a form field (hidden when there is none); `id` is also its test id.

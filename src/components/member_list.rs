@@ -2,12 +2,14 @@
 
 use leptos::prelude::*;
 
+use super::member_menu::MemberMenu;
+use super::{is_moderator, Outgoing};
 use crate::avatars::{avatar_label, avatar_url};
 use crate::live_room::LiveRoom;
 use crate::model::Parts;
 
 #[component]
-pub fn MemberList(model: LiveRoom) -> impl IntoView {
+pub fn MemberList(model: LiveRoom, outgoing: Outgoing) -> impl IntoView {
     // Names are unique in a room (the server decides by `rules::name_key`) and shown as typed.
     let me = move || model.with(Parts::ME, |m| m.me.as_ref().map(|me| me.name.clone()));
     // A big room lists its first members only.
@@ -25,6 +27,11 @@ pub fn MemberList(model: LiveRoom) -> impl IntoView {
                 children=move |m| {
                     let key = m.name.clone();
                     let is_me = move || me().as_deref() == Some(key.as_str());
+                    let tools = {
+                        let is_me = is_me.clone();
+                        move || is_moderator(model) && !is_me()
+                    };
+                    let name = m.name.clone();
                     view! {
                         <li class="member" class:me=is_me data-testid="member">
                             <img
@@ -39,6 +46,9 @@ pub fn MemberList(model: LiveRoom) -> impl IntoView {
                             </span>
                             <Show when=is_me.clone()>
                                 <span class="you">"(you)"</span>
+                            </Show>
+                            <Show when=tools.clone()>
+                                <MemberMenu name=name.clone() model outgoing />
                             </Show>
                         </li>
                     }

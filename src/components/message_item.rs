@@ -79,7 +79,14 @@ pub fn MessageItem(first: ChatMessage, actions: Actions) -> impl IntoView {
                         .map(|quote| view! { <QuoteLink quote jump=actions.jump /> })
                 }}
                 {move || {
-                    if deleted() {
+                    if message.with(|m| m.removed) {
+                        view! {
+                            <p class="text deleted" data-testid="message-removed">
+                                "removed by a moderator"
+                            </p>
+                        }
+                            .into_any()
+                    } else if deleted() {
                         view! {
                             <p class="text deleted" data-testid="message-deleted">
                                 "message deleted"

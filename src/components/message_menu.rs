@@ -1,12 +1,12 @@
-//! A message's menu: Reply and React for all, Edit and Delete (confirmed in the page) for its author; Esc closes.
+//! A message's menu: Reply and React for all, Edit and Delete for its author, Remove for moderators; Esc closes.
 
 use leptos::prelude::*;
 
 use super::message_item::Actions;
-use super::send_change;
+use super::{is_moderator, send_change, send_moderation};
 use crate::model::Compose;
 use crate::protocol::changes::is_single_emoji;
-use crate::protocol::{ClientFrame, MessageId};
+use crate::protocol::{ClientFrame, MessageId, ModRequest};
 
 /// The emoji offered first.
 pub const COMMON_EMOJI: [&str; 8] = ["👍", "❤️", "😂", "🎉", "😮", "😢", "👀", "🙏"];
@@ -17,6 +17,7 @@ enum Pane {
     Items,
     Picker,
     ConfirmDelete,
+    ConfirmRemove,
 }
 
 #[component]
@@ -103,6 +104,15 @@ pub fn MessageMenu(
         }
         close();
     };
+    let reason = RwSignal::new(String::new());
+    let remove = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        if let Some(outgoing) = actions.outgoing {
+            let reason = reason.get_untracked().trim().to_string();
+            send_moderation(model, outgoing, ModRequest::Remove { id, reason });
+        }
+        close();
+    };
     let react = move |emoji: String| {
         if let (Some(outgoing), Some(me)) = (actions.outgoing, actions.me.get_untracked()) {
             send_change(model, outgoing, |client_id| {
@@ -151,6 +161,16 @@ pub fn MessageMenu(
                                     "Delete"
                                 </button>
                             </Show>
+                            <Show when=move || is_moderator(model)>
+                                <button
+                                    type="button"
+                                    role="menuitem"
+                                    data-testid="menu-remove"
+                                    on:click=move |_| pane.set(Pane::ConfirmRemove)
+                                >
+                                    "Remove"
+                                </button>
+                            </Show>
                         </div>
                     }
                         .into_any()
@@ -180,6 +200,42 @@ pub fn MessageMenu(
                                 "Delete"
                             </button>
                         </div>
+                    }
+                        .into_any()
+                }
+                Pane::ConfirmRemove => {
+                    view! {
+                        <form
+                            role="alertdialog"
+                            aria-label="Remove message?"
+                            data-testid="confirm-remove"
+                            on:submit=remove
+                        >
+                            <p>"Remove this message for everyone?"</p>
+                            <label class="reason">
+                                "Reason (optional)"
+                                <input
+                                    data-testid="remove-reason"
+                                    maxlength="200"
+                                    prop:value=reason
+                                    on:input=move |ev| reason.set(event_target_value(&ev))
+                                />
+                            </label>
+                            <button
+                                type="button"
+                                data-testid="confirm-remove-cancel"
+                                on:click=move |_| close()
+                            >
+                                "Cancel"
+                            </button>
+                            <button
+                                type="submit"
+                                class="danger"
+                                data-testid="confirm-remove-button"
+                            >
+                                "Remove"
+                            </button>
+                        </form>
                     }
                         .into_any()
                 }

@@ -6,11 +6,16 @@ pub mod chat_view;
 pub mod composer;
 pub mod join_form;
 pub mod member_list;
+pub mod member_menu;
 pub mod mention_picker;
 pub mod message_item;
 pub mod message_list;
 pub mod message_menu;
 pub mod message_text;
+pub mod moderate_panel;
+pub mod popup;
+pub mod room_header;
+pub mod room_notices;
 pub mod room_page;
 pub mod server_status;
 pub mod status;
@@ -21,7 +26,8 @@ use futures::channel::mpsc::UnboundedSender;
 use leptos::prelude::*;
 
 use crate::live_room::LiveRoom;
-use crate::protocol::ClientFrame;
+use crate::model::Parts;
+use crate::protocol::{ClientFrame, ModRequest};
 
 /// Frames for the live connection; empty until the browser has opened one.
 pub type Outgoing = StoredValue<Option<UnboundedSender<ClientFrame>>>;
@@ -51,6 +57,41 @@ pub fn send_change(model: LiveRoom, outgoing: Outgoing, build: impl FnOnce(Strin
     };
     model.change(|m| m.add_pending_change(client_id, frame.clone()));
     send_frame(outgoing, frame);
+}
+
+/// Sends a moderator's request with a fresh client id (if it is well-formed); a refusal is
+/// shown in the server's words.
+pub fn send_moderation(model: LiveRoom, outgoing: Outgoing, request: ModRequest) {
+    if let Err(e) = request.validate() {
+        model.change(|m| {
+            m.error = Some(e.to_string());
+            Parts::ERROR
+        });
+        return;
+    }
+    let client_id = new_client_id();
+    model.change(|m| {
+        m.standing.note_sent(client_id.clone());
+        m.error = None;
+        Parts::ERROR
+    });
+    send_frame(outgoing, ClientFrame::Moderate { client_id, request });
+}
+
+/// Sends a claim link's token; the answer is a role change naming the reader, or an error.
+pub fn send_claim(model: LiveRoom, outgoing: Outgoing, token: String) {
+    let client_id = new_client_id();
+    model.change(|m| {
+        m.standing.note_sent(client_id.clone());
+        m.error = None;
+        Parts::ERROR
+    });
+    send_frame(outgoing, ClientFrame::Claim { client_id, token });
+}
+
+/// Is the reader one of the room's moderators (or its owner)? Redraws with their role.
+pub fn is_moderator(model: LiveRoom) -> bool {
+    model.with(Parts::STANDING, |m| m.standing.role.is_some())
 }
 
 /// A fresh id for a message or change made here.

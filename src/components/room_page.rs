@@ -7,7 +7,11 @@ use leptos_router::hooks::use_params_map;
 use super::attention::{MentionBell, RoomAttention};
 use super::chat_view::ChatView;
 use super::join_form::JoinForm;
+use super::moderate_panel::ModeratePanel;
+use super::room_header::RoomInfo;
+use super::room_notices::RoomNotices;
 use super::status::ConnectionStatus;
+use super::{is_moderator, Outgoing};
 use crate::api::load_room;
 use crate::live_room::LiveRoom;
 use crate::model::{Parts, RoomModel};
@@ -72,14 +76,19 @@ fn RoomView(snap: RoomSnapshot) -> impl IntoView {
         move || attention.title(&room)
     };
     let online = move || model.with(Parts::ONLINE, |m| m.online);
+    // Frames for the live connection, which the chat opens: the header's moderation tools send there too.
+    let outgoing: Outgoing = StoredValue::new(None);
     view! {
         <Title text=title />
         <div class="layout">
             <header class="topbar">
-                <h1 class="room-name">
-                    <span class="hash">"#"</span>
-                    {room.clone()}
-                </h1>
+                <div class="room-title">
+                    <h1 class="room-name">
+                        <span class="hash">"#"</span>
+                        {room.clone()}
+                    </h1>
+                    <RoomInfo model />
+                </div>
                 <span class="online-count" data-testid="online-count">
                     {online}
                     " online"
@@ -88,15 +97,21 @@ fn RoomView(snap: RoomSnapshot) -> impl IntoView {
                     <ConnectionStatus model />
                     <MentionBell />
                 </Show>
+                <Show when=move || joined() && is_moderator(model)>
+                    <ModeratePanel model outgoing />
+                </Show>
                 <RoomSwitcher />
             </header>
+            <Show when=joined>
+                <RoomNotices model outgoing />
+            </Show>
             <Show
                 when=joined
                 fallback=move || {
                     view! { <JoinForm room=model.with_untracked(|m| m.room.clone()) model /> }
                 }
             >
-                <ChatView model />
+                <ChatView model outgoing />
             </Show>
         </div>
     }

@@ -36,6 +36,28 @@ pub fn local_hhmm(ts: Timestamp) -> String {
     }
 }
 
+/// A moment for the reader: `HH:MM` within the next 20 hours of `now`, else with its date too.
+pub fn local_when(ts: Timestamp, now: Timestamp) -> String {
+    if ts.saturating_sub(now) < 20 * 3_600_000 {
+        return local_hhmm(ts);
+    }
+    #[cfg(feature = "hydrate")]
+    {
+        let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ts as f64));
+        let day = format!(
+            "{}-{:02}-{:02}",
+            d.get_full_year(),
+            d.get_month() + 1,
+            d.get_date()
+        );
+        format!("{day} {}", local_hhmm(ts))
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        iso_utc(ts)
+    }
+}
+
 #[component]
 pub fn MessageTime(ts: Timestamp) -> impl IntoView {
     let hydrated = use_context::<Hydrated>().map(|h| h.0);
