@@ -140,6 +140,20 @@ pub async fn join_room(
     let sid = session::from_headers(&state.keys, headers, &room)
         .map(|s| s.sid)
         .unwrap_or_else(SessionId::random);
+    // Bans hold against the session, the name and the address, whatever the name asked for.
+    let moderator = crate::server::chat::moderate::Moderator {
+        hub: &state.hub,
+        log: &state.log,
+    };
+    let unavailable = "The chat service cannot store messages right now; try again in a moment";
+    let new_room = match (
+        moderator.admission(&room, &sid, &name, Some(client)).await,
+        state.log.room_known(&room).await,
+    ) {
+        (Ok((_, Some(why))), _) => return refuse(JoinField::Room, why),
+        (Ok((_, None)), Ok(known)) => !known,
+        _ => return refuse(JoinField::Room, unavailable.into()),
+    };
     // Held on every node in cluster mode, then reserved here for this browser.
     let hold_ms = state.config.name_reservation_secs * 1000;
     let reserve = || state.hub.reserve(&room, &name, &sid);
@@ -149,12 +163,7 @@ pub async fn join_room(
             return refuse(JoinField::Name, e.to_string())
         }
         Err(JoinFailure::Refused(e)) => return refuse(JoinField::Room, e.to_string()),
-        Err(_) => {
-            return refuse(
-                JoinField::Room,
-                "The chat service cannot store messages right now; try again in a moment".into(),
-            )
-        }
+        Err(_) => return refuse(JoinField::Room, unavailable.into()),
     }
     let member = Member { name, avatar };
     let token = state.keys.sign(&state.keys.issue(sid, &room, &member));
@@ -165,6 +174,12 @@ pub async fn join_room(
         SET_COOKIE,
         HeaderValue::from_str(&cookie).map_err(|e| ServerFnError::new(e.to_string()))?,
     );
+    // The first member of a new room may claim it (once) with the link shown to them now.
+    if new_room && state.config.room_owner_on_create {
+        if let Ok(Some(token)) = moderator.owner_link(&room).await {
+            return Ok(JoinOutcome::Created { member, token });
+        }
+    }
     Ok(JoinOutcome::Joined(member))
 }
 

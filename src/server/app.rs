@@ -59,6 +59,17 @@ pub fn router(state: AppState, surface: Surface) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_route))
+        .merge(crate::server::admin::member_routes());
+    // The admin API: on the admin address when there is one, else here (with its token).
+    let admin_here = surface == Surface::All || state.config.admin_addr().is_none();
+    let token = state
+        .config
+        .admin_token()
+        .ok()
+        .flatten()
+        .filter(|_| admin_here);
+    let app = app
+        .merge(crate::server::admin::routes(token))
         .leptos_routes(&state, routes, move || shell(options.clone()));
     // Static files and the 404 page: from inside the binary, or from `site_root` on disk.
     #[cfg(feature = "embed")]

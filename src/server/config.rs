@@ -225,7 +225,29 @@ impl Config {
         Ok(config)
     }
 
+    /// The admin API's token: `admin_token`, or the first line of `admin_token_file`
+    /// (`None`: the admin API is off). Shorter than 16 characters is refused.
+    pub fn admin_token(&self) -> Result<Option<String>, ConfigError> {
+        let invalid = |reason: String| ConfigError::Invalid {
+            name: "admin_token",
+            reason,
+        };
+        let token = if self.admin_token_file.is_empty() {
+            self.admin_token.trim().to_string()
+        } else {
+            let text = std::fs::read_to_string(&self.admin_token_file)
+                .map_err(|e| invalid(format!("cannot read {}: {e}", self.admin_token_file)))?;
+            text.lines().next().unwrap_or("").trim().to_string()
+        };
+        match token.chars().count() {
+            0 => Ok(None),
+            1..16 => Err(invalid("must be at least 16 characters".into())),
+            _ => Ok(Some(token)),
+        }
+    }
+
     fn check(&self) -> Result<(), ConfigError> {
+        self.admin_token()?;
         let positive = [
             ("max_message_chars", self.max_message_chars),
             ("max_room_members", self.max_room_members),

@@ -7,6 +7,7 @@
 //! its interface, SQLite, Redis); `http/` (accept loop, TLS, proxies, limits, headers);
 //! `config` at the bottom, and `ids` (identifiers) beside it as a leaf. A file imports only from its own folder or the folders below it.
 
+pub mod admin;
 pub mod app;
 #[cfg(feature = "embed")]
 pub mod assets;

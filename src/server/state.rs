@@ -103,6 +103,7 @@ impl AppState {
             .await?;
             MessageLog::Cluster(log)
         };
+        hub.use_log(log.clone());
         if config.retention_days > 0 {
             log.start_retention(config.retention_days);
         }

@@ -7,19 +7,22 @@
 //! on each other.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::oneshot;
 
-use crate::protocol::{Member, MessageId};
+use crate::protocol::{Change, ErrorCode, Member, MessageId};
 use crate::server::chat::codec::{Codec, Event};
 use crate::server::chat::outbox::Outbox;
 use crate::server::chat::room::{JoinError, Room, RoomLimits};
 use crate::server::chat::session::Session;
 use crate::server::ids::{ConnId, SessionId};
 use crate::server::log::{
-    Append, Delivery, Entry, LiveRooms, Outcome, PresenceChange, RemoteMembers, StoreError,
+    Append, Delivery, Entry, LiveRooms, MessageLog, Outcome, PresenceChange, RemoteMembers,
+    StoreError,
 };
 use crate::server::ops::metrics::{HubStats, Metrics, Rejection};
 
@@ -33,7 +36,14 @@ pub struct Hub {
     metrics: Arc<Metrics>,
     /// Cluster mode: where rooms report changes of local presence.
     presence: OnceLock<UnboundedSender<PresenceChange>>,
+    /// The log, which moderation entries' effects read and write.
+    log: OnceLock<MessageLog>,
+    /// The operator's requests waiting for their outcome, by client id.
+    waiting: Mutex<HashMap<String, oneshot::Sender<OperatorOutcome>>>,
 }
+
+/// What became of an operator's request: the change, or the refusal's code and message.
+pub type OperatorOutcome = Result<Change, (ErrorCode, String)>;
 
 impl Hub {
     /// `grace`: how long a member whose last connection dropped stays listed (0: leaves at once).
@@ -46,6 +56,8 @@ impl Hub {
             next_conn: AtomicU64::new(1),
             metrics: Arc::new(Metrics::new()),
             presence: OnceLock::new(),
+            log: OnceLock::new(),
+            waiting: Mutex::new(HashMap::new()),
         }
     }
 
@@ -69,6 +81,50 @@ impl Hub {
         Arc::new(room)
     }
 
+    /// The log that moderation entries' effects use (set once, after the log is made).
+    pub fn use_log(&self, log: MessageLog) {
+        let _ = self.log.set(log);
+    }
+
+    /// The outcome of the operator's request with `client_id`, once the log is done with it.
+    pub fn await_outcome(&self, client_id: &str) -> oneshot::Receiver<OperatorOutcome> {
+        let (tx, rx) = oneshot::channel();
+        self.waiters().insert(client_id.to_string(), tx);
+        rx
+    }
+
+    /// Stops waiting for `client_id` (timed out).
+    pub fn forget_outcome(&self, client_id: &str) {
+        self.waiters().remove(client_id);
+    }
+
+    fn waiters(&self) -> MutexGuard<'_, HashMap<String, oneshot::Sender<OperatorOutcome>>> {
+        self.waiting.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Tells a waiting operator's request what became of it (operator requests have no connection).
+    fn answer(
+        &self,
+        conn: ConnId,
+        client_id: Option<&str>,
+        outcome: impl FnOnce() -> OperatorOutcome,
+    ) {
+        if conn != 0 {
+            return;
+        }
+        let Some(id) = client_id else { return };
+        let waiter = {
+            let mut waiting = self.waiters();
+            if waiting.is_empty() {
+                return;
+            }
+            waiting.remove(id)
+        };
+        if let Some(tx) = waiter {
+            let _ = tx.send(outcome());
+        }
+    }
+
     /// What this hub and its connections count.
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
@@ -76,10 +132,17 @@ impl Hub {
 
     /// Broadcasts a stored entry to `room`, counting it; `received` is when it reached this
     /// node, if it did (in cluster mode it may come from another node).
-    pub fn deliver_stored(&self, room: &Room, entry: Entry, received: Option<Instant>) {
+    pub fn deliver_stored(&self, room: &Arc<Room>, entry: Entry, received: Option<Instant>) {
+        let moderation = match &entry {
+            Entry::Change(c) if c.action.is_moderation() => Some(c.clone()),
+            _ => None,
+        };
         let n = room.deliver_timed(entry, received.unwrap_or_else(Instant::now), &self.metrics);
         self.metrics.messages_broadcast.inc();
         self.metrics.messages_delivered.inc_by(n as u64);
+        if let (Some(change), Some(log)) = (moderation, self.log.get()) {
+            crate::server::chat::effects::enforce(room, log, &change);
+        }
     }
 
     /// The names of the rooms that live here.
@@ -142,8 +205,11 @@ impl Hub {
         outbox: Outbox,
         codec: Arc<dyn Codec>,
         stored_last: MessageId,
+        addr: Option<IpAddr>,
     ) -> Result<(Arc<Room>, MessageId), JoinError> {
-        self.enter(room, stored_last, |r| r.join(conn, session, outbox, codec))
+        self.enter(room, stored_last, |r| {
+            r.join(conn, session, outbox, codec, addr)
+        })
     }
 
     /// Runs `join` on `room` (created if need be), under the hub lock; drops the room again
@@ -241,6 +307,16 @@ impl Hub {
 
 impl Delivery for Hub {
     fn deliver(&self, append: Append, outcome: Outcome) {
+        self.answer(append.conn, Some(&append.client_id), || match &outcome {
+            Outcome::Stored(Entry::Change(c)) | Outcome::Duplicate(Entry::Change(c)) => {
+                Ok(c.clone())
+            }
+            Outcome::Refused(r) => Err((r.code(), r.to_string())),
+            Outcome::Failed(e) => Err((e.code(), e.to_string())),
+            Outcome::Stored(_) | Outcome::Duplicate(_) => {
+                Err((ErrorCode::BadRequest, "not a moderation entry".into()))
+            }
+        });
         let Some(room) = self.room(&append.room) else {
             return;
         };
@@ -278,6 +354,9 @@ impl Delivery for Hub {
     }
 
     fn deliver_committed(&self, room: &str, entry: Entry, received: Option<Instant>) {
+        if let Entry::Change(c) = &entry {
+            self.answer(0, c.client_id.as_deref(), || Ok(c.clone()));
+        }
         if let Some(room) = self.room(room) {
             self.deliver_stored(&room, entry, received);
         }
@@ -357,7 +436,9 @@ mod tests {
     fn connect(hub: &Hub, s: &Session) -> Client {
         let (tx, rx) = outbox(64, 1 << 20);
         let id = hub.next_conn_id();
-        let (room, _) = hub.join("lobby", id, s, tx, current(), 0).expect("joins");
+        let (room, _) = hub
+            .join("lobby", id, s, tx, current(), 0, None)
+            .expect("joins");
         room.activate(
             id,
             s.member(),
@@ -518,7 +599,7 @@ mod tests {
         let (tx, _rx) = outbox(8, 1 << 20);
         let other = session("ADA", "owl");
         assert_eq!(
-            hub.join("lobby", hub.next_conn_id(), &other, tx, current(), 0)
+            hub.join("lobby", hub.next_conn_id(), &other, tx, current(), 0, None)
                 .err(),
             Some(JoinError::NameTaken)
         );
@@ -539,7 +620,15 @@ mod tests {
         assert!(hub.name_free_for("lobby", "Ada", &ada.sid));
         let (tx, _rx) = outbox(8, 1 << 20);
         assert!(hub
-            .join("lobby", hub.next_conn_id(), &impostor, tx, current(), 0)
+            .join(
+                "lobby",
+                hub.next_conn_id(),
+                &impostor,
+                tx,
+                current(),
+                0,
+                None
+            )
             .is_err());
         let _c = connect(&hub, &ada);
     }
@@ -626,7 +715,7 @@ mod tests {
         let (slow_tx, mut slow_rx) = outbox(3, 1 << 20);
         let slow_id = hub.next_conn_id();
         let (room, _) = hub
-            .join("lobby", slow_id, &ada, slow_tx, current(), 0)
+            .join("lobby", slow_id, &ada, slow_tx, current(), 0, None)
             .unwrap();
         room.activate(
             slow_id,

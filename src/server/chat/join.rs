@@ -6,12 +6,15 @@
 //! followed that message, or starts afresh (`reset`) when the gap is too long or no longer
 //! in the log.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::protocol::{Member, MessageId};
 use crate::rules::{name_key, MAX_NAME_CHARS};
 use crate::server::chat::codec::Codec;
 use crate::server::chat::hub::Hub;
+use crate::server::chat::moderate::Moderator;
+use crate::server::chat::moderation::ModState;
 use crate::server::chat::outbox::Outbox;
 use crate::server::chat::room::{History, JoinError, Room};
 use crate::server::chat::session::Session;
@@ -54,6 +57,9 @@ pub enum JoinFailure {
     Refused(#[from] JoinError),
     #[error("Could not read or hold in the message log: {0}")]
     Storage(#[from] StoreError),
+    /// Banned: the reason and until when, as the member is told.
+    #[error("{0}")]
+    Banned(String),
 }
 
 /// Membership of one connection in a room; leaving happens on drop, whatever ended the connection.
@@ -123,8 +129,27 @@ impl Joins<'_> {
         Ok((self.log.last_id(room).await?, false))
     }
 
+    /// Refuses a banned session, name or address; else the room's moderation, to keep.
+    async fn not_banned(
+        &self,
+        room: &str,
+        sid: &SessionId,
+        name: &str,
+        addr: Option<IpAddr>,
+    ) -> Result<Arc<ModState>, JoinFailure> {
+        let moderator = Moderator {
+            hub: self.hub,
+            log: self.log,
+        };
+        match moderator.admission(room, sid, name, addr).await? {
+            (_, Some(why)) => Err(JoinFailure::Banned(why)),
+            (state, None) => Ok(state),
+        }
+    }
+
     /// Joins connection `conn` to `room` as the session's member, then sends its welcome
     /// with the history: the latest page, or with `after` what followed that message.
+    /// `addr` is the client's address.
     pub async fn join(
         &self,
         room: &str,
@@ -133,12 +158,23 @@ impl Joins<'_> {
         outbox: &Outbox,
         codec: Arc<dyn Codec>,
         after: Option<MessageId>,
+        addr: Option<IpAddr>,
     ) -> Result<Membership, JoinFailure> {
         let (stored_last, live) = self.stored_last(room).await?;
+        let mods = self
+            .not_banned(room, &session.sid, &session.name, addr)
+            .await?;
         let history = codec.with_history();
-        let (joined, upto) =
-            self.hub
-                .join(room, conn, session, outbox.clone(), codec, stored_last)?;
+        let (joined, upto) = self.hub.join(
+            room,
+            conn,
+            session,
+            outbox.clone(),
+            codec,
+            stored_last,
+            addr,
+        )?;
+        joined.moderation.set(stored_last, mods);
         let entered = Entered {
             room: joined,
             conn,
@@ -146,7 +182,7 @@ impl Joins<'_> {
             upto,
             history,
         };
-        self.enter(entered, session.member(), after).await
+        self.enter(entered, session, after).await
     }
 
     /// Makes the membership of a connection just registered in its room, and sends it its
@@ -154,7 +190,7 @@ impl Joins<'_> {
     async fn enter(
         &self,
         e: Entered,
-        you: Member,
+        session: &Session,
         after: Option<MessageId>,
     ) -> Result<Membership, JoinFailure> {
         let membership = Membership::new(self.hub.clone(), e.room.clone(), e.conn);
@@ -162,8 +198,9 @@ impl Joins<'_> {
             self.log.room_created(e.room.name());
         }
         if e.history {
-            let (history, reset) = self.history(e.room.name(), after, e.upto).await?;
-            e.room.activate(e.conn, you, history, reset);
+            let (mut history, reset) = self.history(e.room.name(), after, e.upto).await?;
+            history.standing = e.room.moderation.standing(&session.sid);
+            e.room.activate(e.conn, session.member(), history, reset);
         }
         Ok(membership)
     }
@@ -229,9 +266,12 @@ impl Joins<'_> {
         member: Member,
         outbox: &Outbox,
         codec: Arc<dyn Codec>,
+        addr: Option<IpAddr>,
     ) -> Result<Membership, JoinFailure> {
         let (stored_last, live) = self.stored_last(room).await?;
         let sid = SessionId::random();
+        // The name asked for, not a numbered variant of it, is what a ban names.
+        let mods = self.not_banned(room, &sid, &member.name, addr).await?;
         let hold_ms = self.config.name_reservation_secs * 1000;
         for n in 1..=MAX_NAME_SUFFIX {
             let name = match n {
@@ -248,10 +288,11 @@ impl Joins<'_> {
             let claim = || {
                 let (outbox, codec) = (outbox.clone(), codec.clone());
                 self.hub
-                    .join(room, conn, &session, outbox, codec, stored_last)
+                    .join(room, conn, &session, outbox, codec, stored_last, addr)
             };
             match claim_name(self.log, room, &session.name, &sid, hold_ms, claim).await {
                 Ok((joined, upto)) => {
+                    joined.moderation.set(stored_last, mods);
                     let entered = Entered {
                         room: joined,
                         conn,
@@ -259,7 +300,7 @@ impl Joins<'_> {
                         upto,
                         history: codec.with_history(),
                     };
-                    return self.enter(entered, session.member(), None).await;
+                    return self.enter(entered, &session, None).await;
                 }
                 Err(JoinFailure::Refused(JoinError::NameTaken)) => continue,
                 Err(e) => return Err(e),

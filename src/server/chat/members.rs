@@ -1,6 +1,7 @@
 //! A room's state behind its lock: members, connections, reservations, and the fan-out to every connection.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -47,6 +48,8 @@ pub(crate) struct ConnEntry {
     pub staged: Option<Vec<Staged>>,
     /// Its wire format.
     pub codec: Arc<dyn Codec>,
+    /// The client's address, for bans that include it.
+    pub addr: Option<IpAddr>,
 }
 
 impl ConnEntry {

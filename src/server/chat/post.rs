@@ -7,6 +7,7 @@ use crate::protocol::changes::is_single_emoji;
 use crate::protocol::ErrorCode;
 use crate::rules::{self, TextError};
 use crate::server::chat::join::Membership;
+use crate::server::chat::moderation::Silenced;
 use crate::server::config::Config;
 use crate::server::ids::ConnId;
 use crate::server::log::MessageLog;
@@ -60,6 +61,16 @@ pub fn check(client_id: &str, action: &Action, max_chars: usize) -> Result<(), P
     }
 }
 
+/// The error code of a moderation refusal.
+fn silenced_code(s: &Silenced) -> ErrorCode {
+    match s {
+        Silenced::Muted => ErrorCode::Muted,
+        Silenced::Locked => ErrorCode::Locked,
+        Silenced::Slow(_) => ErrorCode::SlowMode,
+        Silenced::Banned => ErrorCode::Banned,
+    }
+}
+
 /// A message refused before it reached the log, with what to tell its sender.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Refused {
@@ -84,6 +95,13 @@ pub fn post(
         let e = PostError::NotJoined;
         refused(e.code(), e.to_string())
     })?;
+    if !matches!(action, Action::Delete { .. }) {
+        let posting = matches!(action, Action::Post { .. });
+        let (now_ms, now) = (crate::server::log::now_ms(), std::time::Instant::now());
+        room.moderation
+            .check(&sid, posting, now_ms, now)
+            .map_err(|e| refused(silenced_code(&e), e.to_string()))?;
+    }
     if config.log_message_text {
         tracing::info!(conn, room = %room.name(), client_id, ?action, "message");
     }

@@ -10,6 +10,7 @@
 //! shown twice. Messages are delivered here only after the store committed them.
 
 use std::collections::{BTreeSet, HashMap};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 use thiserror::Error;
@@ -19,6 +20,7 @@ use crate::protocol::{close, Change, ChatMessage, ErrorCode, Member, MessageId};
 use crate::rules::{self, name_key};
 use crate::server::chat::codec::{Codec, Event, Frames, Standing, Welcome};
 use crate::server::chat::members::{ConnEntry, MemberEntry, RoomState};
+use crate::server::chat::moderation::RoomModeration;
 use crate::server::chat::outbox::Outbox;
 use crate::server::chat::session::Session;
 use crate::server::ids::{ConnId, SessionId};
@@ -87,6 +89,8 @@ pub struct History {
 pub struct Room {
     name: String,
     limits: RoomLimits,
+    /// Its roles, bans, mutes and settings, as last read from the log.
+    pub moderation: RoomModeration,
     state: Mutex<RoomState>,
     /// Cluster mode: where changes of local presence go.
     presence: OnceLock<UnboundedSender<PresenceChange>>,
@@ -104,6 +108,7 @@ impl Room {
                 ..RoomState::default()
             }),
             presence: OnceLock::new(),
+            moderation: RoomModeration::default(),
         }
     }
 
@@ -200,6 +205,7 @@ impl Room {
             limits,
             state: Mutex::new(RoomState::default()),
             presence: OnceLock::new(),
+            moderation: RoomModeration::default(),
         }
     }
 
@@ -259,6 +265,7 @@ impl Room {
         session: &Session,
         outbox: Outbox,
         codec: Arc<dyn Codec>,
+        addr: Option<IpAddr>,
     ) -> Result<MessageId, JoinError> {
         let key = name_key(&session.name);
         let mut st = self.state();
@@ -314,6 +321,7 @@ impl Room {
                 outbox,
                 staged,
                 codec,
+                addr,
             },
         );
         Ok(st.last_delivered)
@@ -529,6 +537,31 @@ impl Room {
         st.members.values().all(|m| !m.here()) && st.reservations.is_empty() && st.conns.is_empty()
     }
 
+    /// Closes every connection of member `key` here with `code` and `reason` (after what
+    /// they have queued); returns their addresses.
+    pub fn close_member(&self, key: &str, code: u16, reason: &str) -> Vec<IpAddr> {
+        let st = self.state();
+        st.conns
+            .values()
+            .filter(|c| &*c.key == key)
+            .filter_map(|c| {
+                c.outbox.close(code, reason);
+                c.addr
+            })
+            .collect()
+    }
+
+    /// The session that holds name `key` here: a member's, or a live reservation's.
+    pub fn holder(&self, key: &str) -> Option<SessionId> {
+        let st = self.state();
+        st.members.get(key).map(|m| m.sid.clone()).or_else(|| {
+            st.reservations
+                .get(key)
+                .filter(|(_, until)| *until > Instant::now())
+                .map(|(sid, _)| sid.clone())
+        })
+    }
+
     /// Asks every connection to close with `code`.
     pub fn close_all(&self, code: u16, reason: &str) {
         for c in self.state().conns.values() {
@@ -669,7 +702,7 @@ mod tests {
     fn join(room: &Room, conn: ConnId, name: &str, codec: Arc<dyn Codec>) -> OutboxReceiver {
         let (tx, rx) = outbox(64, 1 << 20);
         let s = session(name);
-        room.join(conn, &s, tx, codec).expect("joins");
+        room.join(conn, &s, tx, codec, None).expect("joins");
         room.activate(conn, s.member(), History::default(), false);
         rx
     }
@@ -695,7 +728,7 @@ mod tests {
         let room = Room::new("lobby", RoomLimits::default(), 5);
         let (tx, mut rx) = outbox(64, 1 << 20);
         let ada = session("Ada");
-        let upto = room.join(1, &ada, tx, probe("a", true)).unwrap();
+        let upto = room.join(1, &ada, tx, probe("a", true), None).unwrap();
         assert_eq!(upto, 5, "history up to 5 is the joiner's to read");
         room.deliver(message(6));
         room.deliver(message(7));
@@ -715,7 +748,7 @@ mod tests {
         let room = Room::new("lobby", RoomLimits::default(), 0);
         let mut bob = join(&room, 1, "Bob", probe("a", true));
         let (tx, mut rx) = outbox(64, 1 << 20);
-        room.join(2, &session("Old"), tx, probe("old", false))
+        room.join(2, &session("Old"), tx, probe("old", false), None)
             .unwrap();
         assert_eq!(texts(&mut rx), ["old:welcome Old [Bob,Old] []"]);
         room.deliver(message(1));

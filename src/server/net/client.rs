@@ -2,15 +2,17 @@
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use std::future::Future;
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
-use crate::protocol::{close, ErrorCode, Member, MessageId};
+use crate::protocol::{close, ErrorCode, Member, MessageId, ModRequest};
 use crate::server::chat::codec::{ChangeRequest, Codec, Command, Event, Frames};
 use crate::server::chat::join::{JoinFailure, Joins, Membership};
+use crate::server::chat::moderate::{Actor, Moderator};
 use crate::server::chat::outbox::Outbox;
 use crate::server::chat::post::post;
 use crate::server::chat::session::Session;
@@ -39,6 +41,8 @@ pub(crate) struct Connection {
     /// Its wire format.
     pub codec: Arc<dyn Codec>,
     pub outbox: Outbox,
+    /// The client's address (behind a trusted proxy, the one it forwards).
+    addr: IpAddr,
     membership: Option<Membership>,
     rate: DefaultDirectRateLimiter,
     /// Typing frames have their own budget: typing never delays a message.
@@ -57,6 +61,8 @@ pub(crate) struct Flooding;
 pub(crate) enum Waits {
     Join(Option<MessageId>),
     JoinAs(Member),
+    /// A moderator's request, or a claim (`Err`: its token), which read the log.
+    Moderate(String, Result<ModRequest, String>),
 }
 
 fn rate_limiter(per_sec: u32, burst: u32) -> DefaultDirectRateLimiter {
@@ -73,6 +79,7 @@ impl Connection {
         session: Option<Box<Session>>,
         codec: Arc<dyn Codec>,
         outbox: Outbox,
+        addr: IpAddr,
     ) -> Self {
         let rate = rate_limiter(state.config.rate_per_sec, state.config.rate_burst);
         let typing_rate = rate_limiter(TYPING_FRAMES.0, TYPING_FRAMES.1);
@@ -85,6 +92,7 @@ impl Connection {
             session,
             codec,
             outbox,
+            addr,
             membership: None,
             rate,
             strikes: 0,
@@ -187,8 +195,11 @@ impl Connection {
                 self.send(&client_id, action)
             }
             Command::Typing => self.typing(),
-            Command::Moderate { .. } | Command::Claim { .. } => {
-                self.error(ErrorCode::NotModerator, "Not yet", None)
+            Command::Moderate { client_id, request } => {
+                return Ok(Some(Waits::Moderate(client_id, Ok(request))))
+            }
+            Command::Claim { client_id, token } => {
+                return Ok(Some(Waits::Moderate(client_id, Err(token))))
             }
             Command::Ignore(why) => self.state.hub.metrics().rejected(why),
             Command::Refuse { code, message } => self.error(code, &message, None),
@@ -228,6 +239,9 @@ impl Connection {
             let joined = match work {
                 Waits::Join(after) => self.join(after).await,
                 Waits::JoinAs(member) => self.join_as(member).await,
+                Waits::Moderate(client_id, request) => {
+                    return self.moderate(&client_id, request).await;
+                }
             };
             match joined {
                 Ok(m) => self.membership = Some(m),
@@ -252,14 +266,29 @@ impl Connection {
         let session = self.session.take().ok_or(JoinFailure::NoSession)?;
         let codec = self.codec.clone();
         self.joins()
-            .join(&self.room, self.id, &session, &self.outbox, codec, after)
+            .join(
+                &self.room,
+                self.id,
+                &session,
+                &self.outbox,
+                codec,
+                after,
+                Some(self.addr),
+            )
             .await
     }
 
     async fn join_as(&mut self, member: Member) -> Result<Membership, JoinFailure> {
         let codec = self.codec.clone();
         self.joins()
-            .join_as(&self.room, self.id, member, &self.outbox, codec)
+            .join_as(
+                &self.room,
+                self.id,
+                member,
+                &self.outbox,
+                codec,
+                Some(self.addr),
+            )
             .await
     }
 
@@ -279,12 +308,58 @@ impl Connection {
                 // Only a protocol without error events needs the reason in the close frame.
                 self.outbox.close(close::SESSION_REFUSED, &reason);
             }
+            JoinFailure::Banned(why) => {
+                self.error(ErrorCode::Banned, why, None);
+                let reason = crate::server::chat::effects::close_reason(why);
+                self.outbox.close(close::BANNED, reason);
+            }
             JoinFailure::Storage(err) => {
                 tracing::error!(conn = self.id, error = %err, "log read failed while joining");
                 let message = "Could not read the room's history; try again";
                 self.error(ErrorCode::StorageFailed, message, None);
                 self.outbox.close(1011, "storage error");
             }
+        }
+    }
+
+    /// A moderator's request (`Ok`) or a claim (`Err`: its token), checked against the
+    /// session's role; the change it makes, or its refusal, comes back through the room.
+    async fn moderate(&mut self, client_id: &str, request: Result<ModRequest, String>) {
+        let Some(membership) = &self.membership else {
+            let message = "Join the room before sending";
+            return self.error(ErrorCode::NotJoined, message, None);
+        };
+        if !crate::rules::valid_client_id(client_id) {
+            let message = "Message id must be 1–64 letters, digits, - or _";
+            return self.error(ErrorCode::InvalidClientId, message, None);
+        }
+        let room = membership.room().clone();
+        let Some((member, session)) = room.author(self.id) else {
+            return;
+        };
+        let actor = Actor {
+            session,
+            member,
+            conn: self.id,
+        };
+        let moderator = Moderator {
+            hub: &self.state.hub,
+            log: &self.state.log,
+        };
+        let done = match request {
+            Ok(request) => {
+                moderator
+                    .request(room.name(), &actor, client_id, request)
+                    .await
+            }
+            Err(token) => {
+                moderator
+                    .claim(room.name(), &actor, client_id, &token)
+                    .await
+            }
+        };
+        if let Err(e) = done {
+            self.error(e.code(), &e.to_string(), Some(client_id));
         }
     }
 

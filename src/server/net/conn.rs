@@ -87,7 +87,15 @@ pub(crate) async fn run(start: Box<Start>) {
         tracing::info!(conn = id, room = %room, peer = %peer, protocol, "connection opened");
         let config = &state.config;
         let (tx, rx) = outbox(config.outgoing_queue_frames, config.outgoing_queue_bytes);
-        let conn = Connection::new(id, state, room.into(), start.session, codec, tx.clone());
+        let conn = Connection::new(
+            id,
+            state,
+            room.into(),
+            start.session,
+            codec,
+            tx.clone(),
+            peer.ip(),
+        );
         (
             socket,
             conn,
@@ -393,7 +401,9 @@ mod tests {
         };
         let bob = keys.issue(SessionId::random(), "lobby", &member("Bob"));
         let (bob_tx, mut bob_rx) = outbox(16, 1 << 20);
-        let (room, _) = hub.join("lobby", 1, &bob, bob_tx, current(), 0).unwrap();
+        let (room, _) = hub
+            .join("lobby", 1, &bob, bob_tx, current(), 0, None)
+            .unwrap();
         room.activate(
             1,
             bob.member(),
@@ -406,7 +416,7 @@ mod tests {
             async move {
                 let ada = keys.issue(SessionId::random(), "lobby", &member("Ada"));
                 let (tx, _rx) = outbox(16, 1 << 20);
-                let (room, _) = hub.join("lobby", 2, &ada, tx, current(), 0).unwrap();
+                let (room, _) = hub.join("lobby", 2, &ada, tx, current(), 0, None).unwrap();
                 let _membership = Membership::new(hub.clone(), room, 2);
                 panic!("a bug in one handler");
             }
