@@ -724,6 +724,9 @@ mod tests {
             max_message_chars: 100,
             reset: false,
             silence_ms: 0,
+            room: Default::default(),
+            role: None,
+            muted_until: None,
         });
         assert_eq!((m.members.len(), m.online), (2, 500));
         m.apply(ServerFrame::Online { count: 499 });
@@ -752,6 +755,9 @@ mod tests {
             max_message_chars: 100,
             reset: false,
             silence_ms: 5_000,
+            room: Default::default(),
+            role: None,
+            muted_until: None,
         });
         assert_eq!(m.silence_ms, 5_000);
         assert_eq!(ids(&m), [1, 2, 3]);
@@ -773,6 +779,9 @@ mod tests {
             max_message_chars: 100,
             reset: true,
             silence_ms: 0,
+            room: Default::default(),
+            role: None,
+            muted_until: None,
         });
         assert_eq!(ids(&m), [2000, 2001]);
         assert!(m
