@@ -6,68 +6,10 @@
 mod common;
 
 use chatroom::protocol::{Change, ChangeAction, ChatMessage, ClientFrame, ErrorCode, ServerFrame};
-use common::process::ServerProcess;
-use common::redis_server::RedisServer;
+use common::nodes::Nodes;
 use common::{ack, member_of, send, Client};
 use std::net::SocketAddr;
 use std::time::Duration;
-
-/// One server, or two nodes on one Redis.
-struct Nodes {
-    procs: Vec<ServerProcess>,
-    flags: Vec<String>,
-    dir: tempfile::TempDir,
-    _redis: Option<RedisServer>,
-}
-
-impl Nodes {
-    fn single(extra: &[&str]) -> Nodes {
-        let dir = tempfile::tempdir().unwrap();
-        let flags: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-        let procs = vec![start(&dir, 0, &flags)];
-        Nodes {
-            procs,
-            flags,
-            dir,
-            _redis: None,
-        }
-    }
-
-    fn cluster(extra: &[&str]) -> Nodes {
-        let redis = RedisServer::start();
-        let dir = tempfile::tempdir().unwrap();
-        let mut flags = vec!["--redis-url".to_string(), redis.url()];
-        flags.extend(extra.iter().map(|s| s.to_string()));
-        let procs = (0..2).map(|i| start(&dir, i, &flags)).collect();
-        Nodes {
-            procs,
-            flags,
-            dir,
-            _redis: Some(redis),
-        }
-    }
-
-    /// The address of node `i` (the one server, on one node).
-    fn addr(&self, i: usize) -> SocketAddr {
-        self.procs[i % self.procs.len()].addr
-    }
-
-    /// Kills node `i` with SIGKILL; on one node, starts it again on the same database.
-    fn kill(&mut self, i: usize) {
-        let i = i % self.procs.len();
-        self.procs[i].signal("-KILL");
-        if self.procs.len() == 1 {
-            let old = self.procs.remove(0);
-            old.wait(Duration::from_secs(5));
-            self.procs.push(start(&self.dir, 0, &self.flags));
-        }
-    }
-}
-
-fn start(dir: &tempfile::TempDir, i: usize, flags: &[String]) -> ServerProcess {
-    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-    ServerProcess::start(&dir.path().join(format!("n{i}.db")), &flags)
-}
 
 fn edit(client_id: &str, id: u64, text: &str) -> ClientFrame {
     ClientFrame::Edit {

@@ -1,6 +1,7 @@
 //! Test harness: a real server on 127.0.0.1:0, HTTP for server functions, tokio-tungstenite sockets.
 #![allow(dead_code)]
 
+pub mod nodes;
 pub mod old;
 pub mod process;
 pub mod raw;

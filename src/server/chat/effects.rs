@@ -29,7 +29,17 @@ fn cut(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
-/// Acts on moderation entry `change`, just delivered to `room` here.
+/// Before moderation entry `change` is passed on in `room`: what it changes in the room's
+/// state holds here from now (its members' next frames are checked against it).
+pub fn before(room: &Room, change: &Change) {
+    if let Some(state) = room.moderation.get() {
+        let next = state.after(change, |key| room.holder(key).map(|s| s.0));
+        room.moderation.set(change.id, Arc::new(next));
+    }
+}
+
+/// After moderation entry `change` was passed on in `room`: closes the connections of a
+/// kicked or banned member, and reads the room's state again from the log.
 pub fn enforce(room: &Arc<Room>, log: &MessageLog, change: &Change) {
     // A ban with `address` keeps out the addresses of the member's connections here.
     let mut banned = None;

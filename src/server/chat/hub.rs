@@ -134,7 +134,10 @@ impl Hub {
     /// node, if it did (in cluster mode it may come from another node).
     pub fn deliver_stored(&self, room: &Arc<Room>, entry: Entry, received: Option<Instant>) {
         let moderation = match &entry {
-            Entry::Change(c) if c.action.is_moderation() => Some(c.clone()),
+            Entry::Change(c) if c.action.is_moderation() => {
+                crate::server::chat::effects::before(room, c);
+                Some(c.clone())
+            }
             _ => None,
         };
         let n = room.deliver_timed(entry, received.unwrap_or_else(Instant::now), &self.metrics);
@@ -701,7 +704,8 @@ mod tests {
                 &session("D", "fox"),
                 tx,
                 current(),
-                0
+                0,
+                None
             )
             .err(),
             Some(JoinError::RoomFull)

@@ -11,7 +11,8 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use crate::protocol::{MessageId, Role, RoomSettings, Timestamp};
+use crate::protocol::{Change, ChangeAction, MessageId, Role, RoomSettings, Timestamp};
+use crate::rules::name_key;
 use crate::server::chat::codec::Standing;
 use crate::server::ids::SessionId;
 
@@ -188,6 +189,63 @@ impl ModState {
             .flatten()
             .filter_map(|f| self.bans.get(f))
             .find(|b| b.until > now)
+    }
+}
+
+impl ModState {
+    /// The state after moderation entry `change`, as far as the change tells it (a member's
+    /// session comes from `holder`, by name key): what holds here at once, until the state
+    /// is read again from the log.
+    pub fn after(&self, change: &Change, holder: impl Fn(&str) -> Option<String>) -> ModState {
+        let mut s = self.clone();
+        s.settings.apply(change);
+        let sanction = |member: &str, until: Timestamp, reason: &str| Sanction {
+            until,
+            reason: reason.to_string(),
+            name: member.to_string(),
+        };
+        match &change.action {
+            ChangeAction::Mute {
+                member,
+                until,
+                reason,
+            } => {
+                if let Some(sid) = holder(&name_key(member)) {
+                    s.mutes.insert(sid, sanction(member, *until, reason));
+                }
+            }
+            ChangeAction::Unmute { member } => {
+                let key = name_key(member);
+                s.mutes.retain(|_, m| name_key(&m.name) != key);
+            }
+            ChangeAction::Ban {
+                member,
+                until,
+                reason,
+                ..
+            } => {
+                let key = name_key(member);
+                let ban = sanction(member, *until, reason);
+                if let Some(sid) = holder(&key) {
+                    s.bans.insert(field::ban_session(&sid), ban.clone());
+                }
+                s.bans.insert(field::ban_name(&key), ban);
+            }
+            ChangeAction::Unban { member } => {
+                let key = name_key(member);
+                s.bans.retain(|_, b| name_key(&b.name) != key);
+            }
+            ChangeAction::Role { member, role } => {
+                let key = name_key(member);
+                s.roles.retain(|_, r| name_key(&r.name) != key);
+                if let (Some(role), Some(sid)) = (role, holder(&key)) {
+                    let name = member.clone();
+                    s.roles.insert(sid, RoleRecord { role: *role, name });
+                }
+            }
+            _ => {}
+        }
+        s
     }
 }
 

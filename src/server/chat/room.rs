@@ -738,6 +738,7 @@ mod tests {
             recent: vec![message(5), message(6)],
             changes: vec![],
             upto: 5,
+            ..History::default()
         };
         room.activate(1, ada.member(), history, false);
         assert_eq!(texts(&mut rx), ["a:welcome Ada [Ada] [5,6]", "a:message 7"]);
