@@ -487,6 +487,8 @@ impl RoomModel {
                 message,
                 client_id,
             } => match code {
+                // The close that follows (4011) says so across the page.
+                ErrorCode::Banned if client_id.is_none() => Parts::NONE,
                 ErrorCode::NameTaken | ErrorCode::SessionInvalid | ErrorCode::RoomFull => {
                     self.me = None;
                     self.conn = ConnState::Offline;
@@ -1350,6 +1352,22 @@ mod tests {
             .text(),
             "You are banned from this room: spam"
         );
+        let worded = "You are banned from this room until 2030-01-01 10:00 UTC: spam";
+        let said = Removed {
+            banned: true,
+            reason: worded.into(),
+        };
+        assert_eq!(
+            said.text(),
+            worded,
+            "the server's own sentence is shown as it is"
+        );
+        let before = m.clone();
+        assert_eq!(
+            m.apply(ServerFrame::error(ErrorCode::Banned, worded)),
+            Parts::NONE
+        );
+        assert_eq!(m, before, "the ban notice, not the error line, says it");
     }
 
     #[test]

@@ -17,7 +17,7 @@ const SENT_KEPT: usize = 32;
 pub struct Removed {
     /// Banned (may not come back), or kicked (may rejoin).
     pub banned: bool,
-    /// The moderator's reason (the close reason), possibly empty.
+    /// The close reason: the moderator's reason, or the server's whole sentence with it.
     pub reason: String,
 }
 
@@ -29,10 +29,10 @@ impl Removed {
         } else {
             "You were removed from the room by a moderator"
         };
-        if self.reason.is_empty() {
-            format!("{lead}.")
-        } else {
-            format!("{lead}: {}", self.reason)
+        match self.reason.trim() {
+            "" => format!("{lead}."),
+            said if said.starts_with(lead) => said.to_string(),
+            reason => format!("{lead}: {reason}"),
         }
     }
 }
@@ -314,7 +314,7 @@ fn span(at: Timestamp, until: Timestamp, forever: &str) -> String {
 
 /// A slow mode's interval: "30 s", "5 min".
 pub fn slow(secs: u32) -> String {
-    if secs >= 60 && secs % 60 == 0 {
+    if secs >= 60 && secs.is_multiple_of(60) {
         format!("{} min", secs / 60)
     } else {
         format!("{secs} s")
