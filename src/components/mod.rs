@@ -26,7 +26,7 @@ use futures::channel::mpsc::UnboundedSender;
 use leptos::prelude::*;
 
 use crate::live_room::LiveRoom;
-use crate::model::Parts;
+use crate::model::{ConnState, Parts};
 use crate::protocol::{ClientFrame, ModRequest};
 
 /// Frames for the live connection; empty until the browser has opened one.
@@ -80,6 +80,14 @@ pub fn send_moderation(model: LiveRoom, outgoing: Outgoing, request: ModRequest)
 
 /// Sends a claim link's token; the answer is a role change naming the reader, or an error.
 pub fn send_claim(model: LiveRoom, outgoing: Outgoing, token: String) {
+    // Frames wait for no welcome: until then the socket sends it itself, once welcomed.
+    if model.with_untracked(|m| m.conn != ConnState::Online) {
+        model.change(|m| {
+            m.standing.claim = Some(token);
+            Parts::NONE
+        });
+        return;
+    }
     let client_id = new_client_id();
     model.change(|m| {
         m.standing.note_sent(client_id.clone());
