@@ -1,4 +1,4 @@
-//! What a delivered moderation entry does on this node: closes the member's sockets, records their addresses, reloads the room's state.
+//! What a moderation entry does on this node as it is delivered.
 //!
 //! Every node gets every entry of a room it serves (cluster mode: through the relay), so a
 //! kick or ban closes the member's connections on whichever node they are, and each node
