@@ -15,6 +15,8 @@ use crate::server::log::AUDIT_KEPT;
 
 /// Entries `session_of` looks through, newest first.
 const NAME_WINDOW: i64 = 1000;
+/// How far before a clear's start it still looks (the clock may have been set back a little).
+const CLOCK_SLACK_MS: i64 = 60_000;
 
 /// The value of moderation field `field` of room `room_id`.
 fn field(conn: &Connection, room_id: i64, field: &str) -> rusqlite::Result<Option<String>> {
@@ -63,6 +65,35 @@ fn remove(conn: &Connection, room_id: i64, id: MessageId) -> rusqlite::Result<()
     Ok(())
 }
 
+/// The ids of the messages `session` posted in room `room_id` at `since` or later that are
+/// not deleted (the newest `MAX_CLEARED`), ascending.
+fn cleared(
+    conn: &Connection,
+    room_id: i64,
+    session: &str,
+    since: Timestamp,
+) -> rusqlite::Result<Vec<MessageId>> {
+    // Newest first, stopping at the first entry well before `since` (ids grow with time;
+    // a minute's slack for the clock): no index needed.
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, ts, kind = 0 AND deleted = 0 AND session IS ?2
+         FROM messages WHERE room_id = ?1 ORDER BY id DESC",
+    )?;
+    let mut rows = stmt.query(params![room_id, session])?;
+    let mut found: Vec<MessageId> = Vec::new();
+    while let Some(row) = rows.next()? {
+        let ts: i64 = row.get(1)?;
+        if ts < since.saturating_sub(CLOCK_SLACK_MS) || found.len() >= MAX_CLEARED {
+            break;
+        }
+        if ts >= since && row.get::<_, bool>(2)? {
+            found.push(row.get::<_, i64>(0)? as MessageId);
+        }
+    }
+    found.reverse();
+    Ok(found)
+}
+
 /// Writes moderation step `m` of `a` as entry `id` of room `room_id` at `ts`, with its
 /// removals, field writes and audit record, or says why it is refused (nothing written).
 pub(super) fn write(
@@ -95,19 +126,9 @@ pub(super) fn write(
         ChangeAction::Clear { ids, .. } => {
             ids.clear();
             if let Some((session, since)) = &m.clear {
-                let mut found: Vec<MessageId> = conn
-                    .prepare_cached(
-                        "SELECT id FROM messages WHERE room_id = ?1 AND kind = 0
-                         AND session = ?2 AND ts >= ?3 AND deleted = 0
-                         ORDER BY id DESC LIMIT ?4",
-                    )?
-                    .query_map(params![room_id, session, since, MAX_CLEARED as i64], |r| {
-                        r.get::<_, i64>(0).map(|v| v as MessageId)
-                    })?
-                    .collect::<rusqlite::Result<_>>()?;
-                found.sort_unstable();
-                for &cleared in &found {
-                    remove(conn, room_id, cleared)?;
+                let found = cleared(conn, room_id, session, *since)?;
+                for &id in &found {
+                    remove(conn, room_id, id)?;
                 }
                 *ids = found;
             }
