@@ -14,6 +14,9 @@
 //!
 //! The WAL stays bounded and old messages are deleted by the writer, between its commits
 //! (see `writer.rs`).
+//!
+//! A moderation step is written in the same transaction as any append (`moderation.rs`),
+//! with its removals, its writes to the room's moderation fields and its audit record.
 
 mod apply;
 mod moderation;
