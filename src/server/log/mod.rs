@@ -227,8 +227,8 @@ impl MessageLog {
         only_if_absent: bool,
     ) -> Result<bool, StoreError> {
         match self {
-            MessageLog::Local { store, .. } => {
-                store
+            MessageLog::Local { appender, .. } => {
+                appender
                     .set_moderation(room, field, value, only_if_absent)
                     .await
             }

@@ -190,6 +190,29 @@ impl Presence {
         }
     }
 
+    /// The session holding `name_key` in `room` on a live node, if any; changes nothing.
+    pub async fn name_holder(
+        &self,
+        room: &str,
+        name_key: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let mut conn = self.conn.clone();
+        let held: Option<String> = redis::cmd("GET")
+            .arg(name_lock(room, name_key))
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| StoreError::Redis(e.to_string()))?;
+        let Some((sid, node)) = held.as_deref().and_then(|v| v.rsplit_once('|')) else {
+            return Ok(None);
+        };
+        let live: bool = redis::cmd("EXISTS")
+            .arg(node_key(node))
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| StoreError::Redis(e.to_string()))?;
+        Ok(live.then(|| sid.to_string()))
+    }
+
     /// This node's id.
     pub fn node(&self) -> &str {
         &self.node
