@@ -34,8 +34,9 @@ pub struct Hub {
     metrics: Arc<Metrics>,
     /// Cluster mode: where rooms report changes of local presence.
     presence: OnceLock<UnboundedSender<PresenceChange>>,
-    /// The log, which moderation entries' effects read and write.
-    log: OnceLock<MessageLog>,
+    /// The log, which moderation entries' effects read and write, and the runtime they run
+    /// on (delivery may come from the SQLite writer's own thread).
+    log: OnceLock<(MessageLog, tokio::runtime::Handle)>,
     /// The operator's requests waiting for their outcome, by client id.
     waiting: Mutex<HashMap<String, oneshot::Sender<OperatorOutcome>>>,
 }
@@ -79,9 +80,10 @@ impl Hub {
         Arc::new(room)
     }
 
-    /// The log that moderation entries' effects use (set once, after the log is made).
-    pub fn use_log(&self, log: MessageLog) {
-        let _ = self.log.set(log);
+    /// The log that moderation entries' effects use, and the runtime they run on (set once,
+    /// after the log is made, from within the runtime).
+    pub fn use_log(&self, log: MessageLog, runtime: tokio::runtime::Handle) {
+        let _ = self.log.set((log, runtime));
     }
 
     /// The outcome of the operator's request with `client_id`, once the log is done with it.
@@ -141,8 +143,8 @@ impl Hub {
         let n = room.deliver_timed(entry, received.unwrap_or_else(Instant::now), &self.metrics);
         self.metrics.messages_broadcast.inc();
         self.metrics.messages_delivered.inc_by(n as u64);
-        if let (Some(change), Some(log)) = (moderation, self.log.get()) {
-            crate::server::chat::effects::enforce(room, log, &change);
+        if let (Some(change), Some((log, runtime))) = (moderation, self.log.get()) {
+            crate::server::chat::effects::enforce(room, log, runtime, &change);
         }
     }
 
@@ -350,10 +352,13 @@ impl Delivery for Hub {
         }
     }
 
-    fn deliver_committed(&self, room: &str, entry: Entry, received: Option<Instant>) {
-        if let Entry::Change(c) = &entry {
+    fn heard(&self, _room: &str, entry: &Entry) {
+        if let Entry::Change(c) = entry {
             self.answer(0, c.client_id.as_deref(), || Ok(c.clone()));
         }
+    }
+
+    fn deliver_committed(&self, room: &str, entry: Entry, received: Option<Instant>) {
         if let Some(room) = self.room(room) {
             self.deliver_stored(&room, entry, received);
         }
