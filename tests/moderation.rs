@@ -557,27 +557,38 @@ async fn the_admin_api_needs_its_token() {
 }
 
 #[tokio::test]
-async fn the_operator_lists_rooms_and_members_and_exports_history() {
-    let nodes = Nodes::single(&flags());
-    let addr = nodes.addr(0);
+async fn the_operator_lists_rooms_and_members_and_exports_history_on_one_node() {
+    operator_lists(Nodes::single(&flags())).await;
+}
+
+#[tokio::test]
+async fn the_operator_lists_a_room_that_lives_on_another_node() {
+    operator_lists(Nodes::cluster(&flags())).await;
+}
+
+/// Members on node 0; the operator asks node 1 (in cluster mode, where the room is not live).
+async fn operator_lists(nodes: Nodes) {
     let room = "exported";
     let (mut ann, _) = moderator(&nodes, 0, room, "Ann").await;
-    let (_bob, _) = member_of(addr, room, "Bob").await;
+    let (_bob, _) = member_of(nodes.addr(0), room, "Bob").await;
+    let addr = nodes.addr(1);
     for i in 0..3 {
         let id = format!("a{i}");
         ann.send(&send(&id, &format!("line {i}\nwith \"quotes\"")))
             .await;
         ack(&mut ann, &id).await;
     }
-    let (status, rooms) = admin(addr, "GET", "/rooms", None, Some(TOKEN)).await;
-    assert_eq!(status, 200);
-    let listed = rooms
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["room"] == room)
-        .expect("listed");
-    assert_eq!(listed["online"], 2);
+    // Presence reaches the other node within a tick.
+    common::eventually(Duration::from_secs(3), "both listed as online", || async {
+        let (status, rooms) = admin(addr, "GET", "/rooms", None, Some(TOKEN)).await;
+        assert_eq!(status, 200);
+        rooms
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["room"] == room && r["online"] == 2)
+    })
+    .await;
     let (_, members) = admin(
         addr,
         "GET",

@@ -18,11 +18,11 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::protocol::{close, Change, ChatMessage, ErrorCode, Member, MessageId};
 use crate::rules::name_key;
-use crate::server::chat::codec::{Codec, Event, Frames, Standing, Welcome};
+use crate::server::chat::codec::{Event, Frames, Standing, Welcome};
 pub use crate::server::chat::limits::RoomLimits;
+pub use crate::server::chat::members::Line;
 use crate::server::chat::members::{ConnEntry, MemberEntry, RoomState};
 use crate::server::chat::moderation::RoomModeration;
-use crate::server::chat::outbox::Outbox;
 use crate::server::chat::session::Session;
 use crate::server::ids::{ConnId, SessionId};
 use crate::server::log::{Entry, PresenceChange, RemoteMembers};
@@ -57,25 +57,6 @@ pub struct History {
     pub upto: MessageId,
     /// The room's settings and the member's standing, read with the history.
     pub standing: Standing,
-}
-
-/// A connection's way out, as its room sends to it: its queue, its wire format, its address.
-pub struct Line {
-    pub outbox: Outbox,
-    pub codec: Arc<dyn Codec>,
-    /// The client's address, for bans that include it.
-    pub addr: Option<IpAddr>,
-}
-
-impl Line {
-    /// A line with no known address.
-    pub fn new(outbox: Outbox, codec: Arc<dyn Codec>) -> Line {
-        Line {
-            outbox,
-            codec,
-            addr: None,
-        }
-    }
 }
 
 /// A chat room.
@@ -606,6 +587,7 @@ impl Drop for Timing {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server::chat::codec::Codec;
     use crate::server::chat::outbox::{outbox, Next, OutboxReceiver};
     use crate::server::chat::session::SessionKeys;
     use crate::server::chat::text::Utf8Bytes;
