@@ -339,7 +339,7 @@ impl Writer {
         match self.commit(batch) {
             Ok(outcomes) => {
                 for (append, outcome) in batch.drain(..).zip(outcomes) {
-                    delivery.deliver(append, outcome);
+                    hand_over(delivery, append, outcome);
                 }
             }
             Err(e) => {
@@ -353,7 +353,7 @@ impl Writer {
                         StoreError::Busy => StoreError::Busy,
                         other => StoreError::Task(other.to_string()),
                     });
-                    delivery.deliver(append, outcome);
+                    hand_over(delivery, append, outcome);
                 }
             }
         }
@@ -591,5 +591,17 @@ impl Writer {
         // then `run` clears it).
         self.rooms.extend(touched);
         Ok(outcomes)
+    }
+}
+
+/// Hands `outcome` to `delivery`. A panic there (a bug in a room's fan-out) is logged and
+/// goes no further: it must not end the writer, which every room's messages need.
+fn hand_over(delivery: &dyn Delivery, append: Append, outcome: Outcome) {
+    let room = append.room.clone();
+    let handed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        delivery.deliver(append, outcome)
+    }));
+    if handed.is_err() {
+        tracing::error!(%room, "delivering a stored entry panicked; the writer goes on");
     }
 }
