@@ -8,11 +8,13 @@ mod common;
 
 use chatroom::protocol::pages::{AuditEntry, JoinOutcome};
 use chatroom::protocol::{
-    close, Change, ChangeAction, ChatMessage, ClientFrame, ErrorCode, ModRequest, Role, ServerFrame,
+    close, ChangeAction, ChatMessage, ClientFrame, ErrorCode, ModRequest, Role, ServerFrame,
 };
 use common::nodes::Nodes;
 use common::old::OldClient;
-use common::{ack, join_http, member_of, send, Client, Socket};
+use common::{
+    ack, join_http, join_http_with, member_of, next_change, next_error, send, Client, Socket,
+};
 use futures::StreamExt;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -79,29 +81,6 @@ fn moderate(client_id: &str, request: ModRequest) -> ClientFrame {
     ClientFrame::Moderate {
         client_id: client_id.into(),
         request,
-    }
-}
-
-/// The next change `c` receives (other frames skipped; errors fail).
-async fn next_change(c: &mut Client) -> Change {
-    loop {
-        match c.recv().await {
-            ServerFrame::Change(ch) => return ch,
-            ServerFrame::Error { code, message, .. } => panic!("{code:?}: {message}"),
-            _ => {}
-        }
-    }
-}
-
-/// The next error `c` receives.
-async fn next_error(c: &mut Client) -> (ErrorCode, Option<String>) {
-    loop {
-        if let ServerFrame::Error {
-            code, client_id, ..
-        } = c.recv().await
-        {
-            return (code, client_id);
-        }
     }
 }
 
@@ -314,7 +293,8 @@ async fn moderator_acts(nodes: Nodes) {
         closed_within(&mut back.ws, Duration::from_secs(2)).await.0,
         close::BANNED
     );
-    let (outcome, _) = join_as_with(nodes.addr(1), room, "Robert", Some(&bob_cookie)).await;
+    let (outcome, _) =
+        join_http_with(nodes.addr(1), room, "Robert", "fox", Some(&bob_cookie)).await;
     assert!(
         matches!(outcome, JoinOutcome::Refused { .. }),
         "{outcome:?}"
@@ -387,33 +367,6 @@ async fn moderator_acts(nodes: Nodes) {
     assert!(
         matches!(&audit[2].change.action, ChangeAction::Ban { reason, .. } if reason == "enough")
     );
-}
-
-/// `join_room` as `name`, with a session cookie if given.
-async fn join_as_with(
-    addr: SocketAddr,
-    room: &str,
-    name: &str,
-    cookie: Option<&str>,
-) -> (JoinOutcome, Option<String>) {
-    let mut req = reqwest::Client::new()
-        .post(format!("http://{addr}/api/join"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("room={room}&name={name}&avatar=fox"));
-    if let Some(c) = cookie {
-        req = req.header("cookie", c);
-    }
-    let resp = req.send().await.unwrap();
-    let cookie = resp
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(str::to_string);
-    (
-        serde_json::from_str(&resp.text().await.unwrap()).unwrap(),
-        cookie,
-    )
 }
 
 #[tokio::test]
