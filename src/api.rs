@@ -146,14 +146,14 @@ pub async fn join_room(
         log: &state.log,
     };
     let unavailable = "The chat service cannot store messages right now; try again in a moment";
-    let new_room = match (
-        moderator.admission(&room, &sid, &name, Some(client)).await,
-        state.log.room_known(&room).await,
-    ) {
-        (Ok((_, Some(why))), _) => return refuse(JoinField::Room, why),
-        (Ok((_, None)), Ok(known)) => !known,
-        _ => return refuse(JoinField::Room, unavailable.into()),
-    };
+    match moderator.admission(&room, &sid, &name, Some(client)).await {
+        Ok((_, Some(why))) => return refuse(JoinField::Room, why),
+        Ok((_, None)) => {}
+        Err(_) => return refuse(JoinField::Room, unavailable.into()),
+    }
+    // Only asked for when owner links are made: the log knows the room once it has a history.
+    let new_room =
+        state.config.room_owner_on_create && matches!(state.log.room_known(&room).await, Ok(false));
     // Held on every node in cluster mode, then reserved here for this browser.
     let hold_ms = state.config.name_reservation_secs * 1000;
     let reserve = || state.hub.reserve(&room, &name, &sid);
@@ -175,7 +175,7 @@ pub async fn join_room(
         HeaderValue::from_str(&cookie).map_err(|e| ServerFnError::new(e.to_string()))?,
     );
     // The first member of a new room may claim it (once) with the link shown to them now.
-    if new_room && state.config.room_owner_on_create {
+    if new_room {
         if let Ok(Some(token)) = moderator.owner_link(&room).await {
             return Ok(JoinOutcome::Created { member, token });
         }

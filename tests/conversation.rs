@@ -7,7 +7,7 @@ mod common;
 
 use chatroom::protocol::{Change, ChangeAction, ChatMessage, ClientFrame, ErrorCode, ServerFrame};
 use common::nodes::Nodes;
-use common::{ack, member_of, send, Client};
+use common::{ack, member_of, next_change, next_error, send, Client};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -35,17 +35,6 @@ fn react(client_id: &str, id: u64, emoji: &str, on: bool) -> ClientFrame {
     }
 }
 
-/// The next change `c` receives (messages, presence and typing skipped; errors fail).
-async fn next_change(c: &mut Client) -> Change {
-    loop {
-        match c.recv().await {
-            ServerFrame::Change(ch) => return ch,
-            ServerFrame::Error { code, message, .. } => panic!("{code:?}: {message}"),
-            _ => {}
-        }
-    }
-}
-
 /// The next message `c` receives.
 async fn next_message(c: &mut Client) -> ChatMessage {
     loop {
@@ -53,18 +42,6 @@ async fn next_message(c: &mut Client) -> ChatMessage {
             ServerFrame::Message(m) => return m,
             ServerFrame::Error { code, message, .. } => panic!("{code:?}: {message}"),
             _ => {}
-        }
-    }
-}
-
-/// The next error `c` receives, with its client id.
-async fn next_error(c: &mut Client) -> (ErrorCode, Option<String>) {
-    loop {
-        if let ServerFrame::Error {
-            code, client_id, ..
-        } = c.recv().await
-        {
-            return (code, client_id);
         }
     }
 }

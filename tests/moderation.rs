@@ -8,11 +8,13 @@ mod common;
 
 use chatroom::protocol::pages::{AuditEntry, JoinOutcome};
 use chatroom::protocol::{
-    close, Change, ChangeAction, ChatMessage, ClientFrame, ErrorCode, ModRequest, Role, ServerFrame,
+    close, ChangeAction, ChatMessage, ClientFrame, ErrorCode, ModRequest, Role, ServerFrame,
 };
 use common::nodes::Nodes;
 use common::old::OldClient;
-use common::{ack, join_http, member_of, send, Client, Socket};
+use common::{
+    ack, join_http, join_http_with, member_of, next_change, next_error, send, Client, Socket,
+};
 use futures::StreamExt;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -79,29 +81,6 @@ fn moderate(client_id: &str, request: ModRequest) -> ClientFrame {
     ClientFrame::Moderate {
         client_id: client_id.into(),
         request,
-    }
-}
-
-/// The next change `c` receives (other frames skipped; errors fail).
-async fn next_change(c: &mut Client) -> Change {
-    loop {
-        match c.recv().await {
-            ServerFrame::Change(ch) => return ch,
-            ServerFrame::Error { code, message, .. } => panic!("{code:?}: {message}"),
-            _ => {}
-        }
-    }
-}
-
-/// The next error `c` receives.
-async fn next_error(c: &mut Client) -> (ErrorCode, Option<String>) {
-    loop {
-        if let ServerFrame::Error {
-            code, client_id, ..
-        } = c.recv().await
-        {
-            return (code, client_id);
-        }
     }
 }
 
@@ -314,7 +293,8 @@ async fn moderator_acts(nodes: Nodes) {
         closed_within(&mut back.ws, Duration::from_secs(2)).await.0,
         close::BANNED
     );
-    let (outcome, _) = join_as_with(nodes.addr(1), room, "Robert", Some(&bob_cookie)).await;
+    let (outcome, _) =
+        join_http_with(nodes.addr(1), room, "Robert", "fox", Some(&bob_cookie)).await;
     assert!(
         matches!(outcome, JoinOutcome::Refused { .. }),
         "{outcome:?}"
@@ -387,33 +367,6 @@ async fn moderator_acts(nodes: Nodes) {
     assert!(
         matches!(&audit[2].change.action, ChangeAction::Ban { reason, .. } if reason == "enough")
     );
-}
-
-/// `join_room` as `name`, with a session cookie if given.
-async fn join_as_with(
-    addr: SocketAddr,
-    room: &str,
-    name: &str,
-    cookie: Option<&str>,
-) -> (JoinOutcome, Option<String>) {
-    let mut req = reqwest::Client::new()
-        .post(format!("http://{addr}/api/join"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("room={room}&name={name}&avatar=fox"));
-    if let Some(c) = cookie {
-        req = req.header("cookie", c);
-    }
-    let resp = req.send().await.unwrap();
-    let cookie = resp
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(str::to_string);
-    (
-        serde_json::from_str(&resp.text().await.unwrap()).unwrap(),
-        cookie,
-    )
 }
 
 #[tokio::test]
@@ -496,15 +449,21 @@ async fn an_old_protocol_client_is_kicked_then_banned_by_address() {
         )
         .await
     };
+    let listed = || async move {
+        let (_, m) = admin(addr, "GET", "/rooms/lobby/members", None, Some(TOKEN)).await;
+        m["members"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|m| m["name"] == "Mallory"))
+    };
     let mut old = OldClient::opened(addr, "Mallory", "1").await;
-    old.next_action("join").await;
+    common::eventually(Duration::from_secs(2), "Mallory is in", listed).await;
     let (status, body) = act(json!({"do": "kick", "name": "Mallory", "reason": "go"})).await;
     assert_eq!(status, 200, "{body}");
     let (code, _) = closed_within(&mut old.ws, Duration::from_secs(1)).await;
     assert_eq!(code, close::KICKED);
     // Kicked, not banned: back at once.
     let mut old = OldClient::opened(addr, "Mallory", "1").await;
-    old.next_action("join").await;
+    common::eventually(Duration::from_secs(2), "Mallory is back", listed).await;
     let (status, body) = act(json!({"do": "ban", "name": "Mallory", "address": true})).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
@@ -520,12 +479,8 @@ async fn an_old_protocol_client_is_kicked_then_banned_by_address() {
     // Lifted: the address may come back.
     let (status, _) = act(json!({"do": "unban", "name": "Mallory"})).await;
     assert_eq!(status, 200);
-    common::eventually(Duration::from_secs(2), "the ban is lifted", || async {
-        let mut again = OldClient::opened(addr, "Mallory", "1").await;
-        let first = again.recv().await;
-        first["action"] == "join" || first.get("action").is_some()
-    })
-    .await;
+    let _back = OldClient::opened(addr, "Mallory", "1").await;
+    common::eventually(Duration::from_secs(2), "Mallory is in again", listed).await;
 }
 
 #[tokio::test]
@@ -555,27 +510,38 @@ async fn the_admin_api_needs_its_token() {
 }
 
 #[tokio::test]
-async fn the_operator_lists_rooms_and_members_and_exports_history() {
-    let nodes = Nodes::single(&flags());
-    let addr = nodes.addr(0);
+async fn the_operator_lists_rooms_and_members_and_exports_history_on_one_node() {
+    operator_lists(Nodes::single(&flags())).await;
+}
+
+#[tokio::test]
+async fn the_operator_lists_a_room_that_lives_on_another_node() {
+    operator_lists(Nodes::cluster(&flags())).await;
+}
+
+/// Members on node 0; the operator asks node 1 (in cluster mode, where the room is not live).
+async fn operator_lists(nodes: Nodes) {
     let room = "exported";
     let (mut ann, _) = moderator(&nodes, 0, room, "Ann").await;
-    let (_bob, _) = member_of(addr, room, "Bob").await;
+    let (_bob, _) = member_of(nodes.addr(0), room, "Bob").await;
+    let addr = nodes.addr(1);
     for i in 0..3 {
         let id = format!("a{i}");
         ann.send(&send(&id, &format!("line {i}\nwith \"quotes\"")))
             .await;
         ack(&mut ann, &id).await;
     }
-    let (status, rooms) = admin(addr, "GET", "/rooms", None, Some(TOKEN)).await;
-    assert_eq!(status, 200);
-    let listed = rooms
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["room"] == room)
-        .expect("listed");
-    assert_eq!(listed["online"], 2);
+    // Presence reaches the other node within a tick.
+    common::eventually(Duration::from_secs(3), "both listed as online", || async {
+        let (status, rooms) = admin(addr, "GET", "/rooms", None, Some(TOKEN)).await;
+        assert_eq!(status, 200);
+        rooms
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["room"] == room && r["online"] == 2)
+    })
+    .await;
     let (_, members) = admin(
         addr,
         "GET",
@@ -688,6 +654,11 @@ async fn a_rooms_creator_claims_it_once_and_moderators_cannot_touch_the_owner() 
         },
     ))
     .await;
+    // Cy's claim reaches Ann first.
+    assert!(matches!(
+        next_change(&mut ann).await.action,
+        ChangeAction::Role { .. }
+    ));
     assert!(matches!(
         next_change(&mut ann).await.action,
         ChangeAction::Mute { .. }

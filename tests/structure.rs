@@ -17,6 +17,7 @@ fn layer(module: &str) -> Option<(u8, &'static str)> {
     Some(match parts.as_slice() {
         ["server", "app" | "assets"] => (10, "server::app"),
         ["server", "net", ..] => (9, "server::net"),
+        ["server", "admin"] => (9, "server::admin"),
         ["server", "state"] => (8, "server::state"),
         ["server", "legacy", ..] => (7, "server::legacy"),
         ["server", "chat", ..] => (6, "server::chat"),

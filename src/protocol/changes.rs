@@ -451,7 +451,7 @@ mod tests {
         }
         .is_moderation());
         assert!(!ChangeAction::Delete.is_moderation());
-        let v = serde_json::to_value(&change(
+        let v = serde_json::to_value(change(
             14,
             ChangeAction::Ban {
                 member: "Bob".into(),

@@ -163,7 +163,7 @@ async fn rooms(State(state): State<AppState>) -> Result<Json<Vec<RoomInfo>>, Pro
     names.dedup();
     let mut out = Vec::new();
     for room in names.into_iter().take(MAX_LIST) {
-        let online = state.hub.members(&room).1;
+        let online = online(&state, &room).await?.1;
         let last_id = state.log.last_id(&room).await?;
         out.push(RoomInfo {
             room,
@@ -172,6 +172,18 @@ async fn rooms(State(state): State<AppState>) -> Result<Json<Vec<RoomInfo>>, Pro
         });
     }
     Ok(Json(out))
+}
+
+/// Who is online in `room`: as this node's room knows them, or in cluster mode, when the room
+/// does not live here, as the shared presence lists them.
+async fn online(state: &AppState, room: &str) -> Result<(Vec<Member>, usize), StoreError> {
+    if state.hub.room(room).is_none() {
+        if let Some(all) = state.log.members(room).await? {
+            let n = all.len();
+            return Ok((all, n));
+        }
+    }
+    Ok(state.hub.members(room))
 }
 
 #[derive(Serialize)]
@@ -195,7 +207,7 @@ async fn members(
 ) -> Result<Json<Members>, Problem> {
     let room = room_of(&room)?;
     let mods = moderator(&state).state(&room).await?;
-    let (list, online) = state.hub.members(&room);
+    let (list, online) = online(&state, &room).await?;
     let members = list
         .into_iter()
         .map(|member| Listed {

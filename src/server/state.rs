@@ -103,7 +103,7 @@ impl AppState {
             .await?;
             MessageLog::Cluster(log)
         };
-        hub.use_log(log.clone());
+        hub.use_log(log.clone(), tokio::runtime::Handle::current());
         if config.retention_days > 0 {
             log.start_retention(config.retention_days);
         }

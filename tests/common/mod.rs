@@ -176,13 +176,25 @@ pub async fn join_http(
     name: &str,
     avatar: &str,
 ) -> (JoinOutcome, Option<String>) {
-    let resp = reqwest::Client::new()
+    join_http_with(addr, room, name, avatar, None).await
+}
+
+/// Like [`join_http`], from a browser that holds session cookie `cookie` (`name=value`).
+pub async fn join_http_with(
+    addr: SocketAddr,
+    room: &str,
+    name: &str,
+    avatar: &str,
+    cookie: Option<&str>,
+) -> (JoinOutcome, Option<String>) {
+    let mut req = reqwest::Client::new()
         .post(format!("http://{addr}/api/join"))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(form(&[("room", room), ("name", name), ("avatar", avatar)]))
-        .send()
-        .await
-        .unwrap();
+        .body(form(&[("room", room), ("name", name), ("avatar", avatar)]));
+    if let Some(c) = cookie {
+        req = req.header("cookie", c);
+    }
+    let resp = req.send().await.unwrap();
     assert!(
         resp.status().is_success(),
         "join answered {}",
@@ -473,6 +485,29 @@ pub async fn ack(c: &mut Client, client_id: &str) -> chatroom::protocol::ChatMes
             ServerFrame::Message(m) if m.client_id.as_deref() == Some(client_id) => return m,
             ServerFrame::Error { code, message, .. } => panic!("{code:?}: {message}"),
             _ => continue,
+        }
+    }
+}
+
+/// The next change `c` receives (messages, presence and typing skipped; errors fail).
+pub async fn next_change(c: &mut Client) -> chatroom::protocol::Change {
+    loop {
+        match c.recv().await {
+            ServerFrame::Change(ch) => return ch,
+            ServerFrame::Error { code, message, .. } => panic!("{code:?}: {message}"),
+            _ => {}
+        }
+    }
+}
+
+/// The next error `c` receives, with its client id.
+pub async fn next_error(c: &mut Client) -> (chatroom::protocol::ErrorCode, Option<String>) {
+    loop {
+        if let ServerFrame::Error {
+            code, client_id, ..
+        } = c.recv().await
+        {
+            return (code, client_id);
         }
     }
 }

@@ -112,7 +112,7 @@ impl Sessions {
             return fail(format!("join POST: HTTP {}", response.status));
         }
         match serde_json::from_slice::<JoinOutcome>(&response.body) {
-            Ok(JoinOutcome::Joined(_)) => {}
+            Ok(JoinOutcome::Joined(_) | JoinOutcome::Created { .. }) => {}
             Ok(JoinOutcome::Refused { field, message }) => {
                 return fail(format!("join refused ({field:?}): {message}"))
             }

@@ -1,10 +1,11 @@
-//! What a delivered moderation entry does on this node: closes the member's sockets, records their addresses, reloads the room's state.
+//! What a moderation entry does on this node as it is delivered.
 //!
 //! Every node gets every entry of a room it serves (cluster mode: through the relay), so a
 //! kick or ban closes the member's connections on whichever node they are, and each node
 //! reads the room's moderation state again after the entry that changed it.
 
 use std::sync::Arc;
+use tokio::runtime::Handle;
 
 use crate::protocol::{close, Change, ChangeAction};
 use crate::rules::name_key;
@@ -40,7 +41,7 @@ pub fn before(room: &Room, change: &Change) {
 
 /// After moderation entry `change` was passed on in `room`: closes the connections of a
 /// kicked or banned member, and reads the room's state again from the log.
-pub fn enforce(room: &Arc<Room>, log: &MessageLog, change: &Change) {
+pub fn enforce(room: &Arc<Room>, log: &MessageLog, runtime: &Handle, change: &Change) {
     // A ban with `address` keeps out the addresses of the member's connections here.
     let mut banned = None;
     match &change.action {
@@ -69,7 +70,7 @@ pub fn enforce(room: &Arc<Room>, log: &MessageLog, change: &Change) {
         _ => {}
     }
     let (log, room, at) = (log.clone(), room.clone(), change.id);
-    tokio::spawn(async move {
+    runtime.spawn(async move {
         let name = room.name().to_string();
         for ip in banned.iter().flat_map(|(addrs, _)| addrs) {
             let record = banned.as_ref().map(|(_, r)| r.as_str());

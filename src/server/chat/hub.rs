@@ -7,7 +7,6 @@
 //! on each other.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
@@ -15,9 +14,8 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::oneshot;
 
 use crate::protocol::{Change, ErrorCode, Member, MessageId};
-use crate::server::chat::codec::{Codec, Event};
-use crate::server::chat::outbox::Outbox;
-use crate::server::chat::room::{JoinError, Room, RoomLimits};
+use crate::server::chat::codec::Event;
+use crate::server::chat::room::{JoinError, Line, Room, RoomLimits};
 use crate::server::chat::session::Session;
 use crate::server::ids::{ConnId, SessionId};
 use crate::server::log::{
@@ -36,8 +34,9 @@ pub struct Hub {
     metrics: Arc<Metrics>,
     /// Cluster mode: where rooms report changes of local presence.
     presence: OnceLock<UnboundedSender<PresenceChange>>,
-    /// The log, which moderation entries' effects read and write.
-    log: OnceLock<MessageLog>,
+    /// The log, which moderation entries' effects read and write, and the runtime they run
+    /// on (delivery may come from the SQLite writer's own thread).
+    log: OnceLock<(MessageLog, tokio::runtime::Handle)>,
     /// The operator's requests waiting for their outcome, by client id.
     waiting: Mutex<HashMap<String, oneshot::Sender<OperatorOutcome>>>,
 }
@@ -81,9 +80,10 @@ impl Hub {
         Arc::new(room)
     }
 
-    /// The log that moderation entries' effects use (set once, after the log is made).
-    pub fn use_log(&self, log: MessageLog) {
-        let _ = self.log.set(log);
+    /// The log that moderation entries' effects use, and the runtime they run on (set once,
+    /// after the log is made, from within the runtime).
+    pub fn use_log(&self, log: MessageLog, runtime: tokio::runtime::Handle) {
+        let _ = self.log.set((log, runtime));
     }
 
     /// The outcome of the operator's request with `client_id`, once the log is done with it.
@@ -143,8 +143,8 @@ impl Hub {
         let n = room.deliver_timed(entry, received.unwrap_or_else(Instant::now), &self.metrics);
         self.metrics.messages_broadcast.inc();
         self.metrics.messages_delivered.inc_by(n as u64);
-        if let (Some(change), Some(log)) = (moderation, self.log.get()) {
-            crate::server::chat::effects::enforce(room, log, &change);
+        if let (Some(change), Some((log, runtime))) = (moderation, self.log.get()) {
+            crate::server::chat::effects::enforce(room, log, runtime, &change);
         }
     }
 
@@ -205,14 +205,10 @@ impl Hub {
         room: &str,
         conn: ConnId,
         session: &Session,
-        outbox: Outbox,
-        codec: Arc<dyn Codec>,
+        line: Line,
         stored_last: MessageId,
-        addr: Option<IpAddr>,
     ) -> Result<(Arc<Room>, MessageId), JoinError> {
-        self.enter(room, stored_last, |r| {
-            r.join(conn, session, outbox, codec, addr)
-        })
+        self.enter(room, stored_last, |r| r.join(conn, session, line))
     }
 
     /// Runs `join` on `room` (created if need be), under the hub lock; drops the room again
@@ -356,10 +352,13 @@ impl Delivery for Hub {
         }
     }
 
-    fn deliver_committed(&self, room: &str, entry: Entry, received: Option<Instant>) {
-        if let Entry::Change(c) = &entry {
+    fn heard(&self, _room: &str, entry: &Entry) {
+        if let Entry::Change(c) = entry {
             self.answer(0, c.client_id.as_deref(), || Ok(c.clone()));
         }
+    }
+
+    fn deliver_committed(&self, room: &str, entry: Entry, received: Option<Instant>) {
         if let Some(room) = self.room(room) {
             self.deliver_stored(&room, entry, received);
         }
@@ -401,7 +400,7 @@ mod tests {
     use crate::server::chat::session::SessionKeys;
 
     /// The current protocol's codec: these tests read what members get as its frames.
-    fn current() -> Arc<dyn Codec> {
+    fn current() -> Arc<dyn crate::server::chat::codec::Codec> {
         crate::server::net::codec::codec()
     }
 
@@ -440,7 +439,7 @@ mod tests {
         let (tx, rx) = outbox(64, 1 << 20);
         let id = hub.next_conn_id();
         let (room, _) = hub
-            .join("lobby", id, s, tx, current(), 0, None)
+            .join("lobby", id, s, Line::new(tx, current()), 0)
             .expect("joins");
         room.activate(
             id,
@@ -602,8 +601,14 @@ mod tests {
         let (tx, _rx) = outbox(8, 1 << 20);
         let other = session("ADA", "owl");
         assert_eq!(
-            hub.join("lobby", hub.next_conn_id(), &other, tx, current(), 0, None)
-                .err(),
+            hub.join(
+                "lobby",
+                hub.next_conn_id(),
+                &other,
+                Line::new(tx, current()),
+                0
+            )
+            .err(),
             Some(JoinError::NameTaken)
         );
         assert_eq!(
@@ -627,10 +632,8 @@ mod tests {
                 "lobby",
                 hub.next_conn_id(),
                 &impostor,
-                tx,
-                current(),
-                0,
-                None
+                Line::new(tx, current()),
+                0
             )
             .is_err());
         let _c = connect(&hub, &ada);
@@ -702,10 +705,8 @@ mod tests {
                 "lobby",
                 hub.next_conn_id(),
                 &session("D", "fox"),
-                tx,
-                current(),
-                0,
-                None
+                Line::new(tx, current()),
+                0
             )
             .err(),
             Some(JoinError::RoomFull)
@@ -719,7 +720,7 @@ mod tests {
         let (slow_tx, mut slow_rx) = outbox(3, 1 << 20);
         let slow_id = hub.next_conn_id();
         let (room, _) = hub
-            .join("lobby", slow_id, &ada, slow_tx, current(), 0, None)
+            .join("lobby", slow_id, &ada, Line::new(slow_tx, current()), 0)
             .unwrap();
         room.activate(
             slow_id,

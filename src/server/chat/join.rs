@@ -11,12 +11,10 @@ use std::sync::Arc;
 
 use crate::protocol::{Member, MessageId};
 use crate::rules::{name_key, MAX_NAME_CHARS};
-use crate::server::chat::codec::Codec;
 use crate::server::chat::hub::Hub;
 use crate::server::chat::moderate::Moderator;
 use crate::server::chat::moderation::ModState;
-use crate::server::chat::outbox::Outbox;
-use crate::server::chat::room::{History, JoinError, Room};
+use crate::server::chat::room::{History, JoinError, Line, Room};
 use crate::server::chat::session::Session;
 use crate::server::config::Config;
 use crate::server::ids::{ConnId, SessionId};
@@ -155,25 +153,16 @@ impl Joins<'_> {
         room: &str,
         conn: ConnId,
         session: &Session,
-        outbox: &Outbox,
-        codec: Arc<dyn Codec>,
+        line: Line,
         after: Option<MessageId>,
-        addr: Option<IpAddr>,
     ) -> Result<Membership, JoinFailure> {
+        let addr = line.addr;
         let (stored_last, live) = self.stored_last(room).await?;
         let mods = self
             .not_banned(room, &session.sid, &session.name, addr)
             .await?;
-        let history = codec.with_history();
-        let (joined, upto) = self.hub.join(
-            room,
-            conn,
-            session,
-            outbox.clone(),
-            codec,
-            stored_last,
-            addr,
-        )?;
+        let history = line.codec.with_history();
+        let (joined, upto) = self.hub.join(room, conn, session, line, stored_last)?;
         joined.moderation.set(stored_last, mods);
         let entered = Entered {
             room: joined,
@@ -264,10 +253,13 @@ impl Joins<'_> {
         room: &str,
         conn: ConnId,
         member: Member,
-        outbox: &Outbox,
-        codec: Arc<dyn Codec>,
-        addr: Option<IpAddr>,
+        line: Line,
     ) -> Result<Membership, JoinFailure> {
+        let Line {
+            outbox,
+            codec,
+            addr,
+        } = line;
         let (stored_last, live) = self.stored_last(room).await?;
         let sid = SessionId::random();
         // The name asked for, not a numbered variant of it, is what a ban names.
@@ -286,9 +278,12 @@ impl Joins<'_> {
                 exp: 0,
             };
             let claim = || {
-                let (outbox, codec) = (outbox.clone(), codec.clone());
-                self.hub
-                    .join(room, conn, &session, outbox, codec, stored_last, addr)
+                let line = Line {
+                    outbox: outbox.clone(),
+                    codec: codec.clone(),
+                    addr,
+                };
+                self.hub.join(room, conn, &session, line, stored_last)
             };
             match claim_name(self.log, room, &session.name, &sid, hold_ms, claim).await {
                 Ok((joined, upto)) => {

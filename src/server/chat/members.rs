@@ -34,6 +34,25 @@ impl MemberEntry {
     }
 }
 
+/// A connection's way out, as its room sends to it: its queue, its wire format, its address.
+pub struct Line {
+    pub outbox: Outbox,
+    pub codec: Arc<dyn Codec>,
+    /// The client's address, for bans that include it.
+    pub addr: Option<IpAddr>,
+}
+
+impl Line {
+    /// A line with no known address.
+    pub fn new(outbox: Outbox, codec: Arc<dyn Codec>) -> Line {
+        Line {
+            outbox,
+            codec,
+            addr: None,
+        }
+    }
+}
+
 /// A live event held for a staged connection.
 pub(crate) struct Staged {
     pub message_id: Option<MessageId>,

@@ -4,6 +4,7 @@ pub mod codec;
 pub mod effects;
 pub mod hub;
 pub mod join;
+pub mod limits;
 pub mod members;
 pub mod moderate;
 pub mod moderation;

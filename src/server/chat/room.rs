@@ -17,42 +17,16 @@ use thiserror::Error;
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::protocol::{close, Change, ChatMessage, ErrorCode, Member, MessageId};
-use crate::rules::{self, name_key};
-use crate::server::chat::codec::{Codec, Event, Frames, Standing, Welcome};
+use crate::rules::name_key;
+use crate::server::chat::codec::{Event, Frames, Standing, Welcome};
+pub use crate::server::chat::limits::RoomLimits;
+pub use crate::server::chat::members::Line;
 use crate::server::chat::members::{ConnEntry, MemberEntry, RoomState};
 use crate::server::chat::moderation::RoomModeration;
-use crate::server::chat::outbox::Outbox;
 use crate::server::chat::session::Session;
 use crate::server::ids::{ConnId, SessionId};
 use crate::server::log::{Entry, PresenceChange, RemoteMembers};
 use crate::server::ops::metrics::{HubStats, Metrics};
-
-/// Limits and settings that apply to every room.
-#[derive(Clone, Debug)]
-pub struct RoomLimits {
-    pub max_members: usize,
-    pub max_message_chars: usize,
-    /// Live events held for a staged connection before it counts as a slow consumer.
-    pub max_staged: usize,
-    /// Silence after which clients should reconnect (sent in the welcome).
-    pub silence_ms: u64,
-    /// Rooms up to this size list every member and announce each join and leave; bigger
-    /// rooms list this many and send the online count instead (announcing every join to
-    /// every member costs members² frames).
-    pub presence_list_limit: usize,
-}
-
-impl Default for RoomLimits {
-    fn default() -> Self {
-        RoomLimits {
-            max_members: 25_000,
-            max_message_chars: rules::DEFAULT_MAX_MESSAGE_CHARS,
-            max_staged: 1024,
-            silence_ms: 40_000,
-            presence_list_limit: 200,
-        }
-    }
-}
 
 /// Why a member cannot join or reserve a name.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
@@ -263,10 +237,13 @@ impl Room {
         &self,
         conn: ConnId,
         session: &Session,
-        outbox: Outbox,
-        codec: Arc<dyn Codec>,
-        addr: Option<IpAddr>,
+        line: Line,
     ) -> Result<MessageId, JoinError> {
+        let Line {
+            outbox,
+            codec,
+            addr,
+        } = line;
         let key = name_key(&session.name);
         let mut st = self.state();
         if !st.free_for(&key, &session.sid, Instant::now()) {
@@ -610,6 +587,7 @@ impl Drop for Timing {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server::chat::codec::Codec;
     use crate::server::chat::outbox::{outbox, Next, OutboxReceiver};
     use crate::server::chat::session::SessionKeys;
     use crate::server::chat::text::Utf8Bytes;
@@ -702,7 +680,7 @@ mod tests {
     fn join(room: &Room, conn: ConnId, name: &str, codec: Arc<dyn Codec>) -> OutboxReceiver {
         let (tx, rx) = outbox(64, 1 << 20);
         let s = session(name);
-        room.join(conn, &s, tx, codec, None).expect("joins");
+        room.join(conn, &s, Line::new(tx, codec)).expect("joins");
         room.activate(conn, s.member(), History::default(), false);
         rx
     }
@@ -728,7 +706,7 @@ mod tests {
         let room = Room::new("lobby", RoomLimits::default(), 5);
         let (tx, mut rx) = outbox(64, 1 << 20);
         let ada = session("Ada");
-        let upto = room.join(1, &ada, tx, probe("a", true), None).unwrap();
+        let upto = room.join(1, &ada, Line::new(tx, probe("a", true))).unwrap();
         assert_eq!(upto, 5, "history up to 5 is the joiner's to read");
         room.deliver(message(6));
         room.deliver(message(7));
@@ -749,7 +727,7 @@ mod tests {
         let room = Room::new("lobby", RoomLimits::default(), 0);
         let mut bob = join(&room, 1, "Bob", probe("a", true));
         let (tx, mut rx) = outbox(64, 1 << 20);
-        room.join(2, &session("Old"), tx, probe("old", false), None)
+        room.join(2, &session("Old"), Line::new(tx, probe("old", false)))
             .unwrap();
         assert_eq!(texts(&mut rx), ["old:welcome Old [Bob,Old] []"]);
         room.deliver(message(1));

@@ -13,7 +13,7 @@ pub mod types;
 use std::sync::Arc;
 
 use crate::protocol::pages::AuditEntry;
-use crate::protocol::{ChatMessage, MessageId};
+use crate::protocol::{ChatMessage, Member, MessageId};
 use crate::server::ids::SessionId;
 use crate::server::log::redis::RedisLog;
 use crate::server::log::sqlite::{Appender, Store};
@@ -227,8 +227,8 @@ impl MessageLog {
         only_if_absent: bool,
     ) -> Result<bool, StoreError> {
         match self {
-            MessageLog::Local { store, .. } => {
-                store
+            MessageLog::Local { appender, .. } => {
+                appender
                     .set_moderation(room, field, value, only_if_absent)
                     .await
             }
@@ -269,6 +269,14 @@ impl MessageLog {
         match self {
             MessageLog::Local { .. } => Ok(None),
             MessageLog::Cluster(log) => log.name_holder(room, name_key).await,
+        }
+    }
+
+    /// Cluster mode: everyone present in `room` on any node (one node's rooms know their own).
+    pub async fn members(&self, room: &str) -> Result<Option<Vec<Member>>, StoreError> {
+        match self {
+            MessageLog::Local { .. } => Ok(None),
+            MessageLog::Cluster(log) => log.presence().members(room).await.map(Some),
         }
     }
 

@@ -190,6 +190,53 @@ impl Presence {
         }
     }
 
+    /// The session holding `name_key` in `room` on a live node, if any; changes nothing.
+    pub async fn name_holder(
+        &self,
+        room: &str,
+        name_key: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let mut conn = self.conn.clone();
+        let held: Option<String> = redis::cmd("GET")
+            .arg(name_lock(room, name_key))
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| StoreError::Redis(e.to_string()))?;
+        let Some((sid, node)) = held.as_deref().and_then(|v| v.rsplit_once('|')) else {
+            return Ok(None);
+        };
+        let live: bool = redis::cmd("EXISTS")
+            .arg(node_key(node))
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| StoreError::Redis(e.to_string()))?;
+        Ok(live.then(|| sid.to_string()))
+    }
+
+    /// Everyone present in `room` on any node, once each (for the operator; not in join order).
+    pub async fn members(&self, room: &str) -> Result<Vec<Member>, StoreError> {
+        let mut conn = self.conn.clone();
+        let fields: HashMap<String, String> = redis::cmd("HGETALL")
+            .arg(presence_key(room))
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| StoreError::Redis(e.to_string()))?;
+        let mut seen = HashSet::new();
+        let mut members: Vec<Member> = fields
+            .iter()
+            .filter_map(|(field, json)| {
+                let (key, _) = field.rsplit_once('|')?;
+                let e = serde_json::from_str::<Entry>(json).ok()?;
+                seen.insert(key.to_string()).then_some(Member {
+                    name: e.name,
+                    avatar: e.avatar,
+                })
+            })
+            .collect();
+        members.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(members)
+    }
+
     /// This node's id.
     pub fn node(&self) -> &str {
         &self.node

@@ -209,6 +209,10 @@ pub trait Delivery: Send + Sync + 'static {
 
     /// Cluster mode: `name` is typing in `room` on another node (volatile, never stored).
     fn deliver_typing(&self, room: &str, name: &str);
+
+    /// Cluster mode: `entry` was just committed to `room`'s shared log (the relay tells of
+    /// every entry as it hears it, whether or not the room lives here).
+    fn heard(&self, _room: &str, _entry: &Entry) {}
 }
 
 /// Milliseconds since the Unix epoch: a message's timestamp.

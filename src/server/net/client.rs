@@ -15,6 +15,7 @@ use crate::server::chat::join::{JoinFailure, Joins, Membership};
 use crate::server::chat::moderate::{Actor, Moderator};
 use crate::server::chat::outbox::Outbox;
 use crate::server::chat::post::post;
+use crate::server::chat::room::Line;
 use crate::server::chat::session::Session;
 use crate::server::ids::ConnId;
 use crate::server::log::Action;
@@ -250,6 +251,15 @@ impl Connection {
         })
     }
 
+    /// This connection's way out, for its room.
+    fn line(&self, codec: Arc<dyn Codec>) -> Line {
+        Line {
+            outbox: self.outbox.clone(),
+            codec,
+            addr: Some(self.addr),
+        }
+    }
+
     fn joins(&self) -> Joins<'_> {
         Joins {
             hub: &self.state.hub,
@@ -266,29 +276,14 @@ impl Connection {
         let session = self.session.take().ok_or(JoinFailure::NoSession)?;
         let codec = self.codec.clone();
         self.joins()
-            .join(
-                &self.room,
-                self.id,
-                &session,
-                &self.outbox,
-                codec,
-                after,
-                Some(self.addr),
-            )
+            .join(&self.room, self.id, &session, self.line(codec), after)
             .await
     }
 
     async fn join_as(&mut self, member: Member) -> Result<Membership, JoinFailure> {
         let codec = self.codec.clone();
         self.joins()
-            .join_as(
-                &self.room,
-                self.id,
-                member,
-                &self.outbox,
-                codec,
-                Some(self.addr),
-            )
+            .join_as(&self.room, self.id, member, self.line(codec))
             .await
     }
 

@@ -378,6 +378,7 @@ mod tests {
     use crate::protocol::{Member, ServerFrame};
     use crate::server::chat::hub::Hub;
     use crate::server::chat::join::Membership;
+    use crate::server::chat::room::Line;
     use crate::server::chat::room::RoomLimits;
     use crate::server::chat::session::SessionKeys;
     use crate::server::ids::SessionId;
@@ -402,7 +403,7 @@ mod tests {
         let bob = keys.issue(SessionId::random(), "lobby", &member("Bob"));
         let (bob_tx, mut bob_rx) = outbox(16, 1 << 20);
         let (room, _) = hub
-            .join("lobby", 1, &bob, bob_tx, current(), 0, None)
+            .join("lobby", 1, &bob, Line::new(bob_tx, current()), 0)
             .unwrap();
         room.activate(
             1,
@@ -416,7 +417,9 @@ mod tests {
             async move {
                 let ada = keys.issue(SessionId::random(), "lobby", &member("Ada"));
                 let (tx, _rx) = outbox(16, 1 << 20);
-                let (room, _) = hub.join("lobby", 2, &ada, tx, current(), 0, None).unwrap();
+                let (room, _) = hub
+                    .join("lobby", 2, &ada, Line::new(tx, current()), 0)
+                    .unwrap();
                 let _membership = Membership::new(hub.clone(), room, 2);
                 panic!("a bug in one handler");
             }

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use crate::protocol::{Change, ChangeAction, ChatMessage};
+use crate::server::log::redis::moderation;
 use crate::server::log::redis::stream::{
     body_key, channel, client_key, floor_key, log_key, read, redis_error, rx_prefix, seq_key,
     stream_id, Walk, PRELUDE,
@@ -191,6 +192,7 @@ fn script_args(a: &Append) -> (&'static str, u64, &str, &str, bool) {
 fn refusal(name: &str) -> Refusal {
     match name {
         "not_author" => Refusal::NotAuthor,
+        "stale" => Refusal::Stale,
         "too_many_reactions" => Refusal::TooManyReactions,
         _ => Refusal::NoSuchMessage,
     }
@@ -200,10 +202,15 @@ impl Appends {
     /// Sends what is queued to Redis, a pipeline at a time. Stored messages reach their room
     /// through the relay; re-sends and failures are answered to the sender here.
     pub(super) async fn run(self, mut rx: mpsc::Receiver<Append>) {
-        let sha = redis::Script::new(script()).get_hash().to_string();
+        let shas = [
+            redis::Script::new(script()).get_hash().to_string(),
+            redis::Script::new(moderation::script())
+                .get_hash()
+                .to_string(),
+        ];
         let mut batch = Vec::with_capacity(PIPELINE);
         while rx.recv_many(&mut batch, PIPELINE).await > 0 {
-            let mut results = self.send_batch(&sha, &batch).await;
+            let mut results = self.send_batch(&shas, &batch).await;
             if results
                 .iter()
                 .any(|r| matches!(r, Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript)))
@@ -211,13 +218,18 @@ impl Appends {
                 // Redis restarted and forgot the script: load it and send the batch again (a
                 // message already stored is then confirmed as a re-send).
                 let mut conn = self.conn.clone();
-                let loaded: RedisResult<String> = redis::cmd("SCRIPT")
-                    .arg("LOAD")
-                    .arg(script())
-                    .query_async(&mut conn)
-                    .await;
+                let mut loaded: RedisResult<String> = Ok(String::new());
+                for source in [script(), moderation::script()] {
+                    if loaded.is_ok() {
+                        loaded = redis::cmd("SCRIPT")
+                            .arg("LOAD")
+                            .arg(source)
+                            .query_async(&mut conn)
+                            .await;
+                    }
+                }
                 if loaded.is_ok() {
-                    results = self.send_batch(&sha, &batch).await;
+                    results = self.send_batch(&shas, &batch).await;
                 }
             }
             for (append, result) in batch.drain(..).zip(results) {
@@ -257,12 +269,22 @@ impl Appends {
         }
     }
 
-    async fn send_batch(&self, sha: &str, batch: &[Append]) -> Vec<RedisResult<(i64, String)>> {
+    /// Runs each append's script (`shas`: the append's and the moderation's), one pipeline.
+    async fn send_batch(
+        &self,
+        shas: &[String; 2],
+        batch: &[Append],
+    ) -> Vec<RedisResult<(i64, String)>> {
         let mut pipe = redis::pipe();
         pipe.ignore_errors();
         self.receipts.note(batch);
         let now = now_ms().to_string();
+        let sha = &shas[0];
         for a in batch {
+            if let Action::Moderate(m) = &a.action {
+                moderation::push(&mut pipe, &shas[1], a, m, self.stream_len, DEDUP_SECS);
+                continue;
+            }
             let json = unnumbered(a).unwrap_or_default();
             let (action, target, text, emoji, on) = script_args(a);
             pipe.cmd("EVALSHA")

@@ -5,9 +5,11 @@
 //! An append (`append.rs`) runs one Lua script that dedups, numbers, logs and publishes the
 //! message as one atomic step in Redis, so ids are gapless and every node sees the same
 //! order. The relay (`relay.rs`) hands each node every room's messages in order, exactly
-//! once; retention (`retention.rs`) trims the streams. Presence is in `presence.rs`.
+//! once; retention (`retention.rs`) trims the streams. Moderation steps run their own
+//! script (`moderation.rs`). Presence is in `presence.rs`.
 
 mod append;
+mod moderation;
 mod relay;
 mod retention;
 mod stream;
@@ -280,40 +282,5 @@ impl RedisLog {
         *self.probe.lock().unwrap_or_else(|e| e.into_inner()) =
             Some((Instant::now(), result.clone()));
         result.map_err(StoreError::Redis)
-    }
-}
-
-// Moderation storage: filled in by the log back-end work (issue 16).
-impl RedisLog {
-    pub async fn moderation(&self, _room: &str) -> Result<Vec<(String, String)>, StoreError> {
-        Ok(Vec::new())
-    }
-    pub async fn set_moderation(
-        &self,
-        _room: &str,
-        _field: &str,
-        _value: Option<&str>,
-        _only_if_absent: bool,
-    ) -> Result<bool, StoreError> {
-        Err(StoreError::Task(
-            "moderation storage is not written yet".into(),
-        ))
-    }
-    pub async fn audit(
-        &self,
-        _room: &str,
-        _before: Option<crate::protocol::MessageId>,
-        _limit: usize,
-    ) -> Result<Vec<crate::protocol::pages::AuditEntry>, StoreError> {
-        Ok(Vec::new())
-    }
-    pub async fn session_of(&self, _room: &str, _name: &str) -> Result<Option<String>, StoreError> {
-        Ok(None)
-    }
-    pub async fn name_holder(&self, _room: &str, _key: &str) -> Result<Option<String>, StoreError> {
-        Ok(None)
-    }
-    pub async fn rooms(&self) -> Result<Vec<String>, StoreError> {
-        Ok(Vec::new())
     }
 }

@@ -85,7 +85,10 @@ impl Relay {
                             .ok()
                             .and_then(|r| entry_of(&r));
                         match entry {
-                            Some(e) => self.read_up(&room, Some(e)).await,
+                            Some(e) => {
+                                self.delivery.heard(&room, &e);
+                                self.read_up(&room, Some(e)).await
+                            }
                             None => tracing::warn!(%room, "unreadable entry on Redis"),
                         }
                     }

@@ -3,9 +3,11 @@
 //! A room's stream holds one entry per log id: a message (`m`: its JSON without its text,
 //! `s`: the session that posted it, `r`: the message it replies to) or a change (`c`: its
 //! JSON, an edit without its text). A message's text lives in the room's body hash (field
-//! `<id>`, beside `<id>:e` when edited and `<id>:d` once deleted), so that a deletion removes
-//! it from the store: stream entries cannot be rewritten. Reactions are a sorted set per
-//! message, `rx:<id>`, of `emoji \x1f name` scored by their change's id.
+//! `<id>`, beside `<id>:e` when edited, `<id>:d` once deleted and `<id>:r` once removed by
+//! a moderator), so that a deletion removes it from the store: stream entries cannot be
+//! rewritten. Reactions are a sorted set per message, `rx:<id>`, of `emoji \x1f name`
+//! scored by their change's id. A room's moderation fields are the hash `mod`, its audit
+//! records the list `audit` (see `moderation.rs`).
 //!
 //! Reads and appends run Lua scripts that share [`PRELUDE`]: `record` turns an entry into
 //! a list of strings with its newest state (the same list is published), which
@@ -47,6 +49,16 @@ pub(super) fn floor_key(room: &str) -> String {
     format!("chat:{{{room}}}:floor")
 }
 
+/// The room's moderation fields (a hash).
+pub(super) fn mod_key(room: &str) -> String {
+    format!("chat:{{{room}}}:mod")
+}
+
+/// The room's audit records, newest first (a list).
+pub(super) fn audit_key(room: &str) -> String {
+    format!("chat:{{{room}}}:audit")
+}
+
 pub(super) fn client_key(room: &str, session: &str, client_id: &str) -> String {
     format!("chat:{{{room}}}:cid:{session}:{client_id}")
 }
@@ -65,7 +77,7 @@ pub(super) fn redis_error(e: redis::RedisError) -> StoreError {
 
 /// Lua shared by every script. `record(log, body, rx, id, fields)` lists entry `id` (its
 /// stream fields flattened) as strings: for a message `m, json, text, has_text, edited,
-/// deleted, reply_to, quote_name, quote_text, quote_gone, reactions`; for a change `c, json,
+/// deleted, reply_to, quote_name, quote_text, quote_gone, reactions, removed`; for a change `c, json,
 /// text of its message` (for edits). `clean(log, body, rx, floor)` drops the bodies and
 /// reactions of entries no longer in the stream.
 pub(super) const PRELUDE: &str = r#"
@@ -105,7 +117,8 @@ local function record(log, body, rx, id, list)
   if deleted == '0' then
     reactions = table.concat(redis.call('ZRANGE', rx .. n, 0, -1), '\30')
   end
-  return {'m', f.m, text, has, edited, deleted, r, qname, qtext, qgone, reactions}
+  local removed = tostring(redis.call('HEXISTS', body, n .. ':r'))
+  return {'m', f.m, text, has, edited, deleted, r, qname, qtext, qgone, reactions, removed}
 end
 local function clean(log, body, rx, floor)
   local first = redis.call('XRANGE', log, '-', '+', 'COUNT', 1)[1]
@@ -119,7 +132,7 @@ local function clean(log, body, rx, floor)
   from = tonumber(from)
   if from >= oldest then return end
   for i = from, oldest - 1 do
-    redis.call('HDEL', body, i, i .. ':e', i .. ':d')
+    redis.call('HDEL', body, i, i .. ':e', i .. ':d', i .. ':r')
     redis.call('DEL', rx .. i)
   end
   redis.call('SET', floor, oldest)
@@ -220,6 +233,8 @@ pub(super) fn entry_of(rec: &[String]) -> Option<Entry> {
                 m.text.clone_from(&rec[2]);
             }
             m.edited = rec[4].parse().ok();
+            // Records of nodes from before removals have no removed mark.
+            m.removed = rec.get(11).is_some_and(|r| r == "1");
             if rec[5] == "1" {
                 m.deleted = true;
                 m.text.clear();

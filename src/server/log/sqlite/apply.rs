@@ -7,6 +7,7 @@
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::protocol::{Change, ChangeAction, ChatMessage, MessageId, Quote, Timestamp};
+use crate::server::log::sqlite::moderation;
 use crate::server::log::sqlite::schema::{sql_id, DELETE, EDIT, MESSAGE, REACT};
 use crate::server::log::types::{Action, Append, Entry, Refusal, MAX_REACTIONS};
 
@@ -46,7 +47,7 @@ pub(super) fn write(
         Action::Edit { target, .. } => (EDIT, Some(*target)),
         Action::Delete { target } => (DELETE, Some(*target)),
         Action::React { target, .. } => (REACT, Some(*target)),
-        Action::Moderate(_) => return Ok(Err(Refusal::Stale)),
+        Action::Moderate(m) => return moderation::write(conn, room_id, id, ts, a, m),
     };
     let target = match target_id.or(match &a.action {
         Action::Post { reply_to, .. } => *reply_to,
@@ -155,7 +156,7 @@ pub(super) fn write(
                 on: *on,
             })
         }
-        Action::Moderate(_) => return Ok(Err(Refusal::Stale)),
+        Action::Moderate(m) => return moderation::write(conn, room_id, id, ts, a, m),
     };
     let (text, reply_to, emoji, flag) = match &a.action {
         Action::Post { text, reply_to } => (text.as_str(), reply_to.map(sql_id), None, None),

@@ -14,8 +14,12 @@
 //!
 //! The WAL stays bounded and old messages are deleted by the writer, between its commits
 //! (see `writer.rs`).
+//!
+//! A moderation step is written in the same transaction as any append (`moderation.rs`),
+//! with its removals, its writes to the room's moderation fields and its audit record.
 
 mod apply;
+mod moderation;
 mod schema;
 mod writer;
 
@@ -663,37 +667,5 @@ mod tests {
             .unwrap();
         assert_eq!(first.len(), 32);
         assert_eq!(first, again);
-    }
-}
-
-// Moderation storage: filled in by the log back-end work (issue 16).
-impl Store {
-    pub async fn moderation(&self, _room: &str) -> Result<Vec<(String, String)>, StoreError> {
-        Ok(Vec::new())
-    }
-    pub async fn set_moderation(
-        &self,
-        _room: &str,
-        _field: &str,
-        _value: Option<&str>,
-        _only_if_absent: bool,
-    ) -> Result<bool, StoreError> {
-        Err(StoreError::Task(
-            "moderation storage is not written yet".into(),
-        ))
-    }
-    pub async fn audit(
-        &self,
-        _room: &str,
-        _before: Option<crate::protocol::MessageId>,
-        _limit: usize,
-    ) -> Result<Vec<crate::protocol::pages::AuditEntry>, StoreError> {
-        Ok(Vec::new())
-    }
-    pub async fn session_of(&self, _room: &str, _name: &str) -> Result<Option<String>, StoreError> {
-        Ok(None)
-    }
-    pub async fn rooms(&self) -> Result<Vec<String>, StoreError> {
-        Ok(Vec::new())
     }
 }

@@ -2,9 +2,10 @@
 //!
 //! A room's log is one table of entries, `messages`, numbered per room: `kind` 0 is a
 //! message (its row always holds its newest state: text, `edited`, `deleted`), 1–3 are
-//! changes to message `target` (edit, delete, react). Edit rows keep no text of their own:
-//! the message's row is the one place its text lives, so that a deletion removes it.
-//! `reactions` holds each message's current reactions.
+//! changes to message `target` (edit, delete, react), 4 a moderation change (its action as
+//! JSON in `json`). Edit rows keep no text of their own: the message's row is the one place
+//! its text lives, so that a deletion removes it. `reactions` holds each message's current
+//! reactions; `moderation` and `audit` a room's moderation fields and audit records.
 
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::HashMap;
@@ -40,6 +41,18 @@ CREATE TABLE IF NOT EXISTS reactions (
     id         INTEGER NOT NULL,
     PRIMARY KEY (room_id, message_id, emoji, name)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS moderation (
+    room_id INTEGER NOT NULL,
+    field   TEXT NOT NULL,
+    value   TEXT NOT NULL,
+    PRIMARY KEY (room_id, field)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS audit (
+    room_id INTEGER NOT NULL,
+    id      INTEGER NOT NULL,
+    json    TEXT NOT NULL,
+    PRIMARY KEY (room_id, id)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value BLOB NOT NULL
@@ -47,7 +60,7 @@ CREATE TABLE IF NOT EXISTS meta (
 ";
 
 /// Columns added to `messages` since its first version: name and declaration.
-const ADDED: [(&str, &str); 7] = [
+const ADDED: [(&str, &str); 9] = [
     ("kind", "INTEGER NOT NULL DEFAULT 0"),
     ("target", "INTEGER"),
     ("reply_to", "INTEGER"),
@@ -55,6 +68,8 @@ const ADDED: [(&str, &str); 7] = [
     ("deleted", "INTEGER NOT NULL DEFAULT 0"),
     ("emoji", "TEXT"),
     ("flag", "INTEGER"),
+    ("removed", "INTEGER NOT NULL DEFAULT 0"),
+    ("json", "TEXT"),
 ];
 
 /// Entry kinds in `messages.kind`.
@@ -62,6 +77,7 @@ pub(super) const MESSAGE: i64 = 0;
 pub(super) const EDIT: i64 = 1;
 pub(super) const DELETE: i64 = 2;
 pub(super) const REACT: i64 = 3;
+pub(super) const MODERATE: i64 = 4;
 
 /// Brings a database of an earlier version up to this one (adds the columns it lacks).
 pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
@@ -107,7 +123,7 @@ pub(super) fn sql_id(id: MessageId) -> i64 {
 /// (its reply's original, or its change's target) as `o`.
 pub(super) const ENTRY_COLUMNS: &str = "m.id, m.ts, m.name, m.avatar, m.text, m.client_id, \
      m.kind, m.target, m.reply_to, m.edited, m.deleted, m.emoji, m.flag, \
-     o.name, o.text, o.deleted";
+     o.name, o.text, o.deleted, m.removed, m.json";
 
 /// The join that gives [`ENTRY_COLUMNS`] its `o`.
 pub(super) const ENTRY_JOIN: &str = "LEFT JOIN messages o ON o.room_id = m.room_id \
@@ -146,7 +162,7 @@ pub(super) fn row_to_entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Ent
             edited: r.get(9)?,
             deleted: r.get(10)?,
             reactions: Vec::new(),
-            removed: false,
+            removed: r.get(16)?,
         })));
     }
     let target = r.get::<_, Option<i64>>(7)?.unwrap_or(0) as MessageId;
@@ -156,6 +172,12 @@ pub(super) fn row_to_entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Ent
             None => return Ok(None),
         },
         DELETE => ChangeAction::Delete,
+        MODERATE => {
+            let json: String = r.get::<_, Option<String>>(17)?.unwrap_or_default();
+            serde_json::from_str(&json).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(17, rusqlite::types::Type::Text, e.into())
+            })?
+        }
         _ => ChangeAction::React {
             emoji: r.get::<_, Option<String>>(11)?.unwrap_or_default(),
             on: r.get::<_, Option<bool>>(12)?.unwrap_or(false),

@@ -16,8 +16,8 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::protocol::MessageId;
-use crate::server::log::sqlite::apply;
-use crate::server::log::sqlite::schema::{configure, entry_at, wal_path};
+use crate::server::log::sqlite::schema::{configure, entry_at, room_id, wal_path};
+use crate::server::log::sqlite::{apply, moderation};
 use crate::server::log::types::{now_ms, Append, Delivery, Outcome, Refusal, StoreError, QUEUE};
 
 /// Most messages committed in one transaction.
@@ -55,6 +55,14 @@ enum Job {
         limit: usize,
         reply: oneshot::Sender<Result<usize, StoreError>>,
     },
+    /// Set or delete a moderation field (see [`Appender::set_moderation`]).
+    SetModeration {
+        room: Arc<str>,
+        field: String,
+        value: Option<String>,
+        only_if_absent: bool,
+        reply: oneshot::Sender<Result<bool, StoreError>>,
+    },
     /// Commit what is queued before, truncate the WAL, close the database and stop.
     Close(oneshot::Sender<()>),
 }
@@ -82,6 +90,29 @@ impl Appender {
             .send(Job::Purge {
                 before_ms,
                 limit,
+                reply,
+            })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Sets (`Some`) or deletes a moderation field of `room` between the writer's commits;
+    /// with `only_if_absent`, sets only a missing one. Returns whether it wrote.
+    pub async fn set_moderation(
+        &self,
+        room: &str,
+        field: &str,
+        value: Option<&str>,
+        only_if_absent: bool,
+    ) -> Result<bool, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Job::SetModeration {
+                room: room.into(),
+                field: field.to_string(),
+                value: value.map(str::to_string),
+                only_if_absent,
                 reply,
             })
             .await
@@ -285,6 +316,18 @@ impl Writer {
                     let result = self.purge(before_ms, limit).map_err(write_error);
                     let _ = reply.send(result);
                 }
+                Job::SetModeration {
+                    room,
+                    field,
+                    value,
+                    only_if_absent,
+                    reply,
+                } => {
+                    let result = self
+                        .set_moderation(&room, &field, value.as_deref(), only_if_absent)
+                        .map_err(write_error);
+                    let _ = reply.send(result);
+                }
                 Job::Close(reply) => return (self, Some(reply)),
             }
             self.limit_wal();
@@ -296,7 +339,7 @@ impl Writer {
         match self.commit(batch) {
             Ok(outcomes) => {
                 for (append, outcome) in batch.drain(..).zip(outcomes) {
-                    delivery.deliver(append, outcome);
+                    hand_over(delivery, append, outcome);
                 }
             }
             Err(e) => {
@@ -310,7 +353,7 @@ impl Writer {
                         StoreError::Busy => StoreError::Busy,
                         other => StoreError::Task(other.to_string()),
                     });
-                    delivery.deliver(append, outcome);
+                    hand_over(delivery, append, outcome);
                 }
             }
         }
@@ -442,6 +485,34 @@ impl Writer {
         Ok(deleted)
     }
 
+    /// Sets or deletes one moderation field in its own transaction (a deletion in a room
+    /// without a log writes nothing).
+    fn set_moderation(
+        &mut self,
+        room: &Arc<str>,
+        field: &str,
+        value: Option<&str>,
+        only_if_absent: bool,
+    ) -> rusqlite::Result<bool> {
+        if value.is_none() && room_id(&self.conn, room)?.is_none() {
+            return Ok(false);
+        }
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        let written = self.room(room).and_then(|(room_id, _)| {
+            moderation::set_field(&self.conn, room_id, field, value, only_if_absent)
+        });
+        let finished = match written {
+            Ok(w) => self.conn.execute_batch("COMMIT").map(|()| w),
+            Err(e) => Err(e),
+        };
+        if finished.is_err() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+            // A room made in the rolled back transaction is not there.
+            self.rooms.remove(room);
+        }
+        finished
+    }
+
     fn room(&mut self, name: &Arc<str>) -> rusqlite::Result<(i64, MessageId)> {
         if let Some(r) = self.rooms.get(name) {
             return Ok(*r);
@@ -520,5 +591,17 @@ impl Writer {
         // then `run` clears it).
         self.rooms.extend(touched);
         Ok(outcomes)
+    }
+}
+
+/// Hands `outcome` to `delivery`. A panic there (a bug in a room's fan-out) is logged and
+/// goes no further: it must not end the writer, which every room's messages need.
+fn hand_over(delivery: &dyn Delivery, append: Append, outcome: Outcome) {
+    let room = append.room.clone();
+    let handed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        delivery.deliver(append, outcome)
+    }));
+    if handed.is_err() {
+        tracing::error!(%room, "delivering a stored entry panicked; the writer goes on");
     }
 }
