@@ -190,7 +190,7 @@ test('a moderator removes, mutes, sets the room up, kicks and bans; the member s
   await expect(messageWithText(bob, 'not at all')).toHaveCount(1);
   await panel.getByTestId('slow-select').selectOption({ label: 'Off' });
   for (const page of [mo, bob]) {
-    await expect(page.getByTestId('slow-badge')).toHaveCount(0);
+    await expect(page.getByTestId('slow-badge')).toBeHidden();
   }
   await expect(bob.getByTestId('composer-block')).toBeHidden();
 
@@ -206,7 +206,7 @@ test('a moderator removes, mutes, sets the room up, kicks and bans; the member s
   await expect(messageWithText(bob, 'announcement')).toHaveCount(1);
   await expect(panel.getByTestId('lock-toggle')).toHaveText('Unlock the room');
   await panel.getByTestId('lock-toggle').click();
-  await expect(bob.getByTestId('locked-badge')).toHaveCount(0);
+  await expect(bob.getByTestId('locked-badge')).toBeHidden();
   await expect(bob.getByTestId('composer')).toBeEnabled();
   await panel.press('Escape');
   await expect(mo.getByTestId('moderate-panel')).toHaveCount(0);

@@ -5,6 +5,7 @@ use leptos::prelude::*;
 use super::composer::Composer;
 use super::member_list::MemberList;
 use super::message_list::MessageList;
+use super::room_notices::RoomNotices;
 use super::typing_line::TypingLine;
 use super::Outgoing;
 use crate::api::LeaveRoom;
@@ -49,6 +50,7 @@ pub fn ChatView(model: LiveRoom, outgoing: Outgoing) -> impl IntoView {
     let room = model.with_untracked(|m| m.room.clone());
 
     view! {
+        <RoomNotices model outgoing />
         <main class="chat" data-testid="chat">
             <aside class="members card">
                 <h2>"Members"</h2>

@@ -203,51 +203,57 @@ fn ActionForm(
             on:submit=submit
         >
             <p class="mod-title">{title.clone()}</p>
-            <Show when=move || !choices.is_empty()>
-                <fieldset class="choices">
-                    <legend class="sr-only">"For how long"</legend>
-                    {choices
-                        .iter()
-                        .map(|&(label, value)| {
-                            let group = group.clone();
-                            view! {
-                                <label>
-                                    <input
-                                        type="radio"
-                                        name=group
-                                        data-testid="duration"
-                                        prop:checked=move || minutes.get() == value
-                                        on:change=move |_| minutes.set(value)
-                                    />
-                                    {label}
-                                </label>
-                            }
-                        })
-                        .collect_view()}
-                </fieldset>
-            </Show>
-            <Show when=move || pane == Pane::Ban>
-                <label>
-                    <input
-                        type="checkbox"
-                        data-testid="ban-address"
-                        prop:checked=address
-                        on:change=move |ev| address.set(event_target_checked(&ev))
-                    />
-                    "Also their address"
-                </label>
-            </Show>
-            <Show when=move || pane != Pane::Unmute>
-                <label class="reason">
-                    "Reason (optional)"
-                    <input
-                        data-testid="mod-reason"
-                        maxlength="200"
-                        prop:value=reason
-                        on:input=move |ev| reason.set(event_target_value(&ev))
-                    />
-                </label>
-            </Show>
+            {(!choices.is_empty())
+                .then(|| {
+                    view! {
+                        <fieldset class="choices">
+                            <legend class="sr-only">"For how long"</legend>
+                            {choices
+                                .iter()
+                                .map(|&(label, value)| {
+                                    view! {
+                                        <label>
+                                            <input
+                                                type="radio"
+                                                name=group.clone()
+                                                data-testid="duration"
+                                                prop:checked=move || minutes.get() == value
+                                                on:change=move |_| minutes.set(value)
+                                            />
+                                            {label}
+                                        </label>
+                                    }
+                                })
+                                .collect_view()}
+                        </fieldset>
+                    }
+                })}
+            {(pane == Pane::Ban)
+                .then(|| {
+                    view! {
+                        <label>
+                            <input
+                                type="checkbox"
+                                data-testid="ban-address"
+                                on:change=move |ev| address.set(event_target_checked(&ev))
+                            />
+                            "Also their address"
+                        </label>
+                    }
+                })}
+            {(pane != Pane::Unmute)
+                .then(|| {
+                    view! {
+                        <label class="reason">
+                            "Reason (optional)"
+                            <input
+                                data-testid="mod-reason"
+                                maxlength="200"
+                                on:input=move |ev| reason.set(event_target_value(&ev))
+                            />
+                        </label>
+                    }
+                })}
             <div class="buttons">
                 <button type="button" data-testid="mod-cancel" on:click=move |_| close()>
                     "Cancel"

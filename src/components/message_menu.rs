@@ -161,16 +161,15 @@ pub fn MessageMenu(
                                     "Delete"
                                 </button>
                             </Show>
-                            <Show when=move || is_moderator(model)>
-                                <button
-                                    type="button"
-                                    role="menuitem"
-                                    data-testid="menu-remove"
-                                    on:click=move |_| pane.set(Pane::ConfirmRemove)
-                                >
-                                    "Remove"
-                                </button>
-                            </Show>
+                            <button
+                                type="button"
+                                role="menuitem"
+                                data-testid="menu-remove"
+                                hidden=move || !is_moderator(model)
+                                on:click=move |_| pane.set(Pane::ConfirmRemove)
+                            >
+                                "Remove"
+                            </button>
                         </div>
                     }
                         .into_any()

@@ -9,7 +9,6 @@ use super::chat_view::ChatView;
 use super::join_form::JoinForm;
 use super::moderate_panel::ModeratePanel;
 use super::room_header::RoomInfo;
-use super::room_notices::RoomNotices;
 use super::status::ConnectionStatus;
 use super::{is_moderator, Outgoing};
 use crate::api::load_room;
@@ -102,9 +101,6 @@ fn RoomView(snap: RoomSnapshot) -> impl IntoView {
                 </Show>
                 <RoomSwitcher />
             </header>
-            <Show when=joined>
-                <RoomNotices model outgoing />
-            </Show>
             <Show
                 when=joined
                 fallback=move || {
