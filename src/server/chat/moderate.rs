@@ -120,14 +120,14 @@ impl Moderator<'_> {
         let state = self.state(room).await?;
         let role = state.role(&actor.session.0).ok_or(ModError::NotModerator)?;
         let m = self.plan(room, &state, Some(role), request).await?;
-        self.append(room, actor, client_id, m)
+        self.append(room, actor, client_id, tidy(m, &state))
     }
 
     /// The operator's request (admin API): done, and the change it made.
     pub async fn operator(&self, room: &str, request: ModRequest) -> Result<Change, ModError> {
         let state = self.fresh(room).await?;
         let m = self.plan(room, &state, None, request).await?;
-        self.as_operator(room, m).await
+        self.as_operator(room, tidy(m, &state)).await
     }
 
     async fn as_operator(&self, room: &str, m: Moderation) -> Result<Change, ModError> {
@@ -465,6 +465,16 @@ impl Moderator<'_> {
             }
         })
     }
+}
+
+/// `m`, also deleting the room's fields that have run out (a field it writes is kept).
+fn tidy(mut m: Moderation, state: &ModState) -> Moderation {
+    for f in state.expired(now_ms()) {
+        if !m.writes.iter().any(|(w, _)| *w == f) {
+            m.writes.push((f, None));
+        }
+    }
+    m
 }
 
 /// A moderation step that does nothing yet.

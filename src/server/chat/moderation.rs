@@ -146,6 +146,18 @@ impl ModState {
         s
     }
 
+    /// The fields of bans, mutes and invites that have run out at `now`: deleted by the
+    /// next moderation step, so that a room's state does not grow with its history.
+    pub fn expired(&self, now: Timestamp) -> Vec<String> {
+        let bans = self.bans.iter().filter(|(_, b)| b.until <= now);
+        let mutes = self.mutes.iter().filter(|(_, m)| m.until <= now);
+        let invites = self.invites.iter().filter(|(_, i)| i.exp <= now);
+        bans.map(|(f, _)| f.clone())
+            .chain(mutes.map(|(sid, _)| field::mute(sid)))
+            .chain(invites.map(|(hash, _)| field::invite(hash)))
+            .collect()
+    }
+
     pub fn role(&self, sid: &str) -> Option<Role> {
         self.roles.get(sid).map(|r| r.role)
     }
@@ -420,6 +432,13 @@ mod tests {
         );
         assert_eq!(s.muted_until("s3", 50), Some(100));
         assert_eq!(s.muted_until("s3", 100), None);
+        let mut gone = s.expired(100);
+        gone.sort();
+        assert_eq!(
+            gone,
+            [field::ban_address(ip), "ban:s:s2".into(), "mute:s3".into()]
+        );
+        assert!(s.expired(99).is_empty());
     }
 
     #[test]
