@@ -20,6 +20,7 @@
 
 mod apply;
 mod moderation;
+mod retention;
 mod schema;
 mod writer;
 
@@ -34,7 +35,8 @@ use crate::server::log::sqlite::schema::{
 };
 use crate::server::log::types::{now_ms, Delivery, Entry, StoreError};
 
-pub use writer::{spawn_retention, Appender, MAX_BATCH, PURGE_BATCH};
+pub use retention::spawn_retention;
+pub use writer::{Appender, MAX_BATCH, PURGE_BATCH};
 
 /// WAL size at which the writer truncates it, unless [`Store::with_wal_limit`] says otherwise.
 pub const DEFAULT_WAL_LIMIT: u64 = 64 * 1024 * 1024;

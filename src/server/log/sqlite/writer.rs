@@ -33,7 +33,7 @@ const BUSY: std::time::Duration = std::time::Duration::from_secs(5);
 /// Most messages one retention job deletes: a short pause of the writer.
 pub const PURGE_BATCH: usize = 1000;
 /// How often the retention task looks for messages past the retention period.
-const PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+pub(super) const PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// A failed write as the sender hears of it: a full disk or a busy database by name.
 fn write_error(e: rusqlite::Error) -> StoreError {
@@ -190,37 +190,6 @@ pub(super) fn start(
         })
         .map_err(|e| StoreError::Task(e.to_string()))?;
     Ok((Appender { tx }, handle))
-}
-
-/// Starts a task that deletes messages older than `days` now and every minute, a batch at a
-/// time between the writer's commits. It ends when the writer stops.
-pub fn spawn_retention(appender: Appender, days: u64) -> tokio::task::JoinHandle<()> {
-    let keep_ms = i64::try_from(days.saturating_mul(86_400_000)).unwrap_or(i64::MAX);
-    tokio::spawn(async move {
-        loop {
-            let before_ms = now_ms().saturating_sub(keep_ms);
-            let mut deleted = 0;
-            loop {
-                match appender.purge(before_ms, PURGE_BATCH).await {
-                    Ok(n) => {
-                        deleted += n;
-                        if n < PURGE_BATCH {
-                            break;
-                        }
-                    }
-                    Err(StoreError::Closed) => return,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "retention: deleting old messages failed");
-                        break;
-                    }
-                }
-            }
-            if deleted > 0 {
-                tracing::info!(deleted, days, "retention: deleted old messages");
-            }
-            tokio::time::sleep(PURGE_INTERVAL).await;
-        }
-    })
 }
 
 /// Copies the WAL into the database now and then, beside the writer (PASSIVE: never blocks
