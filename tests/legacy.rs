@@ -390,6 +390,8 @@ async fn old_clients_see_edits_as_new_messages_and_replies_with_their_quote_and_
     let server = TestServer::start().await;
     let (mut ada, _) = member_of(server.addr, "lobby", "Ada").await;
     let mut tom = OldClient::opened(server.addr, "Tom42", "").await;
+    // In the room once it is told who is there.
+    assert_eq!(tom.next_action("connect").await["username"], "Ada");
     ada.send(&send("a1", "<b>helo</b>")).await;
     let m = ack(&mut ada, "a1").await;
     assert_eq!(
