@@ -98,13 +98,7 @@ pub(super) fn write(
             change(ChangeAction::Edit { text: text.clone() })
         }
         Action::Delete { target } => {
-            conn.prepare_cached(
-                "UPDATE messages SET text = '', edited = NULL, deleted = 1
-                 WHERE room_id = ?1 AND id = ?2",
-            )?
-            .execute(params![room_id, sql_id(*target)])?;
-            conn.prepare_cached("DELETE FROM reactions WHERE room_id = ?1 AND message_id = ?2")?
-                .execute(params![room_id, sql_id(*target)])?;
+            moderation::erase(conn, room_id, *target, false)?;
             change(ChangeAction::Delete)
         }
         Action::React { target, emoji, on } => {

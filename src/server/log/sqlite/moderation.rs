@@ -52,14 +52,19 @@ pub(super) fn set_field(
     Ok(changed > 0)
 }
 
-/// Removes message `id` as a deletion does (text, edit mark and reactions gone) and marks it
-/// removed.
-fn remove(conn: &Connection, room_id: i64, id: MessageId) -> rusqlite::Result<()> {
+/// Deletes message `id`'s text, edit mark and reactions; `removed`: a moderator did it
+/// (an author's deletion and a removal share this).
+pub(super) fn erase(
+    conn: &Connection,
+    room_id: i64,
+    id: MessageId,
+    removed: bool,
+) -> rusqlite::Result<()> {
     conn.prepare_cached(
-        "UPDATE messages SET text = '', edited = NULL, deleted = 1, removed = 1
+        "UPDATE messages SET text = '', edited = NULL, deleted = 1, removed = ?3
          WHERE room_id = ?1 AND id = ?2 AND kind = 0",
     )?
-    .execute(params![room_id, sql_id(id)])?;
+    .execute(params![room_id, sql_id(id), removed])?;
     conn.prepare_cached("DELETE FROM reactions WHERE room_id = ?1 AND message_id = ?2")?
         .execute(params![room_id, sql_id(id)])?;
     Ok(())
@@ -121,14 +126,14 @@ pub(super) fn write(
             if !there {
                 return Ok(Err(Refusal::NoSuchMessage));
             }
-            remove(conn, room_id, m.target)?;
+            erase(conn, room_id, m.target, true)?;
         }
         ChangeAction::Clear { ids, .. } => {
             ids.clear();
             if let Some((session, since)) = &m.clear {
                 let found = cleared(conn, room_id, session, *since)?;
                 for &id in &found {
-                    remove(conn, room_id, id)?;
+                    erase(conn, room_id, id, true)?;
                 }
                 *ids = found;
             }
