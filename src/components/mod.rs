@@ -69,13 +69,22 @@ pub fn send_moderation(model: LiveRoom, outgoing: Outgoing, request: ModRequest)
         });
         return;
     }
+    send_noted(model, outgoing, |client_id| ClientFrame::Moderate {
+        client_id,
+        request,
+    });
+}
+
+/// Sends the frame `frame` makes with a fresh client id, noted so that a refusal of it is
+/// shown in the server's words.
+fn send_noted(model: LiveRoom, outgoing: Outgoing, frame: impl FnOnce(String) -> ClientFrame) {
     let client_id = new_client_id();
     model.change(|m| {
         m.standing.note_sent(client_id.clone());
         m.error = None;
         Parts::ERROR
     });
-    send_frame(outgoing, ClientFrame::Moderate { client_id, request });
+    send_frame(outgoing, frame(client_id));
 }
 
 /// Sends a claim link's token; the answer is a role change naming the reader, or an error.
@@ -88,13 +97,10 @@ pub fn send_claim(model: LiveRoom, outgoing: Outgoing, token: String) {
         });
         return;
     }
-    let client_id = new_client_id();
-    model.change(|m| {
-        m.standing.note_sent(client_id.clone());
-        m.error = None;
-        Parts::ERROR
+    send_noted(model, outgoing, |client_id| ClientFrame::Claim {
+        client_id,
+        token,
     });
-    send_frame(outgoing, ClientFrame::Claim { client_id, token });
 }
 
 /// Is the reader one of the room's moderators (or its owner)? Redraws with their role.
