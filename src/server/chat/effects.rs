@@ -9,7 +9,7 @@ use tokio::runtime::Handle;
 
 use crate::protocol::{close, Change, ChangeAction};
 use crate::rules::name_key;
-use crate::server::chat::moderation::{field, value, ModState, Sanction};
+use crate::server::chat::moderation::{field, read, value, with_reason, Sanction};
 use crate::server::chat::room::Room;
 use crate::server::log::MessageLog;
 
@@ -46,7 +46,7 @@ pub fn enforce(room: &Arc<Room>, log: &MessageLog, runtime: &Handle, change: &Ch
     let mut banned = None;
     match &change.action {
         ChangeAction::Kick { member, reason } => {
-            let why = sanction("You were removed from the room by a moderator", reason);
+            let why = with_reason("You were removed from the room by a moderator", reason);
             room.close_member(&name_key(member), close::KICKED, cut(&why, REASON_BYTES));
         }
         ChangeAction::Ban {
@@ -79,21 +79,11 @@ pub fn enforce(room: &Arc<Room>, log: &MessageLog, runtime: &Handle, change: &Ch
                 tracing::error!(room = %name, error = %e, "could not record a banned address");
             }
         }
-        match log.moderation(&name).await {
-            Ok(fields) => room
-                .moderation
-                .set(at, Arc::new(ModState::from_fields(fields))),
+        match read(&log, &name).await {
+            Ok(state) => room.moderation.set(at, state),
             Err(e) => tracing::error!(room = %name, error = %e, "could not reload moderation"),
         }
     });
-}
-
-/// "What: reason", or what alone.
-fn sanction(what: &str, reason: &str) -> String {
-    match reason.trim() {
-        "" => what.to_string(),
-        r => format!("{what}: {r}"),
-    }
 }
 
 #[cfg(test)]

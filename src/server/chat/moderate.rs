@@ -14,7 +14,8 @@ use crate::protocol::{Change, ChangeAction, ErrorCode, Member, ModRequest, Role}
 use crate::rules::name_key;
 use crate::server::chat::hub::Hub;
 use crate::server::chat::moderation::{
-    field, new_token, token_hash, value, Invite, ModState, RoleRecord, Sanction, CLAIMED, INVITE_MS,
+    field, new_token, read, token_hash, value, Invite, ModState, RoleRecord, Sanction, CLAIMED,
+    INVITE_MS,
 };
 use crate::server::ids::{ConnId, SessionId};
 use crate::server::log::{now_ms, Action, Append, MessageLog, Moderation, StoreError};
@@ -104,8 +105,7 @@ impl Moderator<'_> {
 
     /// The room's state as the log has it now.
     async fn fresh(&self, room: &str) -> Result<Arc<ModState>, StoreError> {
-        let fields = self.log.moderation(room).await?;
-        Ok(Arc::new(ModState::from_fields(fields)))
+        read(self.log, room).await
     }
 
     /// A member's request from their socket: checked against their role, then queued for

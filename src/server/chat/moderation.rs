@@ -15,6 +15,7 @@ use crate::protocol::{Change, ChangeAction, MessageId, Role, RoomSettings, Times
 use crate::rules::name_key;
 use crate::server::chat::codec::Standing;
 use crate::server::ids::SessionId;
+use crate::server::log::{MessageLog, StoreError};
 
 /// How long a moderator invite link stays good.
 pub const INVITE_MS: i64 = 7 * 24 * 3600 * 1000;
@@ -105,10 +106,7 @@ impl Sanction {
                 .map(|t| format!(" until {}", t.strftime("%Y-%m-%d %H:%M UTC")))
                 .unwrap_or_default()
         };
-        match self.reason.trim() {
-            "" => format!("{what}{until}"),
-            reason => format!("{what}{until}: {reason}"),
-        }
+        with_reason(&format!("{what}{until}"), &self.reason)
     }
 }
 
@@ -258,6 +256,20 @@ impl ModState {
             _ => {}
         }
         s
+    }
+}
+
+/// Room `room`'s moderation as the log has it now.
+pub async fn read(log: &MessageLog, room: &str) -> Result<Arc<ModState>, StoreError> {
+    let fields = log.moderation(room).await?;
+    Ok(Arc::new(ModState::from_fields(fields)))
+}
+
+/// "What: reason", or what alone when there is no reason.
+pub fn with_reason(what: &str, reason: &str) -> String {
+    match reason.trim() {
+        "" => what.to_string(),
+        reason => format!("{what}: {reason}"),
     }
 }
 

@@ -14,8 +14,8 @@ use crate::server::chat::codec::{ChangeRequest, Codec, Command, Event, Frames};
 use crate::server::chat::join::{JoinFailure, Joins, Membership};
 use crate::server::chat::moderate::{Actor, Moderator};
 use crate::server::chat::outbox::Outbox;
-use crate::server::chat::post::post;
-use crate::server::chat::room::Line;
+use crate::server::chat::post::{post, PostError};
+use crate::server::chat::room::{Line, Room};
 use crate::server::chat::session::Session;
 use crate::server::ids::ConnId;
 use crate::server::log::Action;
@@ -62,8 +62,10 @@ pub(crate) struct Flooding;
 pub(crate) enum Waits {
     Join(Option<MessageId>),
     JoinAs(Member),
-    /// A moderator's request, or a claim (`Err`: its token), which read the log.
-    Moderate(String, Result<ModRequest, String>),
+    /// A moderator's request (with its client id), which reads the log.
+    Moderate(String, ModRequest),
+    /// A claim of a one-time link's token (with its client id), which reads the log.
+    Claim(String, String),
 }
 
 fn rate_limiter(per_sec: u32, burst: u32) -> DefaultDirectRateLimiter {
@@ -197,11 +199,9 @@ impl Connection {
             }
             Command::Typing => self.typing(),
             Command::Moderate { client_id, request } => {
-                return Ok(Some(Waits::Moderate(client_id, Ok(request))))
+                return Ok(Some(Waits::Moderate(client_id, request)))
             }
-            Command::Claim { client_id, token } => {
-                return Ok(Some(Waits::Moderate(client_id, Err(token))))
-            }
+            Command::Claim { client_id, token } => return Ok(Some(Waits::Claim(client_id, token))),
             Command::Ignore(why) => self.state.hub.metrics().rejected(why),
             Command::Refuse { code, message } => self.error(code, &message, None),
             Command::Close {
@@ -242,6 +242,9 @@ impl Connection {
                 Waits::JoinAs(member) => self.join_as(member).await,
                 Waits::Moderate(client_id, request) => {
                     return self.moderate(&client_id, request).await;
+                }
+                Waits::Claim(client_id, token) => {
+                    return self.claim(&client_id, &token).await;
                 }
             };
             match joined {
@@ -317,42 +320,60 @@ impl Connection {
         }
     }
 
-    /// A moderator's request (`Ok`) or a claim (`Err`: its token), checked against the
-    /// session's role; the change it makes, or its refusal, comes back through the room.
-    async fn moderate(&mut self, client_id: &str, request: Result<ModRequest, String>) {
+    /// This connection's member as the actor of moderation frame `client_id`, with its
+    /// room; `None` (the sender told why) before the join or with a malformed client id.
+    fn actor(&self, client_id: &str) -> Option<(Arc<Room>, Actor)> {
         let Some(membership) = &self.membership else {
             let message = "Join the room before sending";
-            return self.error(ErrorCode::NotJoined, message, None);
+            self.error(ErrorCode::NotJoined, message, None);
+            return None;
         };
         if !crate::rules::valid_client_id(client_id) {
-            let message = "Message id must be 1–64 letters, digits, - or _";
-            return self.error(ErrorCode::InvalidClientId, message, None);
+            let e = PostError::InvalidClientId;
+            self.error(e.code(), &e.to_string(), None);
+            return None;
         }
         let room = membership.room().clone();
-        let Some((member, session)) = room.author(self.id) else {
-            return;
-        };
+        let (member, session) = room.author(self.id)?;
         let actor = Actor {
             session,
             member,
             conn: self.id,
         };
-        let moderator = Moderator {
+        Some((room, actor))
+    }
+
+    fn moderator(&self) -> Moderator<'_> {
+        Moderator {
             hub: &self.state.hub,
             log: &self.state.log,
+        }
+    }
+
+    /// A moderator's request, checked against the session's role; the change it makes, or
+    /// its refusal, comes back through the room.
+    async fn moderate(&mut self, client_id: &str, request: ModRequest) {
+        let Some((room, actor)) = self.actor(client_id) else {
+            return;
         };
-        let done = match request {
-            Ok(request) => {
-                moderator
-                    .request(room.name(), &actor, client_id, request)
-                    .await
-            }
-            Err(token) => {
-                moderator
-                    .claim(room.name(), &actor, client_id, &token)
-                    .await
-            }
+        let done = self
+            .moderator()
+            .request(room.name(), &actor, client_id, request)
+            .await;
+        if let Err(e) = done {
+            self.error(e.code(), &e.to_string(), Some(client_id));
+        }
+    }
+
+    /// A claim of a one-time link's `token` for this session; answered like a request.
+    async fn claim(&mut self, client_id: &str, token: &str) {
+        let Some((room, actor)) = self.actor(client_id) else {
+            return;
         };
+        let done = self
+            .moderator()
+            .claim(room.name(), &actor, client_id, token)
+            .await;
         if let Err(e) = done {
             self.error(e.code(), &e.to_string(), Some(client_id));
         }
