@@ -2,6 +2,8 @@
 
 use leptos::prelude::*;
 
+use crate::protocol::moderation::MAX_REASON_CHARS;
+
 use super::popup::{close_on_press_elsewhere, close_to, focus_first_on, on_escape};
 use super::{send_moderation, Outgoing};
 use crate::live_room::LiveRoom;
@@ -248,7 +250,7 @@ fn ActionForm(
                             "Reason (optional)"
                             <input
                                 data-testid="mod-reason"
-                                maxlength="200"
+                                maxlength=MAX_REASON_CHARS.to_string()
                                 on:input=move |ev| reason.set(event_target_value(&ev))
                             />
                         </label>

@@ -2,6 +2,8 @@
 
 use leptos::prelude::*;
 
+use crate::protocol::moderation::MAX_REASON_CHARS;
+
 use super::message_item::Actions;
 use super::{is_moderator, send_change, send_moderation};
 use crate::model::Compose;
@@ -215,7 +217,7 @@ pub fn MessageMenu(
                                 "Reason (optional)"
                                 <input
                                     data-testid="remove-reason"
-                                    maxlength="200"
+                                    maxlength=MAX_REASON_CHARS.to_string()
                                     prop:value=reason
                                     on:input=move |ev| reason.set(event_target_value(&ev))
                                 />

@@ -2,6 +2,8 @@
 
 use leptos::prelude::*;
 
+use crate::protocol::moderation::MAX_TOPIC_CHARS;
+
 use super::popup::{close_on_press_elsewhere, close_to, focus_first_on, on_escape};
 use super::time::local_hhmm;
 use super::{send_moderation, Outgoing};
@@ -81,7 +83,7 @@ fn Controls(
                 <input
                     id="topic-input"
                     data-testid="topic-input"
-                    maxlength="200"
+                    maxlength=MAX_TOPIC_CHARS.to_string()
                     prop:value=topic
                     on:input=move |ev| topic.set(event_target_value(&ev))
                 />
