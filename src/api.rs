@@ -100,22 +100,41 @@ pub async fn join_room(
     use crate::server::AppState;
     use http::header::{HeaderValue, SET_COOKIE};
 
-    let refuse = |field, message: String| Ok(JoinOutcome::Refused { field, message });
+    use crate::protocol::pages::RefusalCode as Code;
+    let refuse = |field, code, message: String| {
+        Ok(JoinOutcome::Refused {
+            field,
+            message,
+            code,
+        })
+    };
     let state = use_context::<AppState>().ok_or_else(|| ServerFnError::new("no app state"))?;
     let room = match crate::rules::validate_room(&room) {
         Ok(r) => r,
-        Err(e) => return refuse(JoinField::Room, e.to_string()),
+        Err(e) => return refuse(JoinField::Room, Code::RoomName, e.to_string()),
     };
     let name = match crate::rules::validate_name(&name) {
         Ok(n) => n,
-        Err(e) => return refuse(JoinField::Name, e.to_string()),
+        Err(e) => {
+            let code = match e {
+                crate::rules::NameError::Length => Code::NameLength,
+                crate::rules::NameError::Characters => Code::NameInvisible,
+                crate::rules::NameError::MixedScripts => Code::NameMixedScripts,
+            };
+            return refuse(JoinField::Name, code, e.to_string());
+        }
     };
     if !crate::avatars::is_avatar(&avatar) {
-        return refuse(JoinField::Avatar, "Pick one of the avatars".into());
+        return refuse(
+            JoinField::Avatar,
+            Code::Avatar,
+            "Pick one of the avatars".into(),
+        );
     }
     if state.draining.is_cancelled() {
         return refuse(
             JoinField::Room,
+            Code::Restarting,
             "The server is restarting; try again in a moment".into(),
         );
     }
@@ -147,9 +166,9 @@ pub async fn join_room(
     };
     let unavailable = "The chat service cannot store messages right now; try again in a moment";
     match moderator.admission(&room, &sid, &name, Some(client)).await {
-        Ok((_, Some(why))) => return refuse(JoinField::Room, why),
+        Ok((_, Some(why))) => return refuse(JoinField::Room, Code::Other, why),
         Ok((_, None)) => {}
-        Err(_) => return refuse(JoinField::Room, unavailable.into()),
+        Err(_) => return refuse(JoinField::Room, Code::Unavailable, unavailable.into()),
     }
     // Only asked for when owner links are made: the log knows the room once it has a history.
     let new_room =
@@ -160,10 +179,12 @@ pub async fn join_room(
     match claim_name(&state.log, &room, &name, &sid, hold_ms, reserve).await {
         Ok(()) => {}
         Err(JoinFailure::Refused(e @ JoinError::NameTaken)) => {
-            return refuse(JoinField::Name, e.to_string())
+            return refuse(JoinField::Name, Code::NameTaken, e.to_string())
         }
-        Err(JoinFailure::Refused(e)) => return refuse(JoinField::Room, e.to_string()),
-        Err(_) => return refuse(JoinField::Room, unavailable.into()),
+        Err(JoinFailure::Refused(e @ JoinError::RoomFull)) => {
+            return refuse(JoinField::Room, Code::RoomFull, e.to_string())
+        }
+        Err(_) => return refuse(JoinField::Room, Code::Unavailable, unavailable.into()),
     }
     let member = Member { name, avatar };
     let token = state.keys.sign(&state.keys.issue(sid, &room, &member));

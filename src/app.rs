@@ -2,6 +2,7 @@
 //!
 //! `/` is the default room, `/r/<room>` any room, `/status` the server's figures.
 
+use crate::i18n::{initial_lang, provide_language, t, tr, use_lang};
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Title};
 use leptos_router::components::{Route, Router, Routes};
@@ -17,7 +18,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     content_security_policy();
     view! {
         <!DOCTYPE html>
-        <html lang="en">
+        <html lang=initial_lang().tag()>
             <head>
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
@@ -61,13 +62,14 @@ fn content_security_policy() {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    provide_language();
     let (hydrated, set_hydrated) = signal(false);
     // Effects run only in the browser, after hydration.
     Effect::new(move |_| set_hydrated.set(true));
     provide_context(Hydrated(hydrated));
 
     view! {
-        <Title text="Chat" />
+        <Title text=t("app-title") />
         <Router>
             <Routes fallback=|| view! { <NotFound /> }>
                 <Route path=path!("/") view=RoomPage />
@@ -80,14 +82,18 @@ pub fn App() -> impl IntoView {
 
 #[component]
 fn NotFound() -> impl IntoView {
+    let lang = use_lang();
     #[cfg(feature = "ssr")]
     if let Some(resp) = use_context::<leptos_axum::ResponseOptions>() {
         resp.set_status(http::StatusCode::NOT_FOUND);
     }
     view! {
         <main class="page-message">
-            <h1>"Page not found"</h1>
-            <p>"Rooms live at " <code>"/r/<room>"</code> ". " <a href="/">"Go to the lobby"</a></p>
+            <h1>{t("not-found-heading")}</h1>
+            <p>
+                {move || tr(lang.get(), "not-found-text", &[("path", "/r/<room>".into())])} " "
+                <a href="/">{t("go-to-lobby")}</a>
+            </p>
         </main>
     }
 }

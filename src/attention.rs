@@ -6,6 +6,7 @@
 //! when the tab shows again, but a "New messages" divider stays above the first of them until
 //! the reader posts, or hides the tab and comes back.
 
+use crate::i18n::{Lang, Text};
 use crate::model::Entry;
 use crate::protocol::{ChatMessage, MessageId};
 use crate::richtext::Names;
@@ -93,8 +94,13 @@ impl Attention {
         notify
     }
 
-    /// The page's title: `#lobby · Chat`, with what is unread in front: `(@) (3) #lobby · Chat`.
+    /// The page's title in English (see [`Attention::title_in`]).
     pub fn title(&self, room: &str) -> String {
+        self.title_in(room, Lang::En)
+    }
+
+    /// The page's title: `#lobby · Chat`, with what is unread in front: `(@) (3) #lobby · Chat`.
+    pub fn title_in(&self, room: &str, lang: Lang) -> String {
         let mut title = String::new();
         if self.unread > 0 {
             if self.mentioned {
@@ -106,7 +112,7 @@ impl Attention {
                 title.push_str(&format!("({}) ", self.unread));
             }
         }
-        title.push_str(&format!("#{room} · Chat"));
+        title.push_str(&Text::new("room-title").arg("room", room).render(lang));
         title
     }
 }

@@ -13,6 +13,7 @@ pub mod app;
 pub mod attention;
 pub mod avatars;
 pub mod components;
+pub mod i18n;
 pub mod live_room;
 pub mod mentions;
 pub mod model;

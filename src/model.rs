@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use crate::i18n::Text;
 pub use crate::parts::Parts;
 use crate::protocol::pages::RoomSnapshot;
 use crate::protocol::{
@@ -47,21 +48,57 @@ impl ConnState {
         }
     }
 
+    /// The badge's message key.
     pub fn label(self) -> &'static str {
         match self {
-            ConnState::Connecting => "Connecting…",
-            ConnState::Online => "Online",
-            ConnState::Reconnecting => "Reconnecting…",
-            ConnState::Offline => "Offline",
+            ConnState::Connecting => "conn-connecting",
+            ConnState::Online => "conn-online",
+            ConnState::Reconnecting => "conn-reconnecting",
+            ConnState::Offline => "conn-offline",
         }
     }
+}
+
+/// The words for a server's error, by its code (the server's English sentence rides along as
+/// `$server`, for a catalogue that has no better words).
+pub fn error_text(code: ErrorCode, message: String) -> Text {
+    let key = match code {
+        ErrorCode::BadJson
+        | ErrorCode::UnknownType
+        | ErrorCode::BadFrame
+        | ErrorCode::BinaryFrame
+        | ErrorCode::InvalidClientId
+        | ErrorCode::BadRequest => "error-bad-request",
+        ErrorCode::NotJoined | ErrorCode::SessionInvalid => "error-session-invalid",
+        ErrorCode::AlreadyJoined => "error-already-joined",
+        ErrorCode::NameTaken => "error-name-taken",
+        ErrorCode::RoomFull => "error-room-full",
+        ErrorCode::EmptyMessage => "error-empty-message",
+        ErrorCode::MessageTooLong => "error-message-too-long",
+        ErrorCode::InvalidText => "error-invalid-text",
+        ErrorCode::StorageFailed => "error-storage-failed",
+        ErrorCode::Busy => "error-busy",
+        ErrorCode::RateLimited => "error-rate-limited",
+        ErrorCode::NotAuthor => "error-not-author",
+        ErrorCode::NoSuchMessage => "error-no-such-message",
+        ErrorCode::InvalidEmoji => "error-invalid-emoji",
+        ErrorCode::TooManyReactions => "error-too-many-reactions",
+        ErrorCode::NotModerator => "error-not-moderator",
+        ErrorCode::NoSuchMember => "error-no-such-member",
+        ErrorCode::Muted => "error-muted",
+        ErrorCode::Locked => "error-locked",
+        ErrorCode::Banned => "error-banned",
+        ErrorCode::InvalidToken => "error-invalid-token",
+        ErrorCode::SlowMode => "error-slow-mode",
+    };
+    Text::new(key).arg("server", message)
 }
 
 /// One line of the conversation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Entry {
     Message(ChatMessage),
-    Notice { seq: u64, text: String },
+    Notice { seq: u64, text: Text },
 }
 
 /// Stable key of an entry for list rendering.
@@ -129,9 +166,9 @@ pub struct RoomModel {
     pub last_id: Option<MessageId>,
     pub conn: ConnState,
     /// Last error to show above the composer.
-    pub error: Option<String>,
+    pub error: Option<Text>,
     /// Why this browser was sent back to the join form.
-    pub join_error: Option<String>,
+    pub join_error: Option<Text>,
     pub max_message_chars: usize,
     /// There may be older messages than the first shown.
     pub has_older: bool,
@@ -375,7 +412,7 @@ impl RoomModel {
         self.entries.iter().rev().find(|e| e.key() == key)
     }
 
-    fn notice(&mut self, text: String) {
+    fn notice(&mut self, text: Text) {
         self.next_notice += 1;
         self.entries.push(Entry::Notice {
             seq: self.next_notice,
@@ -411,7 +448,7 @@ impl RoomModel {
                     self.versions.clear();
                     self.last_id = None;
                     self.has_older = true;
-                    self.notice("You missed many messages while away; showing the latest.".into());
+                    self.notice(Text::new("notice-reset"));
                     changed |= Parts::ENTRIES;
                 }
                 self.me = Some(you);
@@ -454,7 +491,7 @@ impl RoomModel {
                 if self.members.iter().any(|m| name_key(&m.name) == key) {
                     return Parts::NONE;
                 }
-                self.notice(format!("{} joined", member.name));
+                self.notice(Text::new("notice-joined").arg("name", member.name.as_str()));
                 self.members.push(member);
                 self.online = self.online.max(self.members.len() - 1) + 1;
                 Parts::MEMBERS | Parts::ONLINE | Parts::ENTRIES
@@ -466,7 +503,7 @@ impl RoomModel {
                 if self.members.len() == before {
                     return Parts::NONE;
                 }
-                self.notice(format!("{} left", member.name));
+                self.notice(Text::new("notice-left").arg("name", member.name.as_str()));
                 self.online = self.online.saturating_sub(1).max(self.members.len());
                 let typing = if self.typing.forget(&member.name) {
                     Parts::TYPING
@@ -492,7 +529,7 @@ impl RoomModel {
                 ErrorCode::NameTaken | ErrorCode::SessionInvalid | ErrorCode::RoomFull => {
                     self.me = None;
                     self.conn = ConnState::Offline;
-                    self.join_error = Some(message);
+                    self.join_error = Some(error_text(code, message));
                     Parts::ME | Parts::CONN
                 }
                 _ => {
@@ -500,14 +537,15 @@ impl RoomModel {
                         self.pending.retain(|p| p.client_id != id);
                         let before = self.pending_changes.len();
                         self.pending_changes.retain(|p| p.client_id != id);
-                        self.error = Some(if before != self.pending_changes.len() {
-                            format!("Not changed: {message}")
+                        let key = if before != self.pending_changes.len() {
+                            "error-not-changed"
                         } else {
-                            format!("Not sent: {message}")
-                        });
+                            "error-not-sent"
+                        };
+                        self.error = Some(Text::new(key).arg("error", error_text(code, message)));
                         Parts::PENDING | Parts::ERROR
                     } else {
-                        self.error = Some(message);
+                        self.error = Some(error_text(code, message));
                         Parts::ERROR
                     }
                 }

@@ -4,6 +4,8 @@
 
 use thiserror::Error;
 
+use crate::i18n::Text;
+
 /// Longest display name, in characters, after trimming.
 pub const MAX_NAME_CHARS: usize = 32;
 /// Longest room name, in characters.
@@ -42,6 +44,35 @@ pub enum TextError {
     TooLong { max: usize },
     #[error("Message contains control characters")]
     Characters,
+}
+
+impl NameError {
+    /// The words for the reader.
+    pub fn text(&self) -> Text {
+        match self {
+            NameError::Length => Text::new("join-name-length").arg("max", MAX_NAME_CHARS as i64),
+            NameError::Characters => Text::new("join-name-invisible"),
+            NameError::MixedScripts => Text::new("join-name-mixed-scripts"),
+        }
+    }
+}
+
+impl RoomError {
+    /// The words for the reader.
+    pub fn text(&self) -> Text {
+        Text::new("join-room-name").arg("max", MAX_ROOM_CHARS as i64)
+    }
+}
+
+impl TextError {
+    /// The words for the reader.
+    pub fn text(&self) -> Text {
+        match self {
+            TextError::Empty => Text::new("text-empty"),
+            TextError::TooLong { max } => Text::new("text-too-long").arg("max", *max as i64),
+            TextError::Characters => Text::new("text-control"),
+        }
+    }
 }
 
 /// Characters that render as nothing or reorder text: allowed nowhere in names, since they let one name pose as another.

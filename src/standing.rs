@@ -4,6 +4,7 @@
 //! whether the reader may send now, and every moderation change becomes a plain-text
 //! [`line`] in the conversation.
 
+use crate::i18n::Text;
 use crate::parts::Parts;
 use crate::protocol::moderation::FOREVER;
 use crate::protocol::{Change, ChangeAction, Role, RoomSettings, Timestamp};
@@ -23,17 +24,26 @@ pub struct Removed {
 
 impl Removed {
     /// The notice shown across the page.
-    pub fn text(&self) -> String {
-        let lead = if self.banned {
-            "You are banned from this room"
+    pub fn text(&self) -> Text {
+        // The server's English sentence may lead the close reason: only the reason after it is the moderator's.
+        let (lead, key) = if self.banned {
+            ("You are banned from this room", "removed-banned")
         } else {
-            "You were removed from the room by a moderator"
+            (
+                "You were removed from the room by a moderator",
+                "removed-kicked",
+            )
         };
-        match self.reason.trim() {
-            "" => format!("{lead}."),
-            said if said.starts_with(lead) => said.to_string(),
-            reason => format!("{lead}: {reason}"),
-        }
+        let reason = self.reason.trim();
+        let reason = reason
+            .strip_prefix(lead)
+            .map_or(reason, |rest| rest.trim_start_matches([':', '.', ' ']));
+        let why = if reason.is_empty() {
+            Text::new("full-stop")
+        } else {
+            why(reason)
+        };
+        Text::new(key).arg("why", why)
     }
 }
 
@@ -52,13 +62,13 @@ pub enum Block {
 
 impl Block {
     /// What the composer says; `time` formats a moment for the reader.
-    pub fn text(&self, time: impl Fn(Timestamp) -> String) -> String {
+    pub fn text(&self, time: impl Fn(Timestamp) -> String) -> Text {
         match *self {
-            Block::Removed => "You are no longer in this room".into(),
-            Block::Muted { until: FOREVER } => "You are muted until a moderator unmutes you".into(),
-            Block::Muted { until } => format!("You are muted until {}", time(until)),
-            Block::Locked => "This room is read-only".into(),
-            Block::Slow { secs } => format!("You can send again in {secs} s"),
+            Block::Removed => Text::new("block-removed"),
+            Block::Muted { until: FOREVER } => Text::new("block-muted-forever"),
+            Block::Muted { until } => Text::new("block-muted-until").arg("time", time(until)),
+            Block::Locked => Text::new("block-locked"),
+            Block::Slow { secs } => Text::new("block-slow").arg("count", i64::from(secs)),
         }
     }
 }
@@ -173,91 +183,97 @@ impl Standing {
 }
 
 /// The conversation's line for a moderation change (`None` for a member's own edit, deletion or reaction).
-pub fn line(change: &Change) -> Option<String> {
+pub fn line(change: &Change) -> Option<Text> {
     let who = if change.name.is_empty() {
-        "An operator"
+        Text::new("operator-subject")
     } else {
-        change.name.as_str()
+        Text::raw(change.name.as_str())
     };
-    let why = |reason: &str| {
-        if reason.is_empty() {
-            String::new()
-        } else {
-            format!(": {reason}")
-        }
-    };
-    let span = |until: Timestamp, forever: &str| span(change.ts, until, forever);
+    let span = |until: Timestamp, forever: &'static str| span(change.ts, until, forever);
+    let act = |key: &'static str| Text::new(key).arg("who", who.clone());
     Some(match &change.action {
         ChangeAction::Edit { .. } | ChangeAction::Delete | ChangeAction::React { .. } => {
             return None
         }
-        ChangeAction::Remove { reason } => format!("{who} removed a message{}", why(reason)),
+        ChangeAction::Remove { reason } => act("mod-remove").arg("why", why(reason)),
         ChangeAction::Clear {
             member,
             ids,
             reason,
-        } => format!(
-            "{who} removed {} by {member}{}",
-            plural(ids.len() as i64, "recent message"),
-            why(reason)
-        ),
+        } => act("mod-clear")
+            .arg("count", ids.len() as i64)
+            .arg("member", member.as_str())
+            .arg("why", why(reason)),
         ChangeAction::Mute {
             member,
             until,
             reason,
-        } => format!(
-            "{who} muted {member}{}{}",
-            span(*until, " until unmuted"),
-            why(reason)
-        ),
-        ChangeAction::Unmute { member } => format!("{who} unmuted {member}"),
+        } => act("mod-mute")
+            .arg("member", member.as_str())
+            .arg("span", span(*until, "span-until-unmuted"))
+            .arg("why", why(reason)),
+        ChangeAction::Unmute { member } => act("mod-unmute").arg("member", member.as_str()),
         ChangeAction::Kick { member, reason } => {
             let by = if change.name.is_empty() {
-                "an operator"
+                Text::new("operator-object")
             } else {
                 who
             };
-            format!("{member} was kicked by {by}{}", why(reason))
+            Text::new("mod-kick")
+                .arg("member", member.as_str())
+                .arg("by", by)
+                .arg("why", why(reason))
         }
         ChangeAction::Ban {
             member,
             until,
             reason,
             ..
-        } => format!(
-            "{who} banned {member}{}{}",
-            span(*until, " for good"),
-            why(reason)
-        ),
-        ChangeAction::Unban { member } => format!("{who} unbanned {member}"),
-        ChangeAction::Topic { text } if text.is_empty() => format!("{who} cleared the topic"),
-        ChangeAction::Topic { text } => format!("{who} set the topic: {text}"),
-        ChangeAction::Lock { on: true } => format!("{who} locked the room"),
-        ChangeAction::Lock { on: false } => format!("{who} unlocked the room"),
-        ChangeAction::Slow { secs: 0 } => "Slow mode is off".into(),
-        ChangeAction::Slow { secs } => format!("Slow mode: one message every {}", slow(*secs)),
-        ChangeAction::Role { member, role } => match role {
-            Some(Role::Owner) => format!("{member} is now the owner"),
-            Some(Role::Moderator) => format!("{member} is now a moderator"),
-            None => format!("{member} is no longer a moderator"),
-        },
+        } => act("mod-ban")
+            .arg("member", member.as_str())
+            .arg("span", span(*until, "span-for-good"))
+            .arg("why", why(reason)),
+        ChangeAction::Unban { member } => act("mod-unban").arg("member", member.as_str()),
+        ChangeAction::Topic { text } if text.is_empty() => act("mod-topic-cleared"),
+        ChangeAction::Topic { text } => act("mod-topic").arg("text", text.as_str()),
+        ChangeAction::Lock { on: true } => act("mod-lock"),
+        ChangeAction::Lock { on: false } => act("mod-unlock"),
+        ChangeAction::Slow { secs: 0 } => Text::new("mod-slow-off"),
+        ChangeAction::Slow { secs } => Text::new("mod-slow").arg("interval", slow(*secs)),
+        ChangeAction::Role { member, role } => {
+            let key = match role {
+                Some(Role::Owner) => "mod-role-owner",
+                Some(Role::Moderator) => "mod-role-moderator",
+                None => "mod-role-none",
+            };
+            Text::new(key).arg("member", member.as_str())
+        }
     })
 }
 
+/// ": the reason" after a line, or nothing.
+fn why(reason: &str) -> Text {
+    if reason.is_empty() {
+        Text::raw("")
+    } else {
+        Text::new("reason-suffix").arg("reason", reason)
+    }
+}
+
 /// An audit log row's what, whom and why for a moderation change (its when and who are the change's own).
-pub fn audit_row(change: &Change) -> (String, String, String) {
-    let span = |until: Timestamp, forever: &str| span(change.ts, until, forever);
+pub fn audit_row(change: &Change) -> (Text, String, String) {
+    let span = |until: Timestamp, forever: &'static str| span(change.ts, until, forever);
     let (what, whom, why) = match &change.action {
         ChangeAction::Edit { .. } | ChangeAction::Delete | ChangeAction::React { .. } => {
-            return Default::default()
+            return (Text::raw(""), String::new(), String::new())
         }
-        ChangeAction::Remove { reason } => ("removed a message".into(), "", reason.as_str()),
+        ChangeAction::Remove { reason } => (Text::new("audit-remove"), "", reason.as_str()),
         ChangeAction::Clear {
             member,
             ids,
             reason,
         } => (
-            format!("removed {}", plural(ids.len() as i64, "recent message")),
+            Text::new("audit-clear").arg("count", ids.len() as i64),
             member.as_str(),
             reason.as_str(),
         ),
@@ -266,13 +282,13 @@ pub fn audit_row(change: &Change) -> (String, String, String) {
             until,
             reason,
         } => (
-            format!("muted{}", span(*until, " until unmuted")),
+            Text::new("audit-mute").arg("span", span(*until, "span-until-unmuted")),
             member.as_str(),
             reason.as_str(),
         ),
-        ChangeAction::Unmute { member } => ("unmuted".into(), member.as_str(), ""),
+        ChangeAction::Unmute { member } => (Text::new("audit-unmute"), member.as_str(), ""),
         ChangeAction::Kick { member, reason } => {
-            ("kicked".into(), member.as_str(), reason.as_str())
+            (Text::new("audit-kick"), member.as_str(), reason.as_str())
         }
         ChangeAction::Ban {
             member,
@@ -280,63 +296,68 @@ pub fn audit_row(change: &Change) -> (String, String, String) {
             address,
             reason,
         } => {
-            let address = if *address { ", and their address" } else { "" };
-            let what = format!("banned{}{address}", span(*until, " for good"));
+            let address = if *address {
+                Text::new("audit-address")
+            } else {
+                Text::raw("")
+            };
+            let what = Text::new("audit-ban")
+                .arg("span", span(*until, "span-for-good"))
+                .arg("address", address);
             (what, member.as_str(), reason.as_str())
         }
-        ChangeAction::Unban { member } => ("unbanned".into(), member.as_str(), ""),
-        ChangeAction::Topic { text } if text.is_empty() => ("cleared the topic".into(), "", ""),
-        ChangeAction::Topic { text } => (format!("set the topic: {text}"), "", ""),
-        ChangeAction::Lock { on: true } => ("locked the room".into(), "", ""),
-        ChangeAction::Lock { on: false } => ("unlocked the room".into(), "", ""),
-        ChangeAction::Slow { secs: 0 } => ("turned slow mode off".into(), "", ""),
-        ChangeAction::Slow { secs } => (format!("set slow mode to {}", slow(*secs)), "", ""),
+        ChangeAction::Unban { member } => (Text::new("audit-unban"), member.as_str(), ""),
+        ChangeAction::Topic { text } if text.is_empty() => {
+            (Text::new("audit-topic-cleared"), "", "")
+        }
+        ChangeAction::Topic { text } => {
+            (Text::new("audit-topic").arg("text", text.as_str()), "", "")
+        }
+        ChangeAction::Lock { on: true } => (Text::new("audit-lock"), "", ""),
+        ChangeAction::Lock { on: false } => (Text::new("audit-unlock"), "", ""),
+        ChangeAction::Slow { secs: 0 } => (Text::new("audit-slow-off"), "", ""),
+        ChangeAction::Slow { secs } => {
+            (Text::new("audit-slow").arg("interval", slow(*secs)), "", "")
+        }
         ChangeAction::Role { member, role } => {
             let what = match role {
-                Some(Role::Owner) => "made owner",
-                Some(Role::Moderator) => "made moderator",
-                None => "removed as moderator",
+                Some(Role::Owner) => "audit-role-owner",
+                Some(Role::Moderator) => "audit-role-moderator",
+                None => "audit-role-none",
             };
-            (what.into(), member.as_str(), "")
+            (Text::new(what), member.as_str(), "")
         }
     };
     (what, whom.to_string(), why.to_string())
 }
 
-/// " for 10 minutes" from `at` to `until`, or `forever` for [`FOREVER`].
-fn span(at: Timestamp, until: Timestamp, forever: &str) -> String {
+/// " for 10 minutes" from `at` to `until`, or the words of `forever` for [`FOREVER`].
+fn span(at: Timestamp, until: Timestamp, forever: &'static str) -> Text {
     if until == FOREVER {
-        forever.to_string()
+        Text::new(forever)
     } else {
-        format!(" for {}", duration(until.saturating_sub(at)))
+        Text::new("span-for").arg("duration", duration(until.saturating_sub(at)))
     }
 }
 
 /// A slow mode's interval: "30 s", "5 min".
-pub fn slow(secs: u32) -> String {
+pub fn slow(secs: u32) -> Text {
     if secs >= 60 && secs.is_multiple_of(60) {
-        format!("{} min", secs / 60)
+        Text::new("interval-min").arg("count", i64::from(secs / 60))
     } else {
-        format!("{secs} s")
+        Text::new("interval-s").arg("count", i64::from(secs))
     }
 }
 
 /// A span of `ms` milliseconds in the largest whole unit: "10 minutes", "1 hour", "2 days".
-pub fn duration(ms: i64) -> String {
+pub fn duration(ms: i64) -> Text {
     let minutes = ((ms + 30_000) / 60_000).max(1);
-    if minutes % 1440 == 0 {
-        plural(minutes / 1440, "day")
+    let (key, n) = if minutes % 1440 == 0 {
+        ("duration-days", minutes / 1440)
     } else if minutes % 60 == 0 {
-        plural(minutes / 60, "hour")
+        ("duration-hours", minutes / 60)
     } else {
-        plural(minutes, "minute")
-    }
-}
-
-fn plural(n: i64, unit: &str) -> String {
-    if n == 1 {
-        format!("1 {unit}")
-    } else {
-        format!("{n} {unit}s")
-    }
+        ("duration-minutes", minutes)
+    };
+    Text::new(key).arg("count", n)
 }

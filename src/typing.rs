@@ -1,5 +1,6 @@
 //! Who is typing: the members heard typing in the last few seconds, and the line that names them.
 
+use crate::i18n::Text;
 use crate::rules::name_key;
 
 /// How long a `typing` frame counts, in milliseconds.
@@ -50,7 +51,7 @@ impl Typing {
     }
 
     /// The line under the conversation ("Ann is typing…"), never naming `me`; empty when nobody is.
-    pub fn line(&self, me: Option<&str>) -> String {
+    pub fn line(&self, me: Option<&str>) -> Text {
         let me = me.map(name_key);
         let names: Vec<&str> = self
             .people
@@ -59,10 +60,12 @@ impl Typing {
             .map(|(n, _)| n.as_str())
             .collect();
         match names.as_slice() {
-            [] => String::new(),
-            [one] => format!("{one} is typing…"),
-            [one, two] => format!("{one} and {two} are typing…"),
-            _ => "Several people are typing…".to_string(),
+            [] => Text::raw(""),
+            [one] => Text::new("typing-one").arg("name", *one),
+            [one, two] => Text::new("typing-two")
+                .arg("first", *one)
+                .arg("second", *two),
+            many => Text::new("typing-many").arg("count", many.len() as i64),
         }
     }
 }
@@ -92,8 +95,8 @@ mod tests {
             "names compare by their key"
         );
         t.heard("Dee", 2.0);
-        assert_eq!(t.line(Some("Cy")), "Several people are typing…");
-        assert_eq!(t.line(None), "Several people are typing…");
+        assert_eq!(t.line(Some("Cy")), "3 people are typing…");
+        assert_eq!(t.line(None), "3 people are typing…");
     }
 
     #[test]
@@ -107,7 +110,10 @@ mod tests {
         assert!(t.expire(7_000.0));
         assert_eq!(t.line(None), "Ann is typing…");
         assert!(t.expire(9_000.0));
-        assert_eq!((t.line(None).as_str(), t.next_expiry()), ("", None));
+        assert_eq!(
+            (t.line(None).to_string().as_str(), t.next_expiry()),
+            ("", None)
+        );
     }
 
     #[test]

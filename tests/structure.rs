@@ -35,7 +35,9 @@ fn layer(module: &str) -> Option<(u8, &'static str)> {
         ["typing"] => (6, "model"),
         ["parts" | "standing"] => (6, "model"),
         ["attention"] => (6, "attention"),
-        ["protocol", ..] | ["rules"] | ["avatars"] | ["richtext"] | ["mentions"] => (1, "shared"),
+        ["protocol", ..] | ["rules"] | ["avatars"] | ["richtext"] | ["mentions"] | ["i18n"] => {
+            (1, "shared")
+        }
         _ => return None,
     })
 }

@@ -6,6 +6,7 @@
 //! mention while the tab is hidden, if the reader turned the bell on. The server renders the
 //! plain title, no divider and the bell off, as the browser's first paint does.
 
+use crate::i18n::{t, tr, use_lang, Lang};
 use leptos::prelude::*;
 use leptos::reactive::computed::Selector;
 
@@ -98,8 +99,8 @@ impl RoomAttention {
     }
 
     /// The page's title, with the unread count in front when there is one.
-    pub fn title(&self, room: &str) -> String {
-        self.state.with(|a| a.title(room))
+    pub fn title(&self, room: &str, lang: Lang) -> String {
+        self.state.with(|a| a.title_in(room, lang))
     }
 
     /// The names a mention may refer to, as they are now (not tracked: a message keeps its look).
@@ -123,8 +124,8 @@ pub fn NewMessagesDivider(id: MessageId) -> impl IntoView {
     let here = move || attention.is_some_and(|a| a.divider.with_value(|d| d.selected(&Some(id))));
     view! {
         <Show when=here>
-            <li class="new-messages" data-testid="new-messages" aria-label="New messages">
-                <span>"New messages"</span>
+            <li class="new-messages" data-testid="new-messages" aria-label=t("new-messages")>
+                <span>{t("new-messages")}</span>
             </li>
         </Show>
     }
@@ -146,14 +147,16 @@ pub fn MentionBell() -> impl IntoView {
             turn_on(bell, blocked);
         }
     };
+    let lang = use_lang();
     let hint = move || {
-        if blocked.get() {
-            "Notifications are blocked for this site in the browser's settings"
+        let key = if blocked.get() {
+            "notify-blocked"
         } else if bell.get() {
-            "Notifying you of mentions while this tab is in the background"
+            "notify-on"
         } else {
-            "Notify me of mentions"
-        }
+            "notify-off"
+        };
+        tr(lang.get(), key, &[])
     };
     view! {
         <button
@@ -161,7 +164,7 @@ pub fn MentionBell() -> impl IntoView {
             class="bell"
             class:on=move || bell.get()
             data-testid="mention-bell"
-            aria-label="Notify me of mentions"
+            aria-label=t("notify-off")
             aria-pressed=move || bell.get().to_string()
             title=hint
             on:click=toggle

@@ -1,5 +1,6 @@
 //! The chat of a joined member: members beside the conversation, and the live connection that feeds both.
 
+use crate::i18n::t;
 use leptos::prelude::*;
 
 use super::composer::Composer;
@@ -53,7 +54,7 @@ pub fn ChatView(model: LiveRoom, outgoing: Outgoing) -> impl IntoView {
         <RoomNotices model outgoing />
         <main class="chat" data-testid="chat">
             <aside class="members card">
-                <h2>"Members"</h2>
+                <h2>{t("members-heading")}</h2>
                 <MemberList model outgoing />
                 <button
                     class="link"
@@ -62,10 +63,10 @@ pub fn ChatView(model: LiveRoom, outgoing: Outgoing) -> impl IntoView {
                         leave.dispatch(LeaveRoom { room: room.clone() });
                     }
                 >
-                    "Leave room"
+                    {t("leave-room")}
                 </button>
             </aside>
-            <section class="conversation card" aria-label="Conversation">
+            <section class="conversation card" aria-label=t("conversation")>
                 <MessageList model outgoing compose />
                 <TypingLine model />
                 <Composer model outgoing compose />

@@ -3,6 +3,7 @@
 //! It says why the reader may not send when a moderator muted them, the room is read-only, or
 //! slow mode asks them to wait (counting down).
 
+use crate::i18n::{t, tr, use_lang, Text};
 use leptos::prelude::*;
 
 use super::mention_picker::{MentionList, MentionPicker};
@@ -41,7 +42,7 @@ pub fn Composer(model: LiveRoom, outgoing: Outgoing, compose: RwSignal<Compose>)
         }
         now
     });
-    let report = move |e: String| {
+    let report = move |e: Text| {
         model.change(|m| {
             m.error = Some(e);
             Parts::ERROR
@@ -90,7 +91,7 @@ pub fn Composer(model: LiveRoom, outgoing: Outgoing, compose: RwSignal<Compose>)
         if let Err(e) = validate_text(&body, max) {
             // Blank input just does nothing; other problems are explained.
             if !body.trim().is_empty() {
-                report(e.to_string());
+                report(e.text());
             }
             return;
         }
@@ -155,15 +156,21 @@ pub fn Composer(model: LiveRoom, outgoing: Outgoing, compose: RwSignal<Compose>)
         }
         text.set(value);
     };
-    let error = move || model.with(Parts::ERROR, |m| m.error.clone());
+    let lang = use_lang();
+    let error = move || {
+        model.with(Parts::ERROR, |m| {
+            m.error.as_ref().map(|e| e.render(lang.get()))
+        })
+    };
     let over = move || {
         let max = model.with(Parts::LIMITS, |m| m.max_message_chars);
         text.with(|t| t.chars().count() > max)
     };
     let block_text = move || {
-        block
-            .get()
-            .map(|b| b.text(|until| local_when(until, now.get_untracked() as i64)))
+        block.get().map(|b| {
+            b.text(|until| local_when(until, now.get_untracked() as i64, lang.get()))
+                .render(lang.get())
+        })
     };
     view! {
         <p
@@ -192,7 +199,11 @@ pub fn Composer(model: LiveRoom, outgoing: Outgoing, compose: RwSignal<Compose>)
             }
         >
             <label class="sr-only" for="composer">
-                {move || if editing() { "Edit message" } else { "Message" }}
+                {move || tr(
+                    lang.get(),
+                    if editing() { "composer-label-edit" } else { "composer-label" },
+                    &[],
+                )}
             </label>
             <MentionList picker />
             <textarea
@@ -201,7 +212,7 @@ pub fn Composer(model: LiveRoom, outgoing: Outgoing, compose: RwSignal<Compose>)
                 data-testid="composer"
                 rows="2"
                 node_ref=textarea
-                placeholder="Write a message… (Enter sends, Shift+Enter for a new line)"
+                placeholder=t("composer-placeholder")
                 prop:value=text
                 on:input=move |ev| {
                     on_input(ev);
@@ -213,7 +224,11 @@ pub fn Composer(model: LiveRoom, outgoing: Outgoing, compose: RwSignal<Compose>)
                 aria-describedby="composer-block"
             ></textarea>
             <button type="submit" class="primary" data-testid="send-button" disabled=blocked>
-                {move || if editing() { "Save" } else { "Send" }}
+                {move || tr(
+                    lang.get(),
+                    if editing() { "composer-save" } else { "composer-send" },
+                    &[],
+                )}
             </button>
         </form>
     }
@@ -226,18 +241,18 @@ fn ComposeBar(compose: RwSignal<Compose>) -> impl IntoView {
         Compose::Message => ().into_any(),
         Compose::Edit { .. } => view! {
             <div class="compose-bar" data-testid="editing-bar">
-                <span>"Editing message · Esc to cancel"</span>
-                <CancelCompose label="Cancel editing" compose />
+                <span>{t("composer-editing")}</span>
+                <CancelCompose label="composer-cancel-edit" compose />
             </div>
         }
         .into_any(),
         Compose::Reply(quote) => view! {
             <div class="compose-bar" data-testid="replying-bar">
                 <span>
-                    "Replying to " <strong>{quote.name}</strong> ": "
+                    {t("composer-replying")} " " <strong>{quote.name}</strong> ": "
                     <span class="muted">{quote.text}</span>
                 </span>
-                <CancelCompose label="Cancel reply" compose />
+                <CancelCompose label="composer-cancel-reply" compose />
             </div>
         }
         .into_any(),
@@ -267,14 +282,14 @@ fn send_message(
     );
 }
 
-/// The × that ends editing or replying.
+/// The × that ends editing or replying; `label` is its name's message key.
 #[component]
 fn CancelCompose(label: &'static str, compose: RwSignal<Compose>) -> impl IntoView {
     view! {
         <button
             type="button"
             class="link"
-            aria-label=label
+            aria-label=t(label)
             data-testid="cancel-compose"
             on:click=move |_| compose.set(Compose::Message)
         >

@@ -1,5 +1,6 @@
 //! The join form: display name and avatar, checked here by the shared rules and then by the `join_room` server function.
 
+use crate::i18n::{t, use_lang, Text};
 use leptos::prelude::*;
 
 use super::avatar_picker::AvatarPicker;
@@ -8,16 +9,16 @@ use crate::api::JoinRoom;
 use crate::avatars::{avatar_url, DEFAULT_AVATAR};
 use crate::live_room::LiveRoom;
 use crate::model::Parts;
-use crate::protocol::pages::{JoinField, JoinOutcome};
-use crate::rules::validate_name;
+use crate::protocol::pages::{JoinField, JoinOutcome, RefusalCode};
+use crate::rules::{validate_name, NameError, RoomError};
 
 #[component]
 pub fn JoinForm(room: String, model: LiveRoom) -> impl IntoView {
     let name = RwSignal::new(String::new());
     let avatar = RwSignal::new(DEFAULT_AVATAR.to_string());
     let name_error = RwSignal::new(model.with_untracked(|m| m.join_error.clone()));
-    let avatar_error = RwSignal::new(None::<String>);
-    let room_error = RwSignal::new(None::<String>);
+    let avatar_error = RwSignal::new(None::<Text>);
+    let room_error = RwSignal::new(None::<Text>);
     let join = ServerAction::<JoinRoom>::new();
 
     // Prefill what this browser used last time (only the browser has it).
@@ -39,14 +40,23 @@ pub fn JoinForm(room: String, model: LiveRoom) -> impl IntoView {
             Ok(JoinOutcome::Joined(member)) => joined(model, member, None),
             // A new room: its one-time owner link is shown until claimed or dismissed.
             Ok(JoinOutcome::Created { member, token }) => joined(model, member, Some(token)),
-            Ok(JoinOutcome::Refused { field, message }) => match field {
-                JoinField::Name => name_error.set(Some(message)),
-                JoinField::Avatar => avatar_error.set(Some(message)),
-                JoinField::Room => room_error.set(Some(message)),
-            },
+            Ok(JoinOutcome::Refused {
+                field,
+                message,
+                code,
+            }) => {
+                let text = Some(refusal_text(code, message));
+                match field {
+                    JoinField::Name => name_error.set(text),
+                    JoinField::Avatar => avatar_error.set(text),
+                    JoinField::Room => room_error.set(text),
+                }
+            }
             // A refusal the server words for people (e.g. too many joins from one address).
-            Err(ServerFnError::ServerError(message)) => room_error.set(Some(message)),
-            Err(e) => room_error.set(Some(format!("Could not join: {e}"))),
+            Err(ServerFnError::ServerError(message)) => room_error.set(Some(Text::raw(message))),
+            Err(e) => room_error.set(Some(
+                Text::new("join-could-not").arg("error", e.to_string()),
+            )),
         }
     });
 
@@ -63,7 +73,7 @@ pub fn JoinForm(room: String, model: LiveRoom) -> impl IntoView {
                     avatar: avatar.get_untracked(),
                 });
             }
-            Err(e) => name_error.set(Some(e.to_string())),
+            Err(e) => name_error.set(Some(e.text())),
         }
     };
 
@@ -71,15 +81,15 @@ pub fn JoinForm(room: String, model: LiveRoom) -> impl IntoView {
     view! {
         <main class="join">
             <form class="join-form card" data-testid="join-form" on:submit=submit novalidate>
-                <h2>"Join the room"</h2>
+                <h2>{t("join-heading")}</h2>
                 <div class="field">
-                    <label for="name">"Display name"</label>
+                    <label for="name">{t("join-name")}</label>
                     <input
                         id="name"
                         name="name"
                         data-testid="name-input"
                         autocomplete="nickname"
-                        placeholder="Your name"
+                        placeholder=t("join-name-placeholder")
                         prop:value=name
                         on:input=move |ev| {
                             name.set(event_target_value(&ev));
@@ -91,7 +101,7 @@ pub fn JoinForm(room: String, model: LiveRoom) -> impl IntoView {
                     <FieldError id="name-error" error=name_error />
                 </div>
                 <fieldset class="field">
-                    <legend>"Avatar"</legend>
+                    <legend>{t("join-avatar")}</legend>
                     <AvatarPicker
                         selected=avatar
                         invalid=Signal::derive(move || avatar_error.with(|e| e.is_some()))
@@ -105,14 +115,14 @@ pub fn JoinForm(room: String, model: LiveRoom) -> impl IntoView {
                     data-testid="join-button"
                     disabled=move || join.pending().get()
                 >
-                    "Join"
+                    {t("join-submit")}
                 </button>
             </form>
             <aside class="card who">
-                <h2>"Online now"</h2>
+                <h2>{t("join-online-now")}</h2>
                 <Show
                     when=move || model.with(Parts::MEMBERS, |m| !m.members.is_empty())
-                    fallback=|| view! { <p class="muted">"Nobody yet: be the first."</p> }
+                    fallback=|| view! { <p class="muted">{t("join-nobody")}</p> }
                 >
                     <ul class="preview-members">
                         {move || {
@@ -137,8 +147,8 @@ pub fn JoinForm(room: String, model: LiveRoom) -> impl IntoView {
                 </Show>
             </aside>
             <Show when=move || model.with(Parts::ENTRIES, |m| !m.entries.is_empty())>
-                <section class="card preview-conversation" aria-label="Recent messages">
-                    <h2>"Recent messages"</h2>
+                <section class="card preview-conversation" aria-label=t("join-recent")>
+                    <h2>{t("join-recent")}</h2>
                     <MessageList model />
                 </section>
             </Show>
@@ -159,9 +169,27 @@ fn joined(model: LiveRoom, member: crate::protocol::Member, owner_token: Option<
     });
 }
 
+/// The words for a refused join: its code's, else the server's sentence.
+fn refusal_text(code: RefusalCode, message: String) -> Text {
+    let key = match code {
+        RefusalCode::NameLength => return NameError::Length.text(),
+        RefusalCode::NameInvisible => return NameError::Characters.text(),
+        RefusalCode::NameMixedScripts => return NameError::MixedScripts.text(),
+        RefusalCode::RoomName => return RoomError::Invalid.text(),
+        RefusalCode::Avatar => "join-pick-avatar",
+        RefusalCode::Restarting => "join-restarting",
+        RefusalCode::Unavailable => "join-unavailable",
+        RefusalCode::NameTaken => "join-name-taken",
+        RefusalCode::RoomFull => "join-room-full",
+        RefusalCode::Other => return Text::raw(message),
+    };
+    Text::new(key)
+}
+
 /// An error shown next to a form field (hidden when there is none); `id` is also its test id.
 #[component]
-fn FieldError(id: &'static str, error: RwSignal<Option<String>>) -> impl IntoView {
+fn FieldError(id: &'static str, error: RwSignal<Option<Text>>) -> impl IntoView {
+    let lang = use_lang();
     view! {
         <p
             id=id
@@ -170,7 +198,7 @@ fn FieldError(id: &'static str, error: RwSignal<Option<String>>) -> impl IntoVie
             role="alert"
             hidden=move || error.with(|e| e.is_none())
         >
-            {move || error.get().unwrap_or_default()}
+            {move || error.with(|e| e.as_ref().map(|e| e.render(lang.get())).unwrap_or_default())}
         </p>
     }
 }

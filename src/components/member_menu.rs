@@ -1,5 +1,7 @@
 //! A moderator's menu on a member: mute, unmute, kick, ban or clear their recent messages, each with a reason.
 
+use crate::i18n::{t, tr, use_lang, Text};
+use crate::standing::duration;
 use leptos::prelude::*;
 
 use crate::protocol::moderation::MAX_REASON_CHARS;
@@ -21,15 +23,25 @@ enum Pane {
 }
 
 impl Pane {
-    /// The action's name, its confirm button's label.
+    /// The action's message key: its name, its confirm button's label.
     fn verb(self) -> &'static str {
         match self {
-            Pane::Items => "",
-            Pane::Mute => "Mute",
-            Pane::Unmute => "Unmute",
-            Pane::Kick => "Kick",
-            Pane::Ban => "Ban",
-            Pane::Clear => "Clear messages",
+            Pane::Items => "raw",
+            Pane::Mute => "pane-mute",
+            Pane::Unmute => "pane-unmute",
+            Pane::Kick => "pane-kick",
+            Pane::Ban => "pane-ban",
+            Pane::Clear => "pane-clear",
+        }
+    }
+
+    /// A duration choice's words: a span, its end-less choice, or the last minutes to clear.
+    fn choice_label(self, minutes: Option<u32>) -> Text {
+        match (self, minutes) {
+            (Pane::Clear, Some(m)) => Text::new("last-minutes").arg("count", i64::from(m)),
+            (Pane::Mute, None) => Text::new("until-unmuted"),
+            (_, None) => Text::new("forever"),
+            (_, Some(m)) => duration(i64::from(m) * 60_000),
         }
     }
 
@@ -89,7 +101,17 @@ pub fn MemberMenu(name: String, model: LiveRoom, outgoing: Outgoing) -> impl Int
     let open = RwSignal::new(false);
     let pane = RwSignal::new(Pane::Items);
     let button = NodeRef::<leptos::html::Button>::new();
-    let label = format!("Moderate {name}");
+    let label = {
+        let name = name.clone();
+        let lang = use_lang();
+        Signal::derive(move || {
+            tr(
+                lang.get(),
+                "moderate-member",
+                &[("name", name.as_str().into())],
+            )
+        })
+    };
     let toggle = move |_| {
         pane.set(Pane::Items);
         open.update(|o| *o = !*o);
@@ -132,11 +154,21 @@ fn MenuBody(
     let item = move |p: Pane, label: &'static str, test: &'static str| {
         view! {
             <button type="button" role="menuitem" data-testid=test on:click=move |_| pane.set(p)>
-                {label}
+                {t(label)}
             </button>
         }
     };
-    let menu_label = format!("Moderate {name}");
+    let menu_label = {
+        let name = name.clone();
+        let lang = use_lang();
+        Signal::derive(move || {
+            tr(
+                lang.get(),
+                "moderate-member",
+                &[("name", name.as_str().into())],
+            )
+        })
+    };
     view! {
         <div
             class="menu member-menu"
@@ -147,12 +179,12 @@ fn MenuBody(
             {move || {
                 if pane.get() == Pane::Items {
                     view! {
-                        <div role="menu" aria-label=menu_label.clone()>
-                            {item(Pane::Mute, "Mute…", "member-mute")}
-                            {item(Pane::Unmute, "Unmute", "member-unmute")}
-                            {item(Pane::Kick, "Kick…", "member-kick")}
-                            {item(Pane::Ban, "Ban…", "member-ban")}
-                            {item(Pane::Clear, "Clear recent messages…", "member-clear")}
+                        <div role="menu" aria-label=menu_label>
+                            {item(Pane::Mute, "item-mute", "member-mute")}
+                            {item(Pane::Unmute, "pane-unmute", "member-unmute")}
+                            {item(Pane::Kick, "item-kick", "member-kick")}
+                            {item(Pane::Ban, "item-ban", "member-ban")}
+                            {item(Pane::Clear, "item-clear", "member-clear")}
                         </div>
                     }
                         .into_any()
@@ -178,8 +210,16 @@ fn ActionForm(
     let minutes = RwSignal::new(choices.first().and_then(|c| c.1));
     let address = RwSignal::new(false);
     let reason = RwSignal::new(String::new());
-    let title = format!("{} {name}", pane.verb());
-    let group = format!("duration-{}", pane.verb().to_lowercase().replace(' ', "-"));
+    let lang = use_lang();
+    let title = {
+        let name = name.clone();
+        Signal::derive(move || {
+            let verb = tr(lang.get(), pane.verb(), &[]);
+            let args = [("verb", verb.into()), ("name", name.as_str().into())];
+            tr(lang.get(), "pane-title", &args)
+        })
+    };
+    let group = format!("duration-{}", pane.verb());
     let submit = {
         let name = name.clone();
         move |ev: leptos::ev::SubmitEvent| {
@@ -200,19 +240,19 @@ fn ActionForm(
         <form
             class="mod-form"
             role="dialog"
-            aria-label=title.clone()
+            aria-label=title
             data-testid="member-action-form"
             on:submit=submit
         >
-            <p class="mod-title">{title.clone()}</p>
+            <p class="mod-title">{title}</p>
             {(!choices.is_empty())
                 .then(|| {
                     view! {
                         <fieldset class="choices">
-                            <legend class="sr-only">"For how long"</legend>
+                            <legend class="sr-only">{t("for-how-long")}</legend>
                             {choices
                                 .iter()
-                                .map(|&(label, value)| {
+                                .map(|&(_, value)| {
                                     view! {
                                         <label>
                                             <input
@@ -222,7 +262,7 @@ fn ActionForm(
                                                 prop:checked=move || minutes.get() == value
                                                 on:change=move |_| minutes.set(value)
                                             />
-                                            {label}
+                                            {move || pane.choice_label(value).render(lang.get())}
                                         </label>
                                     }
                                 })
@@ -239,7 +279,7 @@ fn ActionForm(
                                 data-testid="ban-address"
                                 on:change=move |ev| address.set(event_target_checked(&ev))
                             />
-                            "Also their address"
+                            {t("also-address")}
                         </label>
                     }
                 })}
@@ -247,7 +287,7 @@ fn ActionForm(
                 .then(|| {
                     view! {
                         <label class="reason">
-                            "Reason (optional)"
+                            {t("reason-optional")}
                             <input
                                 data-testid="mod-reason"
                                 maxlength=MAX_REASON_CHARS.to_string()
@@ -258,10 +298,10 @@ fn ActionForm(
                 })}
             <div class="buttons">
                 <button type="button" data-testid="mod-cancel" on:click=move |_| close()>
-                    "Cancel"
+                    {t("cancel")}
                 </button>
                 <button type="submit" class="danger" data-testid="mod-confirm">
-                    {pane.verb()}
+                    {t(pane.verb())}
                 </button>
             </div>
         </form>

@@ -1,5 +1,6 @@
 //! One message of the conversation: its quote, text (or "message deleted"), "(edited)", reactions and menu.
 
+use crate::i18n::{t, tr, use_lang};
 use leptos::prelude::*;
 
 use super::message_menu::MessageMenu;
@@ -82,14 +83,14 @@ pub fn MessageItem(first: ChatMessage, actions: Actions) -> impl IntoView {
                     if message.with(|m| m.removed) {
                         view! {
                             <p class="text deleted" data-testid="message-removed">
-                                "removed by a moderator"
+                                {t("message-removed")}
                             </p>
                         }
                             .into_any()
                     } else if deleted() {
                         view! {
                             <p class="text deleted" data-testid="message-deleted">
-                                "message deleted"
+                                {t("message-deleted")}
                             </p>
                         }
                             .into_any()
@@ -111,7 +112,7 @@ pub fn MessageItem(first: ChatMessage, actions: Actions) -> impl IntoView {
                         class="more"
                         node_ref=menu_button
                         data-testid="message-menu-button"
-                        aria-label="More actions"
+                        aria-label=t("more-actions")
                         aria-haspopup="menu"
                         aria-expanded=move || open().to_string()
                         on:click=move |_| {
@@ -135,9 +136,10 @@ pub fn MessageItem(first: ChatMessage, actions: Actions) -> impl IntoView {
 #[component]
 fn Edited(ts: Timestamp) -> impl IntoView {
     let hydrated = use_context::<Hydrated>().map(|h| h.0);
+    let lang = use_lang();
     let at = move || {
         if hydrated.is_some_and(|h| h.get()) {
-            local_hhmm(ts)
+            local_hhmm(ts, lang.get())
         } else {
             utc_hhmm(ts)
         }
@@ -146,10 +148,10 @@ fn Edited(ts: Timestamp) -> impl IntoView {
         <span
             class="edited"
             data-testid="message-edited"
-            title=move || format!("Edited at {}", at())
+            title=move || tr(lang.get(), "edited-at", &[("time", at().into())])
         >
-            "(edited)"
-            <span class="sr-only">{move || format!(" at {}", at())}</span>
+            {t("edited")}
+            <span class="sr-only">{move || format!(" {}", at())}</span>
         </span>
     }
 }
@@ -158,10 +160,19 @@ fn Edited(ts: Timestamp) -> impl IntoView {
 #[component]
 fn QuoteLink(quote: Quote, jump: Callback<MessageId>) -> impl IntoView {
     let id = quote.id;
-    let label = if quote.gone {
-        "Reply to a deleted message".to_string()
-    } else {
-        format!("Go to the message by {}: {}", quote.name, quote.text)
+    let lang = use_lang();
+    let q = quote.clone();
+    let label = move || {
+        let quote = &q;
+        if quote.gone {
+            tr(lang.get(), "reply-to-deleted", &[])
+        } else {
+            let args = [
+                ("name", quote.name.as_str().into()),
+                ("text", quote.text.as_str().into()),
+            ];
+            tr(lang.get(), "reply-go-to", &args)
+        }
     };
     view! {
         <button
@@ -173,7 +184,7 @@ fn QuoteLink(quote: Quote, jump: Callback<MessageId>) -> impl IntoView {
             on:click=move |_| jump.run(id)
         >
             {if quote.gone {
-                view! { <em class="muted">"original message deleted"</em> }.into_any()
+                view! { <em class="muted">{t("original-deleted")}</em> }.into_any()
             } else {
                 view! {
                     <strong class="quote-name">{quote.name}</strong>

@@ -2,6 +2,7 @@
 //!
 //! Kept scrolled to the bottom unless the reader scrolled up.
 
+use crate::i18n::{t, tr, use_lang};
 use leptos::prelude::*;
 
 use super::attention::NewMessagesDivider;
@@ -26,6 +27,7 @@ pub fn MessageList(
     outgoing: Option<Outgoing>,
     #[prop(optional)] compose: Option<RwSignal<Compose>>,
 ) -> impl IntoView {
+    let lang = use_lang();
     let list = NodeRef::<leptos::html::Ol>::new();
     let stick = StoredValue::new(true);
     let older = ServerAction::<LoadOlder>::new();
@@ -124,7 +126,8 @@ pub fn MessageList(
                         on:click=move |_| load_older()
                     >
                         {move || {
-                            if older.pending().get() { "Loading…" } else { "Load older messages" }
+                            let key = if older.pending().get() { "loading" } else { "load-older" };
+                            tr(lang.get(), key, &[])
                         }}
                     </button>
                 </li>
@@ -144,7 +147,7 @@ pub fn MessageList(
                     Some(Entry::Notice { text, .. }) => {
                         view! {
                             <li class="notice" data-testid="notice">
-                                {text}
+                                {move || text.render(lang.get())}
                             </li>
                         }
                             .into_any()
@@ -157,7 +160,7 @@ pub fn MessageList(
                 key=|p| p.client_id.clone()
                 children=move |p| {
                     view! {
-                        <li class="message pending" data-testid="pending" aria-label="Sending">
+                        <li class="message pending" data-testid="pending" aria-label=t("sending")>
                             <div class="body">
                                 <div class="meta">
                                     <span class="name">"You"</span>

@@ -1,5 +1,6 @@
 //! A message's menu: Reply and React for all, Edit and Delete for its author, Remove for moderators; Esc closes.
 
+use crate::i18n::{t, tr, use_lang};
 use leptos::prelude::*;
 
 use crate::protocol::moderation::MAX_REASON_CHARS;
@@ -128,14 +129,14 @@ pub fn MessageMenu(
             {move || match pane.get() {
                 Pane::Items => {
                     view! {
-                        <div role="menu" aria-label="Message actions">
+                        <div role="menu" aria-label=t("message-actions")>
                             <button
                                 type="button"
                                 role="menuitem"
                                 data-testid="menu-reply"
                                 on:click=reply
                             >
-                                "Reply"
+                                {t("menu-reply")}
                             </button>
                             <button
                                 type="button"
@@ -143,7 +144,7 @@ pub fn MessageMenu(
                                 data-testid="menu-react"
                                 on:click=move |_| pane.set(Pane::Picker)
                             >
-                                "React"
+                                {t("menu-react")}
                             </button>
                             <Show when=move || mine.get()>
                                 <button
@@ -152,7 +153,7 @@ pub fn MessageMenu(
                                     data-testid="menu-edit"
                                     on:click=edit
                                 >
-                                    "Edit"
+                                    {t("menu-edit")}
                                 </button>
                                 <button
                                     type="button"
@@ -160,7 +161,7 @@ pub fn MessageMenu(
                                     data-testid="menu-delete"
                                     on:click=move |_| pane.set(Pane::ConfirmDelete)
                                 >
-                                    "Delete"
+                                    {t("menu-delete")}
                                 </button>
                             </Show>
                             <button
@@ -170,7 +171,7 @@ pub fn MessageMenu(
                                 hidden=move || !is_moderator(model)
                                 on:click=move |_| pane.set(Pane::ConfirmRemove)
                             >
-                                "Remove"
+                                {t("menu-remove")}
                             </button>
                         </div>
                     }
@@ -181,16 +182,16 @@ pub fn MessageMenu(
                     view! {
                         <div
                             role="alertdialog"
-                            aria-label="Delete message?"
+                            aria-label=t("delete-question")
                             data-testid="confirm-delete"
                         >
-                            <p>"Delete this message? This cannot be undone."</p>
+                            <p>{t("delete-confirm")}</p>
                             <button
                                 type="button"
                                 data-testid="confirm-delete-cancel"
                                 on:click=move |_| close()
                             >
-                                "Cancel"
+                                {t("cancel")}
                             </button>
                             <button
                                 type="button"
@@ -198,7 +199,7 @@ pub fn MessageMenu(
                                 data-testid="confirm-delete-button"
                                 on:click=delete
                             >
-                                "Delete"
+                                {t("menu-delete")}
                             </button>
                         </div>
                     }
@@ -208,13 +209,13 @@ pub fn MessageMenu(
                     view! {
                         <form
                             role="alertdialog"
-                            aria-label="Remove message?"
+                            aria-label=t("remove-question")
                             data-testid="confirm-remove"
                             on:submit=remove
                         >
-                            <p>"Remove this message for everyone?"</p>
+                            <p>{t("remove-confirm")}</p>
                             <label class="reason">
-                                "Reason (optional)"
+                                {t("reason-optional")}
                                 <input
                                     data-testid="remove-reason"
                                     maxlength=MAX_REASON_CHARS.to_string()
@@ -227,14 +228,14 @@ pub fn MessageMenu(
                                 data-testid="confirm-remove-cancel"
                                 on:click=move |_| close()
                             >
-                                "Cancel"
+                                {t("cancel")}
                             </button>
                             <button
                                 type="submit"
                                 class="danger"
                                 data-testid="confirm-remove-button"
                             >
-                                "Remove"
+                                {t("menu-remove")}
                             </button>
                         </form>
                     }
@@ -248,6 +249,7 @@ pub fn MessageMenu(
 /// The common emoji, and a field for any one emoji.
 #[component]
 fn Picker(react: impl Fn(String) + Copy + Send + Sync + 'static) -> impl IntoView {
+    let lang = use_lang();
     let custom = RwSignal::new(String::new());
     let error = RwSignal::new(false);
     let submit = move |ev: leptos::ev::SubmitEvent| {
@@ -260,7 +262,7 @@ fn Picker(react: impl Fn(String) + Copy + Send + Sync + 'static) -> impl IntoVie
         }
     };
     view! {
-        <div class="picker" role="group" aria-label="Pick a reaction" data-testid="emoji-picker">
+        <div class="picker" role="group" aria-label=t("pick-reaction") data-testid="emoji-picker">
             <div class="common">
                 {COMMON_EMOJI
                     .iter()
@@ -272,7 +274,11 @@ fn Picker(react: impl Fn(String) + Copy + Send + Sync + 'static) -> impl IntoVie
                                 class="emoji"
                                 data-testid="pick-emoji"
                                 data-emoji=*e
-                                aria-label=format!("React with {e}")
+                                aria-label=move || tr(
+                                    lang.get(),
+                                    "react-with",
+                                    &[("emoji", (*e).into())],
+                                )
                                 on:click=move |_| react(emoji.clone())
                             >
                                 {*e}
@@ -284,7 +290,7 @@ fn Picker(react: impl Fn(String) + Copy + Send + Sync + 'static) -> impl IntoVie
             <form class="custom" on:submit=submit>
                 <input
                     data-testid="custom-emoji"
-                    aria-label="Any one emoji"
+                    aria-label=t("any-emoji")
                     placeholder="🙂"
                     size="4"
                     maxlength="16"
@@ -297,7 +303,7 @@ fn Picker(react: impl Fn(String) + Copy + Send + Sync + 'static) -> impl IntoVie
                     }
                 />
                 <button type="submit" data-testid="custom-emoji-add">
-                    "Add"
+                    {t("add")}
                 </button>
             </form>
             <p
@@ -307,7 +313,7 @@ fn Picker(react: impl Fn(String) + Copy + Send + Sync + 'static) -> impl IntoVie
                 data-testid="emoji-error"
                 hidden=move || !error.get()
             >
-                "Enter one emoji"
+                {t("enter-one-emoji")}
             </p>
         </div>
     }

@@ -4,6 +4,7 @@
 //! become markup. A link opens in a new tab without giving it this page (`noopener`), the
 //! referrer, or a search engine's endorsement (`nofollow ugc`).
 
+use crate::i18n::t;
 use leptos::prelude::*;
 
 use super::attention::RoomAttention;
@@ -43,7 +44,7 @@ pub fn MessageText(model: LiveRoom, #[prop(into)] text: Signal<String>) -> impl 
         </p>
         <Show when=move || mentions_me.get()>
             <span class="sr-only" data-testid="mention-hint">
-                "Mentions you"
+                {t("mentions-you")}
             </span>
         </Show>
     }

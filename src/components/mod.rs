@@ -5,6 +5,7 @@ pub mod avatar_picker;
 pub mod chat_view;
 pub mod composer;
 pub mod join_form;
+pub mod lang_switch;
 pub mod member_list;
 pub mod member_menu;
 pub mod mention_picker;
@@ -25,6 +26,7 @@ pub mod typing_line;
 use futures::channel::mpsc::UnboundedSender;
 use leptos::prelude::*;
 
+use crate::i18n::Text;
 use crate::live_room::LiveRoom;
 use crate::model::{ConnState, Parts};
 use crate::protocol::{ClientFrame, ModRequest};
@@ -64,7 +66,7 @@ pub fn send_change(model: LiveRoom, outgoing: Outgoing, build: impl FnOnce(Strin
 pub fn send_moderation(model: LiveRoom, outgoing: Outgoing, request: ModRequest) {
     if let Err(e) = request.validate() {
         model.change(|m| {
-            m.error = Some(e.to_string());
+            m.error = Some(Text::raw(e.to_string()));
             Parts::ERROR
         });
         return;

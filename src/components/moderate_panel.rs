@@ -1,5 +1,6 @@
 //! The header's "Moderate" panel for moderators: topic, lock, slow mode, unban, and the audit log.
 
+use crate::i18n::{t, tr, use_lang, Text};
 use leptos::prelude::*;
 
 use crate::protocol::moderation::MAX_TOPIC_CHARS;
@@ -30,7 +31,7 @@ pub fn ModeratePanel(model: LiveRoom, outgoing: Outgoing) -> impl IntoView {
                 aria-expanded=move || open.get().to_string()
                 on:click=move |_| open.update(|o| *o = !*o)
             >
-                "Moderate"
+                {t("moderate")}
             </button>
             <Show when=move || open.get()>
                 <Controls model outgoing open button />
@@ -47,6 +48,7 @@ fn Controls(
     open: RwSignal<bool>,
     button: NodeRef<leptos::html::Button>,
 ) -> impl IntoView {
+    let lang = use_lang();
     let panel = NodeRef::<leptos::html::Div>::new();
     focus_first_on(panel, || ());
     close_on_press_elsewhere(panel, button, move || open.set(false));
@@ -73,13 +75,13 @@ fn Controls(
         <div
             class="panel card"
             role="dialog"
-            aria-label="Moderate the room"
+            aria-label=t("moderate-room")
             data-testid="moderate-panel"
             node_ref=panel
             on:keydown=on_escape(move || close_to(open, button))
         >
             <form class="row" on:submit=set_topic>
-                <label for="topic-input">"Topic"</label>
+                <label for="topic-input">{t("topic")}</label>
                 <input
                     id="topic-input"
                     data-testid="topic-input"
@@ -88,7 +90,7 @@ fn Controls(
                     on:input=move |ev| topic.set(event_target_value(&ev))
                 />
                 <button type="submit" data-testid="topic-save">
-                    "Set topic"
+                    {t("set-topic")}
                 </button>
             </form>
             <div class="row">
@@ -98,11 +100,15 @@ fn Controls(
                     aria-pressed=move || locked().to_string()
                     on:click=move |_| send(ModRequest::Lock { on: !locked() })
                 >
-                    {move || if locked() { "Unlock the room" } else { "Lock the room" }}
+                    {move || tr(
+                        lang.get(),
+                        if locked() { "unlock-room" } else { "lock-room" },
+                        &[],
+                    )}
                 </button>
             </div>
             <div class="row">
-                <label for="slow-select">"Slow mode"</label>
+                <label for="slow-select">{t("slow-mode")}</label>
                 <select
                     id="slow-select"
                     data-testid="slow-select"
@@ -116,23 +122,29 @@ fn Controls(
                     {SLOW_CHOICES
                         .iter()
                         .map(|&secs| {
-                            let label = if secs == 0 { "Off".to_string() } else { slow(secs) };
+                            let label = move || {
+                                if secs == 0 {
+                                    tr(lang.get(), "slow-mode-off", &[])
+                                } else {
+                                    slow(secs).render(lang.get())
+                                }
+                            };
                             view! { <option value=secs.to_string()>{label}</option> }
                         })
                         .collect_view()}
                 </select>
             </div>
             <form class="row" on:submit=do_unban>
-                <label for="unban-input">"Unban"</label>
+                <label for="unban-input">{t("unban")}</label>
                 <input
                     id="unban-input"
                     data-testid="unban-input"
-                    placeholder="Name"
+                    placeholder=t("name")
                     prop:value=unban
                     on:input=move |ev| unban.set(event_target_value(&ev))
                 />
                 <button type="submit" data-testid="unban-button">
-                    "Unban"
+                    {t("unban")}
                 </button>
             </form>
             <AuditLog model />
@@ -143,7 +155,8 @@ fn Controls(
 /// "Audit log": loads the room's moderation history on demand and lists it.
 #[component]
 fn AuditLog(model: LiveRoom) -> impl IntoView {
-    let entries = RwSignal::new(None::<Result<Vec<AuditEntry>, String>>);
+    let entries = RwSignal::new(None::<Result<Vec<AuditEntry>, Text>>);
+    let lang = use_lang();
     let loading = RwSignal::new(false);
     let load = move |_| {
         if loading.get_untracked() {
@@ -170,14 +183,14 @@ fn AuditLog(model: LiveRoom) -> impl IntoView {
                 disabled=move || loading.get()
                 on:click=load
             >
-                {move || if loading.get() { "Loading…" } else { "Audit log" }}
+                {move || tr(lang.get(), if loading.get() { "loading" } else { "audit-log" }, &[])}
             </button>
             {move || match entries.get() {
                 None => ().into_any(),
                 Some(Err(message)) => {
                     view! {
                         <p class="field-error" role="alert" data-testid="audit-error">
-                            {message}
+                            {move || message.render(lang.get())}
                         </p>
                     }
                         .into_any()
@@ -185,7 +198,7 @@ fn AuditLog(model: LiveRoom) -> impl IntoView {
                 Some(Ok(list)) if list.is_empty() => {
                     view! {
                         <p class="muted" data-testid="audit-empty">
-                            "Nothing yet."
+                            {t("audit-empty")}
                         </p>
                     }
                         .into_any()
@@ -199,16 +212,17 @@ fn AuditLog(model: LiveRoom) -> impl IntoView {
 /// The audit log's rows: when, who, what, whom, why.
 #[component]
 fn AuditTable(list: Vec<AuditEntry>) -> impl IntoView {
+    let lang = use_lang();
     view! {
         <table class="audit-table" data-testid="audit-log">
-            <caption class="sr-only">"Moderation actions, newest first"</caption>
+            <caption class="sr-only">{t("audit-caption")}</caption>
             <thead>
                 <tr>
-                    <th scope="col">"When"</th>
-                    <th scope="col">"Who"</th>
-                    <th scope="col">"What"</th>
-                    <th scope="col">"Whom"</th>
-                    <th scope="col">"Why"</th>
+                    <th scope="col">{t("audit-when")}</th>
+                    <th scope="col">{t("audit-who")}</th>
+                    <th scope="col">{t("audit-what")}</th>
+                    <th scope="col">{t("audit-whom")}</th>
+                    <th scope="col">{t("audit-why")}</th>
                 </tr>
             </thead>
             <tbody>
@@ -218,19 +232,19 @@ fn AuditTable(list: Vec<AuditEntry>) -> impl IntoView {
                         let change = entry.change;
                         let (what, whom, why) = audit_row(&change);
                         let who = if change.name.is_empty() {
-                            "An operator".to_string()
+                            Text::new("operator-subject")
                         } else {
-                            change.name.clone()
+                            Text::raw(change.name.clone())
                         };
                         view! {
                             <tr data-testid="audit-entry">
                                 <td>
                                     <time datetime=super::time::iso_utc(
                                         change.ts,
-                                    )>{local_hhmm(change.ts)}</time>
+                                    )>{move || local_hhmm(change.ts, lang.get())}</time>
                                 </td>
-                                <td>{who}</td>
-                                <td>{what}</td>
+                                <td>{move || who.render(lang.get())}</td>
+                                <td>{move || what.render(lang.get())}</td>
                                 <td>{whom}</td>
                                 <td>{why}</td>
                             </tr>

@@ -1,5 +1,6 @@
 //! What the header says about a room: its topic (plain text), and badges for a lock and slow mode.
 
+use crate::i18n::{t, use_lang, Text};
 use leptos::prelude::*;
 
 use crate::live_room::LiveRoom;
@@ -11,6 +12,7 @@ pub fn RoomInfo(model: LiveRoom) -> impl IntoView {
     let settings = Memo::new(move |_| model.with(Parts::ROOM, |m| m.standing.settings.clone()));
     let topic = move || settings.with(|s| s.topic.clone());
     let slow_secs = move || settings.with(|s| s.slow_secs);
+    let lang = use_lang();
     // Always there, hidden when empty: cheaper than mounting and unmounting them.
     view! {
         <p
@@ -23,18 +25,20 @@ pub fn RoomInfo(model: LiveRoom) -> impl IntoView {
         <span
             class="badge"
             data-testid="locked-badge"
-            title="Only moderators can post in this room"
+            title=t("read-only-hint")
             hidden=move || !settings.with(|s| s.locked)
         >
-            "🔒 Read-only"
+            {t("read-only")}
         </span>
         <span
             class="badge"
             data-testid="slow-badge"
-            title="Each member may post one message in this interval"
+            title=t("slow-mode-hint")
             hidden=move || { slow_secs() == 0 }
         >
-            {move || format!("Slow mode: {}", slow(slow_secs()))}
+            {move || {
+                Text::new("slow-mode-badge").arg("interval", slow(slow_secs())).render(lang.get())
+            }}
         </span>
     }
 }

@@ -1,5 +1,6 @@
 //! Notices across the page: a kick or ban with its reason, and the owner link of a room created here.
 
+use crate::i18n::{t, use_lang};
 use leptos::prelude::*;
 
 use super::{send_claim, Outgoing};
@@ -11,6 +12,7 @@ pub fn RoomNotices(model: LiveRoom, outgoing: Outgoing) -> impl IntoView {
     let removed = Memo::new(move |_| model.with(Parts::STANDING, |m| m.standing.removed.clone()));
     let owner = Memo::new(move |_| model.with(Parts::STANDING, |m| m.standing.owner_token.clone()));
     let room = model.with_untracked(|m| m.room.clone());
+    let lang = use_lang();
     let rejoin = move |_| {
         // The session is still good after a kick: a fresh page joins again.
         #[cfg(feature = "hydrate")]
@@ -31,7 +33,12 @@ pub fn RoomNotices(model: LiveRoom, outgoing: Outgoing) -> impl IntoView {
                 .map(|r| {
                     view! {
                         <div class="page-notice removed" role="alert" data-testid="removed-notice">
-                            <p data-testid="removed-text">{r.text()}</p>
+                            <p data-testid="removed-text">
+                                {
+                                    let text = r.text();
+                                    move || text.render(lang.get())
+                                }
+                            </p>
                             {(!r.banned)
                                 .then(|| {
                                     view! {
@@ -41,7 +48,7 @@ pub fn RoomNotices(model: LiveRoom, outgoing: Outgoing) -> impl IntoView {
                                             data-testid="rejoin-button"
                                             on:click=rejoin
                                         >
-                                            "Rejoin"
+                                            {t("rejoin")}
                                         </button>
                                     }
                                 })}
@@ -58,8 +65,7 @@ pub fn RoomNotices(model: LiveRoom, outgoing: Outgoing) -> impl IntoView {
                     view! {
                         <div class="page-notice owner" role="status" data-testid="owner-notice">
                             <p>
-                                "You created this room. Keep this owner link: "
-                                <a href=link.clone() data-testid="owner-link">
+                                {t("owner-link")} <a href=link.clone() data-testid="owner-link">
                                     {link.clone()}
                                 </a>
                             </p>
@@ -69,12 +75,12 @@ pub fn RoomNotices(model: LiveRoom, outgoing: Outgoing) -> impl IntoView {
                                 data-testid="claim-now"
                                 on:click=move |_| send_claim(model, outgoing, token.clone())
                             >
-                                "Claim now"
+                                {t("claim-now")}
                             </button>
                             <button
                                 type="button"
                                 class="link"
-                                aria-label="Dismiss the owner link"
+                                aria-label=t("dismiss-owner-link")
                                 data-testid="dismiss-owner"
                                 on:click=dismiss
                             >

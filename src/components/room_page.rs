@@ -1,5 +1,6 @@
 //! A room's page: loads its snapshot (server-rendered first paint), then shows the join form or the chat.
 
+use crate::i18n::{t, use_lang, Text};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
@@ -7,6 +8,7 @@ use leptos_router::hooks::use_params_map;
 use super::attention::{MentionBell, RoomAttention};
 use super::chat_view::ChatView;
 use super::join_form::JoinForm;
+use super::lang_switch::LanguageSwitch;
 use super::moderate_panel::ModeratePanel;
 use super::room_header::RoomInfo;
 use super::status::ConnectionStatus;
@@ -40,7 +42,7 @@ pub fn RoomPage() -> impl IntoView {
     );
     view! {
         <Suspense fallback=|| {
-            view! { <main class="page-message">"Loading…"</main> }
+            view! { <main class="page-message">{t("loading")}</main> }
         }>
             {move || Suspend::new(async move {
                 match snapshot.await {
@@ -48,10 +50,10 @@ pub fn RoomPage() -> impl IntoView {
                     Err(message) => {
                         view! {
                             <main class="page-message">
-                                <h1>"Cannot open this room"</h1>
+                                <h1>{t("cannot-open-room")}</h1>
                                 <p data-testid="room-error">{message}</p>
                                 <p>
-                                    <a href="/">"Go to the lobby"</a>
+                                    <a href="/">{t("go-to-lobby")}</a>
                                 </p>
                             </main>
                         }
@@ -65,6 +67,7 @@ pub fn RoomPage() -> impl IntoView {
 
 #[component]
 fn RoomView(snap: RoomSnapshot) -> impl IntoView {
+    let lang = use_lang();
     let room = snap.room.clone();
     let model = LiveRoom::new(RoomModel::from_snapshot(snap));
     let joined = move || model.with(Parts::ME, |m| m.me.is_some());
@@ -72,7 +75,7 @@ fn RoomView(snap: RoomSnapshot) -> impl IntoView {
     let attention = RoomAttention::provide(model);
     let title = {
         let room = room.clone();
-        move || attention.title(&room)
+        move || attention.title(&room, lang.get())
     };
     let online = move || model.with(Parts::ONLINE, |m| m.online);
     // Frames for the live connection, which the chat opens: the header's moderation tools send there too.
@@ -89,8 +92,9 @@ fn RoomView(snap: RoomSnapshot) -> impl IntoView {
                     <RoomInfo model />
                 </div>
                 <span class="online-count" data-testid="online-count">
-                    {online}
-                    " online"
+                    {move || {
+                        Text::new("online-count").arg("count", online() as i64).render(lang.get())
+                    }}
                 </span>
                 <Show when=joined>
                     <ConnectionStatus model />
@@ -100,6 +104,7 @@ fn RoomView(snap: RoomSnapshot) -> impl IntoView {
                     <ModeratePanel model outgoing />
                 </Show>
                 <RoomSwitcher />
+                <LanguageSwitch />
             </header>
             <Show
                 when=joined
@@ -117,7 +122,8 @@ fn RoomView(snap: RoomSnapshot) -> impl IntoView {
 #[component]
 fn RoomSwitcher() -> impl IntoView {
     let (target, set_target) = signal(String::new());
-    let (error, set_error) = signal(None::<String>);
+    let (error, set_error) = signal(None::<Text>);
+    let lang = use_lang();
     let navigate = leptos_router::hooks::use_navigate();
     let go = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -126,13 +132,13 @@ fn RoomSwitcher() -> impl IntoView {
                 set_error.set(None);
                 navigate(&format!("/r/{room}"), Default::default());
             }
-            Err(e) => set_error.set(Some(e.to_string())),
+            Err(e) => set_error.set(Some(e.text())),
         }
     };
     view! {
         <form class="room-switcher" on:submit=go>
             <label class="sr-only" for="room-input">
-                "Room"
+                {t("room-label")}
             </label>
             <input
                 id="room-input"
@@ -140,9 +146,11 @@ fn RoomSwitcher() -> impl IntoView {
                 prop:value=target
                 on:input=move |ev| set_target.set(event_target_value(&ev))
                 aria-invalid=move || error.get().is_some().to_string()
-                title=move || error.get().unwrap_or_default()
+                title=move || {
+                    error.with(|e| e.as_ref().map(|e| e.render(lang.get())).unwrap_or_default())
+                }
             />
-            <button type="submit">"Go"</button>
+            <button type="submit">{t("go")}</button>
         </form>
     }
 }

@@ -1,5 +1,6 @@
 //! The live status page `/status`: connections, rooms and message rate over the last minutes, redrawn every second.
 
+use crate::i18n::{t, tr, use_lang, Text};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -19,11 +20,11 @@ pub fn ServerStatusPage() -> impl IntoView {
     #[cfg(feature = "hydrate")]
     poll(live, failed);
     view! {
-        <Title text="Status · Chat" />
+        <Title text=t("status-title") />
         <main class="status-page">
-            <h1>"Server status"</h1>
+            <h1>{t("status-heading")}</h1>
             <Suspense fallback=|| {
-                view! { <p>"Loading…"</p> }
+                view! { <p>{t("loading")}</p> }
             }>
                 {move || Suspend::new(async move {
                     let first = first.await;
@@ -31,12 +32,12 @@ pub fn ServerStatusPage() -> impl IntoView {
                     view! {
                         <Show when=move || failed.get()>
                             <p class="status-error" role="alert">
-                                "The server does not answer; showing the last figures."
+                                {t("status-stale")}
                             </p>
                         </Show>
                         {move || match current() {
                             Some(s) => view! { <StatusView snap=s /> }.into_any(),
-                            None => view! { <p>"No figures yet."</p> }.into_any(),
+                            None => view! { <p>{t("status-none")}</p> }.into_any(),
                         }}
                     }
                 })}
@@ -79,24 +80,31 @@ fn StatusView(snap: StatusSnapshot) -> impl IntoView {
     let members = figure(|s| s.members as f64);
     let rate = figure(|s| s.messages_per_sec);
     let uptime = format_uptime(snap.uptime_secs);
+    let lang = use_lang();
+    let meta = Text::new("status-meta")
+        .arg("version", snap.version.clone())
+        .arg("uptime", uptime);
+    let rooms_value = Text::new("status-rooms-value")
+        .arg("rooms", format!("{rooms:.0}"))
+        .arg("members", members as i64);
     view! {
-        <p class="status-meta">"Version " {snap.version.clone()} " · up " {uptime}</p>
+        <p class="status-meta">{move || meta.render(lang.get())}</p>
         <Chart
-            title="Connections"
+            title="status-connections"
             testid="connections"
-            value=format!("{connections:.0}")
+            value=format!("{connections:.0}").into()
             points=series(&snap.samples, |s| s.connections as f64)
         />
         <Chart
-            title="Rooms"
+            title="status-rooms"
             testid="rooms"
-            value=format!("{rooms:.0} ({members:.0} members)")
+            value=Signal::derive(move || rooms_value.render(lang.get()))
             points=series(&snap.samples, |s| s.rooms as f64)
         />
         <Chart
-            title="Messages per second"
+            title="status-messages"
             testid="messages"
-            value=format!("{rate:.1}")
+            value=format!("{rate:.1}").into()
             points=series(&snap.samples, |s| s.messages_per_sec)
         />
     }
@@ -111,15 +119,17 @@ fn series(samples: &[StatusSample], f: fn(&StatusSample) -> f64) -> Vec<f64> {
 fn Chart(
     title: &'static str,
     testid: &'static str,
-    value: String,
+    value: Signal<String>,
     points: Vec<f64>,
 ) -> impl IntoView {
+    let lang = use_lang();
+    let count = points.len() as i64;
     let line = polyline(&points);
     let top = points.iter().cloned().fold(0.0, f64::max);
     view! {
         <section class="status-chart" data-testid=format!("status-{testid}")>
             <h2>
-                {title} ": " <span class="status-value" data-testid="value">
+                {t(title)} ": " <span class="status-value" data-testid="value">
                     {value}
                 </span>
             </h2>
@@ -127,7 +137,14 @@ fn Chart(
                 viewBox=format!("0 0 {W} {H}")
                 preserveAspectRatio="none"
                 role="img"
-                aria-label=format!("{title} over the last {} seconds, up to {top:.1}", points.len())
+                aria-label=move || {
+                    let args = [
+                        ("title", tr(lang.get(), title, &[]).into()),
+                        ("count", count.into()),
+                        ("top", format!("{top:.1}").into()),
+                    ];
+                    tr(lang.get(), "status-chart", &args)
+                }
             >
                 <polyline points=line fill="none" stroke="currentColor" stroke-width="2" />
             </svg>
@@ -157,11 +174,14 @@ fn polyline(values: &[f64]) -> String {
         .join(" ")
 }
 
-fn format_uptime(secs: u64) -> String {
+fn format_uptime(secs: u64) -> Text {
+    let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
     match secs {
-        s if s < 60 => format!("{s} s"),
-        s if s < 3600 => format!("{} min", s / 60),
-        s => format!("{} h {} min", s / 3600, s % 3600 / 60),
+        s if s < 60 => Text::new("uptime-s").arg("s", n(s)),
+        s if s < 3600 => Text::new("uptime-min").arg("min", n(s / 60)),
+        s => Text::new("uptime-h")
+            .arg("h", n(s / 3600))
+            .arg("min", n(s % 3600 / 60)),
     }
 }
 

@@ -1,5 +1,6 @@
 //! The connection badge: connecting, online, reconnecting or offline.
 
+use crate::i18n::{tr, use_lang};
 use leptos::prelude::*;
 
 use crate::live_room::LiveRoom;
@@ -8,6 +9,7 @@ use crate::model::Parts;
 #[component]
 pub fn ConnectionStatus(model: LiveRoom) -> impl IntoView {
     let state = move || model.with(Parts::CONN, |m| m.conn);
+    let lang = use_lang();
     view! {
         <span
             class="status"
@@ -16,7 +18,7 @@ pub fn ConnectionStatus(model: LiveRoom) -> impl IntoView {
             role="status"
             aria-live="polite"
         >
-            {move || state().label()}
+            {move || tr(lang.get(), state().label(), &[])}
         </span>
     }
 }

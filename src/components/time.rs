@@ -1,9 +1,10 @@
-//! Message times: UTC on the server's first paint, the reader's local HH:MM once hydrated.
+//! Message times: UTC on the server's first paint, the reader's local time in the page's language (`Intl.DateTimeFormat`) once hydrated.
 
 use jiff::tz::Offset;
 use leptos::prelude::*;
 
 use super::Hydrated;
+use crate::i18n::{use_lang, Lang};
 use crate::protocol::Timestamp;
 
 /// `HH:MM` in UTC.
@@ -23,34 +24,27 @@ pub fn iso_utc(ts: Timestamp) -> String {
         .unwrap_or_default()
 }
 
-/// `HH:MM` in the browser's time zone (UTC where there is no browser).
-pub fn local_hhmm(ts: Timestamp) -> String {
+/// The time of day in the browser's time zone, as `lang` writes it (UTC `HH:MM` where there is no browser).
+pub fn local_hhmm(ts: Timestamp, lang: Lang) -> String {
     #[cfg(feature = "hydrate")]
     {
-        let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ts as f64));
-        format!("{:02}:{:02}", d.get_hours(), d.get_minutes())
+        intl_format(ts, lang, false).unwrap_or_else(|| utc_hhmm(ts))
     }
     #[cfg(not(feature = "hydrate"))]
     {
+        let _ = lang;
         utc_hhmm(ts)
     }
 }
 
-/// A moment for the reader: `HH:MM` within the next 20 hours of `now`, else with its date too.
-pub fn local_when(ts: Timestamp, now: Timestamp) -> String {
+/// A moment for the reader: the time within the next 20 hours of `now`, else with its date too.
+pub fn local_when(ts: Timestamp, now: Timestamp, lang: Lang) -> String {
     if ts.saturating_sub(now) < 20 * 3_600_000 {
-        return local_hhmm(ts);
+        return local_hhmm(ts, lang);
     }
     #[cfg(feature = "hydrate")]
     {
-        let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ts as f64));
-        let day = format!(
-            "{}-{:02}-{:02}",
-            d.get_full_year(),
-            d.get_month() + 1,
-            d.get_date()
-        );
-        format!("{day} {}", local_hhmm(ts))
+        intl_format(ts, lang, true).unwrap_or_else(|| iso_utc(ts))
     }
     #[cfg(not(feature = "hydrate"))]
     {
@@ -58,12 +52,38 @@ pub fn local_when(ts: Timestamp, now: Timestamp) -> String {
     }
 }
 
+/// `Intl.DateTimeFormat` in `lang` and the browser's time zone: hours and minutes, with the date too if `date`.
+#[cfg(feature = "hydrate")]
+fn intl_format(ts: Timestamp, lang: Lang, date: bool) -> Option<String> {
+    use wasm_bindgen::JsValue;
+    let options = js_sys::Object::new();
+    let set = |k: &str, v: &str| js_sys::Reflect::set(&options, &k.into(), &v.into()).ok();
+    set("hour", "2-digit")?;
+    set("minute", "2-digit")?;
+    // A 24-hour clock in both languages (as the chat has always shown times).
+    set("hourCycle", "h23")?;
+    if date {
+        set("year", "numeric")?;
+        set("month", "short")?;
+        set("day", "numeric")?;
+    }
+    let locales = js_sys::Array::of1(&JsValue::from_str(lang.tag()));
+    let format = js_sys::Intl::DateTimeFormat::new(&locales, &options);
+    let when = js_sys::Date::new(&JsValue::from_f64(ts as f64));
+    format
+        .format()
+        .call1(&format, &when)
+        .ok()
+        .and_then(|s| s.as_string())
+}
+
 #[component]
 pub fn MessageTime(ts: Timestamp) -> impl IntoView {
     let hydrated = use_context::<Hydrated>().map(|h| h.0);
+    let lang = use_lang();
     let text = move || {
         if hydrated.is_some_and(|h| h.get()) {
-            local_hhmm(ts)
+            local_hhmm(ts, lang.get())
         } else {
             utc_hhmm(ts)
         }

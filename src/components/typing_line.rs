@@ -3,11 +3,13 @@
 use leptos::prelude::*;
 
 use super::now_ms;
+use crate::i18n::use_lang;
 use crate::live_room::LiveRoom;
 use crate::model::Parts;
 
 #[component]
 pub fn TypingLine(model: LiveRoom) -> impl IntoView {
+    let lang = use_lang();
     // The text changes only when the names do: a typist heard again redraws nothing.
     let line = Memo::new(move |_| {
         model.with(Parts::TYPING | Parts::ME, |m| {
@@ -39,7 +41,7 @@ pub fn TypingLine(model: LiveRoom) -> impl IntoView {
     });
     view! {
         <p class="typing" data-testid="typing" aria-live="polite" aria-atomic="true">
-            {move || line.get()}
+            {move || line.with(|l| l.render(lang.get()))}
         </p>
     }
 }

@@ -23,6 +23,25 @@ pub struct RoomSnapshot {
     pub page_size: usize,
 }
 
+/// Why a join was refused, for the UI to word (the refusal's `message` keeps the server's English).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefusalCode {
+    NameLength,
+    NameInvisible,
+    NameMixedScripts,
+    RoomName,
+    Avatar,
+    Restarting,
+    Unavailable,
+    NameTaken,
+    RoomFull,
+    /// Anything else (a ban with its reason, a newer server's code): show the message.
+    #[default]
+    #[serde(other)]
+    Other,
+}
+
 /// Which form field a refused join is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum JoinField {
@@ -37,7 +56,13 @@ pub enum JoinOutcome {
     /// Joined: the session cookie is set and the name reserved for this browser.
     Joined(Member),
     /// Refused, with the reason to show next to `field`.
-    Refused { field: JoinField, message: String },
+    /// `code` says why for the UI's words (absent from older servers: `other`, shown as `message`).
+    Refused {
+        field: JoinField,
+        message: String,
+        #[serde(default)]
+        code: RefusalCode,
+    },
     /// Joined, and the room is new: `token` is its one-time owner link's (`/r/<room>?claim=<token>`),
     /// shown once (servers with `room_owner_on_create`).
     Created { member: Member, token: String },

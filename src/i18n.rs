@@ -1,0 +1,373 @@
+//! The UI's words in English and Simplified Chinese: the Fluent catalogues in `locales/`, the reader's language and translatable texts.
+//!
+//! The server picks the language of its first render from the `lang` cookie, else from
+//! `Accept-Language` (English when neither names a language we have), and writes it into
+//! `<html lang>`; the browser reads it back from there when it hydrates, so both render the same
+//! words. [`Text`] is a message key with its arguments, kept by the model and put into words
+//! only when shown, so that switching the language rewords what is already on the page.
+
+use std::sync::OnceLock;
+
+use fluent_bundle::concurrent::FluentBundle;
+use fluent_bundle::{FluentArgs, FluentResource, FluentValue};
+use leptos::prelude::*;
+
+/// The cookie that remembers the reader's choice (`en` or `zh`).
+pub const COOKIE: &str = "lang";
+
+/// A language the UI speaks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Lang {
+    #[default]
+    En,
+    Zh,
+}
+
+/// Each language's catalogue, as a translator edits it.
+const CATALOGUES: [(Lang, &str); 2] = [
+    (Lang::En, include_str!("../locales/en/main.ftl")),
+    (Lang::Zh, include_str!("../locales/zh-CN/main.ftl")),
+];
+
+impl Lang {
+    pub const ALL: [Lang; 2] = [Lang::En, Lang::Zh];
+
+    /// The BCP 47 tag for `<html lang>` and `Intl`.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Zh => "zh-CN",
+        }
+    }
+
+    /// The cookie's and the switch's value.
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Zh => "zh",
+        }
+    }
+
+    /// The language's own name, as the switch lists it.
+    pub fn own_name(self) -> &'static str {
+        match self {
+            Lang::En => "English",
+            Lang::Zh => "简体中文",
+        }
+    }
+
+    /// The language a tag or code names (`zh`, `zh-CN`, `zh-Hans-CN`, `en-GB`), if we have it.
+    /// Traditional Chinese (`zh-TW`, `zh-HK`, `zh-Hant`) is not ours.
+    pub fn from_tag(tag: &str) -> Option<Lang> {
+        let tag = tag.trim().to_ascii_lowercase();
+        let mut parts = tag.split(['-', '_']);
+        match parts.next()? {
+            "en" => Some(Lang::En),
+            "zh" => {
+                let traditional = parts.any(|p| matches!(p, "hant" | "tw" | "hk" | "mo"));
+                (!traditional).then_some(Lang::Zh)
+            }
+            _ => None,
+        }
+    }
+
+    /// The best language of an `Accept-Language` header by its q-values (English if none fits).
+    pub fn from_accept_language(header: &str) -> Lang {
+        let mut best: Option<(f32, Lang)> = None;
+        for item in header.split(',') {
+            let mut fields = item.split(';');
+            let Some(lang) = fields.next().and_then(Lang::from_tag) else {
+                continue;
+            };
+            let q = fields
+                .find_map(|f| f.trim().strip_prefix("q="))
+                .and_then(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            if q > 0.0 && best.is_none_or(|(b, _)| q > b) {
+                best = Some((q, lang));
+            }
+        }
+        best.map(|(_, l)| l).unwrap_or_default()
+    }
+
+    /// The language a `Cookie` header's `lang` names, if any.
+    pub fn from_cookie_header(header: &str) -> Option<Lang> {
+        header
+            .split(';')
+            .find_map(|pair| pair.trim().strip_prefix("lang="))
+            .and_then(Lang::from_tag)
+    }
+
+    /// The language for a request: its cookie, else its `Accept-Language`.
+    pub fn for_request(cookie: Option<&str>, accept_language: Option<&str>) -> Lang {
+        cookie
+            .and_then(Lang::from_cookie_header)
+            .unwrap_or_else(|| {
+                accept_language
+                    .map(Lang::from_accept_language)
+                    .unwrap_or_default()
+            })
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+fn bundles() -> &'static [FluentBundle<FluentResource>; 2] {
+    static BUNDLES: OnceLock<[FluentBundle<FluentResource>; 2]> = OnceLock::new();
+    BUNDLES.get_or_init(|| CATALOGUES.map(|(lang, source)| bundle(lang, source)))
+}
+
+fn bundle(lang: Lang, source: &str) -> FluentBundle<FluentResource> {
+    // The plural rules go by language alone ("zh", not "zh-CN").
+    let id = lang.code().parse().unwrap_or_default();
+    let mut bundle = FluentBundle::new_concurrent(vec![id]);
+    // Plain text: no Unicode isolation marks around names.
+    bundle.set_use_isolating(false);
+    // A catalogue with a syntax error keeps the messages that parsed (tests/locales.rs fails on it).
+    let resource = FluentResource::try_new(source.to_string()).unwrap_or_else(|(res, _)| res);
+    let _ = bundle.add_resource(resource);
+    bundle
+}
+
+/// The message `key` in `lang` with `args`; English where `lang` lacks it, the key where both do.
+pub fn tr(lang: Lang, key: &str, args: &[(&str, FluentValue<'_>)]) -> String {
+    let mut fluent_args = FluentArgs::new();
+    for (name, value) in args {
+        fluent_args.set(*name, value.clone());
+    }
+    for l in [lang, Lang::En] {
+        let bundle = &bundles()[l.index()];
+        if let Some(pattern) = bundle.get_message(key).and_then(|m| m.value()) {
+            let mut errors = Vec::new();
+            return bundle
+                .format_pattern(pattern, Some(&fluent_args), &mut errors)
+                .into_owned();
+        }
+    }
+    // A key neither catalogue has (a newer server's code): the server's own words, if it sent any.
+    args.iter()
+        .find(|(name, _)| *name == "server")
+        .map(|(_, v)| match v {
+            FluentValue::String(s) => s.to_string(),
+            _ => key.to_string(),
+        })
+        .unwrap_or_else(|| key.to_string())
+}
+
+/// A message's argument: words, a number (which picks plural forms), or another message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Arg {
+    Str(String),
+    Num(i64),
+    Text(Text),
+}
+
+impl From<&str> for Arg {
+    fn from(s: &str) -> Self {
+        Arg::Str(s.to_string())
+    }
+}
+impl From<String> for Arg {
+    fn from(s: String) -> Self {
+        Arg::Str(s)
+    }
+}
+impl From<i64> for Arg {
+    fn from(n: i64) -> Self {
+        Arg::Num(n)
+    }
+}
+impl From<Text> for Arg {
+    fn from(t: Text) -> Self {
+        Arg::Text(t)
+    }
+}
+
+/// Words to show, by key: put into the reader's language when shown.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Text {
+    pub key: &'static str,
+    pub args: Vec<(&'static str, Arg)>,
+}
+
+impl Text {
+    pub fn new(key: &'static str) -> Self {
+        Text {
+            key,
+            args: Vec::new(),
+        }
+    }
+
+    /// Adds the argument `name`.
+    pub fn arg(mut self, name: &'static str, value: impl Into<Arg>) -> Self {
+        self.args.push((name, value.into()));
+        self
+    }
+
+    /// Words that are not ours to translate (a server's sentence, a moderator's reason).
+    pub fn raw(text: impl Into<String>) -> Self {
+        Text::new("raw").arg("text", text.into())
+    }
+
+    /// The words in `lang`.
+    pub fn render(&self, lang: Lang) -> String {
+        let args: Vec<(&str, FluentValue<'_>)> = self
+            .args
+            .iter()
+            .map(|(name, arg)| {
+                let value = match arg {
+                    Arg::Str(s) => FluentValue::from(s.as_str()),
+                    Arg::Num(n) => FluentValue::from(*n),
+                    Arg::Text(t) => FluentValue::from(t.render(lang)),
+                };
+                (*name, value)
+            })
+            .collect();
+        tr(lang, self.key, &args)
+    }
+}
+
+/// English, for logs and tests.
+impl std::fmt::Display for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.render(Lang::En))
+    }
+}
+
+/// Compares the English words (tests read what an English reader sees).
+impl PartialEq<&str> for Text {
+    fn eq(&self, other: &&str) -> bool {
+        self.render(Lang::En) == *other
+    }
+}
+impl PartialEq<str> for Text {
+    fn eq(&self, other: &str) -> bool {
+        self.render(Lang::En) == other
+    }
+}
+
+/// The page's language, switchable without a reload.
+#[derive(Clone, Copy)]
+pub struct Language(pub RwSignal<Lang>);
+
+/// Provides the page's language: the request's on the server, `<html lang>`'s in the browser.
+pub fn provide_language() -> Language {
+    let language = Language(RwSignal::new(initial_lang()));
+    provide_context(language);
+    language
+}
+
+/// The page's language (English outside a page).
+pub fn use_lang() -> Signal<Lang> {
+    match use_context::<Language>() {
+        Some(l) => l.0.into(),
+        None => Signal::stored(Lang::En),
+    }
+}
+
+/// The words of `key` in the page's language, following a switch.
+pub fn t(key: &'static str) -> impl Fn() -> String + Copy + Send + Sync + 'static {
+    let lang = use_lang();
+    move || tr(lang.get(), key, &[])
+}
+
+/// The language this render starts in.
+pub fn initial_lang() -> Lang {
+    #[cfg(feature = "ssr")]
+    {
+        request_lang()
+    }
+    #[cfg(all(feature = "hydrate", not(feature = "ssr")))]
+    {
+        web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.document_element())
+            .and_then(|e| e.get_attribute("lang"))
+            .and_then(|tag| Lang::from_tag(&tag))
+            .unwrap_or_default()
+    }
+    #[cfg(not(any(feature = "ssr", feature = "hydrate")))]
+    {
+        Lang::En
+    }
+}
+
+/// The current request's language (English outside a request).
+#[cfg(feature = "ssr")]
+pub fn request_lang() -> Lang {
+    let Some(parts) = use_context::<http::request::Parts>() else {
+        return Lang::En;
+    };
+    let header = |name| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    Lang::for_request(
+        header(http::header::COOKIE),
+        header(http::header::ACCEPT_LANGUAGE),
+    )
+}
+
+/// Switches the page to `lang`: its words now, `<html lang>`, and the cookie for the next visit.
+pub fn switch_to(language: Language, lang: Lang) {
+    language.0.set(lang);
+    #[cfg(feature = "hydrate")]
+    if let Some(doc) = web_sys::window().and_then(|w| w.document()) {
+        if let Some(root) = doc.document_element() {
+            let _ = root.set_attribute("lang", lang.tag());
+        }
+        let cookie = format!(
+            "{COOKIE}={}; path=/; max-age=31536000; samesite=lax",
+            lang.code()
+        );
+        let _ = js_sys::Reflect::set(&doc, &"cookie".into(), &cookie.into());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_language_picks_by_quality() {
+        assert_eq!(
+            Lang::from_accept_language("zh-CN,zh;q=0.9,en;q=0.8"),
+            Lang::Zh
+        );
+        assert_eq!(
+            Lang::from_accept_language("en-US,en;q=0.9,zh;q=0.8"),
+            Lang::En
+        );
+        assert_eq!(
+            Lang::from_accept_language("fr;q=1, zh-Hans;q=0.5"),
+            Lang::Zh
+        );
+        assert_eq!(Lang::from_accept_language("fr, de"), Lang::En);
+        assert_eq!(Lang::from_accept_language("zh-TW"), Lang::En);
+        assert_eq!(Lang::from_accept_language(""), Lang::En);
+    }
+
+    #[test]
+    fn the_cookie_wins_over_the_header() {
+        assert_eq!(
+            Lang::for_request(Some("a=1; lang=zh"), Some("en")),
+            Lang::Zh
+        );
+        assert_eq!(Lang::for_request(Some("lang=en"), Some("zh-CN")), Lang::En);
+        assert_eq!(Lang::for_request(Some("lang=xx"), Some("zh-CN")), Lang::Zh);
+        assert_eq!(Lang::for_request(None, None), Lang::En);
+    }
+
+    #[test]
+    fn plurals_follow_each_language() {
+        let typing = |n: i64| Text::new("typing-many").arg("count", n);
+        assert_eq!(typing(1).render(Lang::En), "1 person is typing…");
+        assert_eq!(typing(3).render(Lang::En), "3 people are typing…");
+        assert_eq!(typing(3).render(Lang::Zh), "3 人正在输入…");
+    }
+
+    #[test]
+    fn missing_keys_fall_back_to_english_then_the_key() {
+        assert_eq!(tr(Lang::Zh, "no-such-key", &[]), "no-such-key");
+        assert_eq!(Text::raw("as said").render(Lang::Zh), "as said");
+    }
+}
