@@ -185,7 +185,7 @@ mod tests {
                 msg(4, "Ann", "two"),
                 Entry::Notice {
                     seq: 1,
-                    text: "Cy joined".into(),
+                    text: Text::raw("Cy joined"),
                 },
                 msg(5, "Ann", "three"),
                 msg(6, "Ann", "four"),

@@ -733,7 +733,7 @@ mod tests {
             .entries
             .iter()
             .filter_map(|e| match e {
-                Entry::Notice { text, .. } => Some(text.as_str()),
+                Entry::Notice { text, .. } => Some(text.to_string()),
                 _ => None,
             })
             .collect();
@@ -813,10 +813,9 @@ mod tests {
             muted_until: None,
         });
         assert_eq!(ids(&m), [2000, 2001]);
-        assert!(m
-            .entries
-            .iter()
-            .any(|e| matches!(e, Entry::Notice { text, .. } if text.contains("missed"))));
+        assert!(m.entries.iter().any(
+            |e| matches!(e, Entry::Notice { text, .. } if text.to_string().contains("missed"))
+        ));
         assert!(m.has_older);
     }
 
@@ -846,11 +845,17 @@ mod tests {
             client_id: Some("c1".into()),
         });
         assert!(m.pending.is_empty());
-        assert_eq!(m.error.as_deref(), Some("Not sent: Message is empty"));
+        let words = m.error.as_ref().map(Text::to_string);
+        assert_eq!(words.as_deref(), Some("Not sent: Message is empty"));
 
         m.apply(ServerFrame::error(ErrorCode::NameTaken, "taken"));
         assert_eq!(m.me, None);
-        assert_eq!(m.join_error.as_deref(), Some("taken"));
+        let words = m.join_error.as_ref().map(Text::to_string);
+        assert_eq!(
+            words.as_deref(),
+            Some("That name is already taken in this room"),
+            "worded by its code, not the server's sentence"
+        );
     }
 
     #[test]
@@ -978,7 +983,11 @@ mod tests {
             client_id: Some("c2".into()),
         });
         assert!(m.pending_changes.is_empty());
-        assert_eq!(m.error.as_deref(), Some("Not changed: Only the author"));
+        let words = m.error.as_ref().map(Text::to_string);
+        assert_eq!(
+            words.as_deref(),
+            Some("Not changed: Only its author may change a message")
+        );
     }
 
     #[test]
@@ -1042,11 +1051,11 @@ mod tests {
         c
     }
 
-    fn lines(m: &RoomModel) -> Vec<&str> {
+    fn lines(m: &RoomModel) -> Vec<String> {
         m.entries
             .iter()
             .filter_map(|e| match e {
-                Entry::Notice { text, .. } => Some(text.as_str()),
+                Entry::Notice { text, .. } => Some(text.to_string()),
                 _ => None,
             })
             .collect()
@@ -1417,7 +1426,11 @@ mod tests {
             message: "Only moderators may do that".into(),
             client_id: Some("m1".into()),
         });
-        assert_eq!(m.error.as_deref(), Some("Only moderators may do that"));
+        let words = m.error.as_ref().map(Text::to_string);
+        assert_eq!(
+            words.as_deref(),
+            Some("Only the room's moderators may do that")
+        );
         m.standing.owner_token = Some("tok".into());
         m.standing.note_sent("c1".into());
         let mut claimed = moderation(

@@ -109,7 +109,7 @@ async fn a_socket_without_a_session_is_refused_with_a_reason() {
 /// The field and message of a refused join.
 fn refused(o: JoinOutcome) -> (JoinField, String) {
     match o {
-        JoinOutcome::Refused { field, message } => (field, message),
+        JoinOutcome::Refused { field, message, .. } => (field, message),
         other => panic!("expected refusal, got {other:?}"),
     }
 }

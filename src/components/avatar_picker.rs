@@ -1,5 +1,7 @@
 //! The avatar picker: the catalogue as a keyboard-accessible radio group of images.
 
+use super::avatar_name;
+use crate::i18n::{t, use_lang};
 use leptos::prelude::*;
 
 use crate::api::list_avatars;
@@ -33,6 +35,7 @@ fn AvatarGrid(
     selected: RwSignal<String>,
     invalid: Signal<bool>,
 ) -> impl IntoView {
+    let reader = use_lang();
     let ids: Vec<String> = list.iter().map(|a| a.id.clone()).collect();
     let len = ids.len();
     let on_key = move |ev: leptos::ev::KeyboardEvent| {
@@ -62,7 +65,7 @@ fn AvatarGrid(
         <div
             class="avatar-picker"
             role="radiogroup"
-            aria-label="Avatar"
+            aria-label=t("join-avatar")
             aria-invalid=move || invalid.get().to_string()
             aria-describedby="avatar-error"
             data-testid="avatar-picker"
@@ -72,7 +75,10 @@ fn AvatarGrid(
                 .into_iter()
                 .map(|a| {
                     let id = a.id.clone();
-                    let label = a.label.clone();
+                    let label = {
+                        let id = id.clone();
+                        Signal::derive(move || avatar_name(reader.get(), &id))
+                    };
                     let is_selected = {
                         let id = id.clone();
                         move || selected.with(|s| *s == id)
@@ -99,7 +105,7 @@ fn AvatarGrid(
                             title=label
                             on:click=pick
                         >
-                            <img src=a.url alt=a.label width="48" height="48" />
+                            <img src=a.url alt=label width="48" height="48" />
                         </button>
                     }
                 })

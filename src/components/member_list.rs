@@ -1,15 +1,18 @@
 //! Who is online, live: one entry per member however many tabs they have open.
 
+use super::avatar_name;
+use crate::i18n::{tr, use_lang};
 use leptos::prelude::*;
 
 use super::member_menu::MemberMenu;
 use super::{is_moderator, Outgoing};
-use crate::avatars::{avatar_label, avatar_url};
+use crate::avatars::avatar_url;
 use crate::live_room::LiveRoom;
 use crate::model::Parts;
 
 #[component]
 pub fn MemberList(model: LiveRoom, outgoing: Outgoing) -> impl IntoView {
+    let lang = use_lang();
     // Names are unique in a room (the server decides by `rules::name_key`) and shown as typed.
     let me = move || model.with(Parts::ME, |m| m.me.as_ref().map(|me| me.name.clone()));
     // A big room lists its first members only.
@@ -37,7 +40,10 @@ pub fn MemberList(model: LiveRoom, outgoing: Outgoing) -> impl IntoView {
                             <img
                                 data-testid="member-avatar"
                                 src=avatar_url(&m.avatar)
-                                alt=avatar_label(&m.avatar)
+                                alt={
+                                    let avatar = m.avatar.clone();
+                                    move || avatar_name(lang.get(), &avatar)
+                                }
                                 width="32"
                                 height="32"
                             />
@@ -56,7 +62,7 @@ pub fn MemberList(model: LiveRoom, outgoing: Outgoing) -> impl IntoView {
             />
             <Show when=move || { more() > 0 }>
                 <li class="member more" data-testid="more-members">
-                    {move || format!("and {} more", more())}
+                    {move || tr(lang.get(), "members-more", &[("count", (more() as i64).into())])}
                 </li>
             </Show>
         </ul>

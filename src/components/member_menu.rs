@@ -45,21 +45,12 @@ impl Pane {
         }
     }
 
-    /// The durations offered (label, minutes; `None` is no end), the first chosen at first.
-    fn choices(self) -> &'static [(&'static str, Option<u32>)] {
+    /// The durations offered, in minutes (`None` is no end), the first chosen at first.
+    fn choices(self) -> &'static [Option<u32>] {
         match self {
-            Pane::Mute => &[
-                ("10 minutes", Some(10)),
-                ("1 hour", Some(60)),
-                ("1 day", Some(1440)),
-                ("Until unmuted", None),
-            ],
-            Pane::Ban => &[
-                ("1 hour", Some(60)),
-                ("1 day", Some(1440)),
-                ("Forever", None),
-            ],
-            Pane::Clear => &[("Last 15 minutes", Some(15)), ("Last 60 minutes", Some(60))],
+            Pane::Mute => &[Some(10), Some(60), Some(1440), None],
+            Pane::Ban => &[Some(60), Some(1440), None],
+            Pane::Clear => &[Some(15), Some(60)],
             _ => &[],
         }
     }
@@ -207,7 +198,7 @@ fn ActionForm(
     close: impl Fn() + Copy + Send + Sync + 'static,
 ) -> impl IntoView {
     let choices = pane.choices();
-    let minutes = RwSignal::new(choices.first().and_then(|c| c.1));
+    let minutes = RwSignal::new(choices.first().copied().flatten());
     let address = RwSignal::new(false);
     let reason = RwSignal::new(String::new());
     let lang = use_lang();
@@ -252,7 +243,7 @@ fn ActionForm(
                             <legend class="sr-only">{t("for-how-long")}</legend>
                             {choices
                                 .iter()
-                                .map(|&(_, value)| {
+                                .map(|&value| {
                                     view! {
                                         <label>
                                             <input

@@ -6,9 +6,11 @@
 //! (the ARIA combobox pattern: `aria-expanded`, `aria-activedescendant` on the listbox's options).
 //! The text rules (what counts as a query, what a pick inserts) are `crate::mentions`.
 
+use super::avatar_name;
+use crate::i18n::{t, use_lang};
 use leptos::prelude::*;
 
-use crate::avatars::{avatar_label, avatar_url};
+use crate::avatars::avatar_url;
 use crate::live_room::LiveRoom;
 use crate::mentions::{insert, matching, query_at, Query};
 use crate::model::Parts;
@@ -159,6 +161,7 @@ impl MentionPicker {
 /// The list of members that match, above the composer.
 #[component]
 pub fn MentionList(picker: MentionPicker) -> impl IntoView {
+    let lang = use_lang();
     let options = move || {
         picker
             .options
@@ -188,7 +191,10 @@ pub fn MentionList(picker: MentionPicker) -> impl IntoView {
                     >
                         <img
                             src=avatar_url(&m.avatar)
-                            alt=avatar_label(&m.avatar)
+                            alt={
+                                let avatar = m.avatar.clone();
+                                move || avatar_name(lang.get(), &avatar)
+                            }
                             width="20"
                             height="20"
                         />
@@ -203,7 +209,7 @@ pub fn MentionList(picker: MentionPicker) -> impl IntoView {
             id=LIST_ID
             class="mention-list"
             role="listbox"
-            aria-label="Members to mention"
+            aria-label=t("members-to-mention")
             data-testid="mention-list"
             hidden=move || !picker.is_open()
         >

@@ -1,5 +1,6 @@
 //! One message of the conversation: its quote, text (or "message deleted"), "(edited)", reactions and menu.
 
+use super::avatar_name;
 use crate::i18n::{t, tr, use_lang};
 use leptos::prelude::*;
 
@@ -7,7 +8,7 @@ use super::message_menu::MessageMenu;
 use super::message_text::MessageText;
 use super::time::{local_hhmm, utc_hhmm, MessageTime};
 use super::{send_change, Hydrated, Outgoing};
-use crate::avatars::{avatar_label, avatar_url};
+use crate::avatars::avatar_url;
 use crate::live_room::LiveRoom;
 use crate::model::{Compose, Parts};
 use crate::protocol::{ChatMessage, MessageId, Quote, Reaction, Timestamp};
@@ -29,6 +30,7 @@ pub struct Actions {
 
 #[component]
 pub fn MessageItem(first: ChatMessage, actions: Actions) -> impl IntoView {
+    let lang = use_lang();
     let id = first.id;
     let model = actions.model;
     // Only this row's own content changes redraw it: edits, deletions, reactions, its quote.
@@ -62,7 +64,10 @@ pub fn MessageItem(first: ChatMessage, actions: Actions) -> impl IntoView {
                 class="avatar"
                 data-testid="message-avatar"
                 src=avatar_url(&head.avatar)
-                alt=avatar_label(&head.avatar)
+                alt={
+                    let avatar = head.avatar.clone();
+                    move || avatar_name(lang.get(), &avatar)
+                }
                 width="36"
                 height="36"
             />
@@ -211,7 +216,7 @@ fn Reactions(id: MessageId, actions: Actions, reactions: Signal<Vec<Reaction>>) 
     };
     view! {
         <Show when=move || reactions.with(|r| !r.is_empty())>
-            <div class="reactions" role="group" aria-label="Reactions">
+            <div class="reactions" role="group" aria-label=t("reactions")>
                 <For
                     each=move || {
                         reactions.with(|rs| rs.iter().map(|r| r.emoji.clone()).collect::<Vec<_>>())

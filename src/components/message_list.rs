@@ -163,8 +163,8 @@ pub fn MessageList(
                         <li class="message pending" data-testid="pending" aria-label=t("sending")>
                             <div class="body">
                                 <div class="meta">
-                                    <span class="name">"You"</span>
-                                    <span class="muted">"sending…"</span>
+                                    <span class="name">{t("you")}</span>
+                                    <span class="muted">{t("sending-lower")}</span>
                                 </div>
                                 <p class="text">{p.text}</p>
                             </div>

@@ -26,7 +26,7 @@ pub mod typing_line;
 use futures::channel::mpsc::UnboundedSender;
 use leptos::prelude::*;
 
-use crate::i18n::Text;
+use crate::i18n::{tr, Lang, Text};
 use crate::live_room::LiveRoom;
 use crate::model::{ConnState, Parts};
 use crate::protocol::{ClientFrame, ModRequest};
@@ -37,6 +37,18 @@ pub type Outgoing = StoredValue<Option<UnboundedSender<ClientFrame>>>;
 /// True once the browser has hydrated the page: lets views switch from server-safe to browser-only rendering (e.g. local time).
 #[derive(Clone, Copy)]
 pub struct Hydrated(pub ReadSignal<bool>);
+
+/// An avatar's name in `lang` (its image's alt text): the catalogue's `avatar-<id>`, else its English label.
+pub fn avatar_name(lang: Lang, id: &str) -> String {
+    let id = crate::avatars::shown_avatar(id);
+    let key = format!("avatar-{id}");
+    let name = tr(lang, &key, &[]);
+    if name == key {
+        crate::avatars::avatar_label(id)
+    } else {
+        name
+    }
+}
 
 /// Sends a frame on the live connection (dropped while there is none).
 pub fn send_frame(outgoing: Outgoing, frame: ClientFrame) {
