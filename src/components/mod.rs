@@ -29,6 +29,7 @@ use leptos::prelude::*;
 use crate::i18n::{tr, Lang, Text};
 use crate::live_room::LiveRoom;
 use crate::model::{ConnState, Parts};
+use crate::protocol::moderation::ModRequestError;
 use crate::protocol::{ClientFrame, ModRequest};
 
 /// Frames for the live connection; empty until the browser has opened one.
@@ -78,7 +79,7 @@ pub fn send_change(model: LiveRoom, outgoing: Outgoing, build: impl FnOnce(Strin
 pub fn send_moderation(model: LiveRoom, outgoing: Outgoing, request: ModRequest) {
     if let Err(e) = request.validate() {
         model.change(|m| {
-            m.error = Some(Text::raw(e.to_string()));
+            m.error = Some(mod_request_text(&e));
             Parts::ERROR
         });
         return;
@@ -87,6 +88,20 @@ pub fn send_moderation(model: LiveRoom, outgoing: Outgoing, request: ModRequest)
         client_id,
         request,
     });
+}
+
+/// The words for a malformed moderation request.
+fn mod_request_text(e: &ModRequestError) -> Text {
+    use crate::protocol::moderation as limits;
+    let (key, max) = match e {
+        ModRequestError::Reason => ("mod-error-reason", limits::MAX_REASON_CHARS as i64),
+        ModRequestError::Topic => ("mod-error-topic", limits::MAX_TOPIC_CHARS as i64),
+        ModRequestError::Slow => ("mod-error-slow", i64::from(limits::MAX_SLOW_SECS)),
+        ModRequestError::Minutes => ("mod-error-minutes", i64::from(limits::MAX_MINUTES)),
+        ModRequestError::Clear => ("mod-error-clear", i64::from(limits::MAX_CLEAR_MINUTES)),
+        ModRequestError::Name => return Text::new("mod-error-name"),
+    };
+    Text::new(key).arg("max", max)
 }
 
 /// Sends the frame `frame` makes with a fresh client id, noted so that a refusal of it is

@@ -17,10 +17,28 @@ use crate::api::load_room;
 use crate::live_room::LiveRoom;
 use crate::model::{Parts, RoomModel};
 use crate::protocol::pages::RoomSnapshot;
-use crate::rules::{validate_room, DEFAULT_ROOM};
+use crate::rules::{validate_room, RoomError, DEFAULT_ROOM};
+
+/// Why a room's page could not load (kept from the server's render for hydration).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+enum LoadError {
+    InvalidRoom,
+    /// The server's words.
+    Server(String),
+}
+
+impl LoadError {
+    fn text(&self) -> Text {
+        match self {
+            LoadError::InvalidRoom => RoomError::Invalid.text(),
+            LoadError::Server(message) => Text::raw(message.as_str()),
+        }
+    }
+}
 
 #[component]
 pub fn RoomPage() -> impl IntoView {
+    let lang = use_lang();
     let params = use_params_map();
     let room = Memo::new(move |_| {
         params
@@ -33,10 +51,10 @@ pub fn RoomPage() -> impl IntoView {
         |room| async move {
             match validate_room(&room) {
                 Ok(room) => load_room(room).await.map_err(|e| match e {
-                    ServerFnError::ServerError(msg) => msg,
-                    other => other.to_string(),
+                    ServerFnError::ServerError(msg) => LoadError::Server(msg),
+                    other => LoadError::Server(other.to_string()),
                 }),
-                Err(e) => Err(e.to_string()),
+                Err(_) => Err(LoadError::InvalidRoom),
             }
         },
     );
@@ -51,7 +69,9 @@ pub fn RoomPage() -> impl IntoView {
                         view! {
                             <main class="page-message">
                                 <h1>{t("cannot-open-room")}</h1>
-                                <p data-testid="room-error">{message}</p>
+                                <p data-testid="room-error">
+                                    {move || message.text().render(lang.get())}
+                                </p>
                                 <p>
                                     <a href="/">{t("go-to-lobby")}</a>
                                 </p>
