@@ -16,15 +16,16 @@ use crate::components::Hydrated;
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     #[cfg(feature = "ssr")]
     content_security_policy();
+    let lang = initial_lang();
     view! {
         <!DOCTYPE html>
-        <html lang=initial_lang().tag()>
+        <html lang=lang.tag()>
             <head>
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <meta
                     name="description"
-                    content="A live chat room: pick a name and an avatar, see who is online, and talk."
+                    content=tr(lang, "meta-description", &[])
                 />
                 <link rel="icon" href="/avatars/fox.svg" type="image/svg+xml" />
                 // Under `site_pkg_dir` (`pkg/<hash>` in embedded release builds); cargo-leptos reloads CSS by this id.
