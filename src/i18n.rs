@@ -1,4 +1,4 @@
-//! The UI's words in English and Simplified Chinese: the Fluent catalogues in `locales/`, the reader's language and translatable texts.
+//! The UI's words in English and Simplified Chinese, from the Fluent catalogues in `locales/`.
 //!
 //! The server picks the language of its first render from the `lang` cookie, else from
 //! `Accept-Language` (English when neither names a language we have), and writes it into
@@ -11,6 +11,8 @@ use std::sync::OnceLock;
 use fluent_bundle::concurrent::FluentBundle;
 use fluent_bundle::{FluentArgs, FluentResource, FluentValue};
 use leptos::prelude::*;
+
+use crate::protocol::ErrorCode;
 
 /// The cookie that remembers the reader's choice (`en` or `zh`).
 pub const COOKIE: &str = "lang";
@@ -246,6 +248,41 @@ impl PartialEq<str> for Text {
     fn eq(&self, other: &str) -> bool {
         self.render(Lang::En) == other
     }
+}
+
+/// The words for a server's error, by its code (the server's English sentence rides along as
+/// `$server`, for a catalogue that has no better words).
+pub fn error_text(code: ErrorCode, message: String) -> Text {
+    let key = match code {
+        ErrorCode::BadJson
+        | ErrorCode::UnknownType
+        | ErrorCode::BadFrame
+        | ErrorCode::BinaryFrame
+        | ErrorCode::InvalidClientId
+        | ErrorCode::BadRequest => "error-bad-request",
+        ErrorCode::NotJoined | ErrorCode::SessionInvalid => "error-session-invalid",
+        ErrorCode::AlreadyJoined => "error-already-joined",
+        ErrorCode::NameTaken => "error-name-taken",
+        ErrorCode::RoomFull => "error-room-full",
+        ErrorCode::EmptyMessage => "error-empty-message",
+        ErrorCode::MessageTooLong => "error-message-too-long",
+        ErrorCode::InvalidText => "error-invalid-text",
+        ErrorCode::StorageFailed => "error-storage-failed",
+        ErrorCode::Busy => "error-busy",
+        ErrorCode::RateLimited => "error-rate-limited",
+        ErrorCode::NotAuthor => "error-not-author",
+        ErrorCode::NoSuchMessage => "error-no-such-message",
+        ErrorCode::InvalidEmoji => "error-invalid-emoji",
+        ErrorCode::TooManyReactions => "error-too-many-reactions",
+        ErrorCode::NotModerator => "error-not-moderator",
+        ErrorCode::NoSuchMember => "error-no-such-member",
+        ErrorCode::Muted => "error-muted",
+        ErrorCode::Locked => "error-locked",
+        ErrorCode::Banned => "error-banned",
+        ErrorCode::InvalidToken => "error-invalid-token",
+        ErrorCode::SlowMode => "error-slow-mode",
+    };
+    Text::new(key).arg("server", message)
 }
 
 /// The page's language, switchable without a reload.

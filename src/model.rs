@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use crate::i18n::Text;
+use crate::i18n::{error_text, Text};
 pub use crate::parts::Parts;
 use crate::protocol::pages::RoomSnapshot;
 use crate::protocol::{
@@ -57,41 +57,6 @@ impl ConnState {
             ConnState::Offline => "conn-offline",
         }
     }
-}
-
-/// The words for a server's error, by its code (the server's English sentence rides along as
-/// `$server`, for a catalogue that has no better words).
-pub fn error_text(code: ErrorCode, message: String) -> Text {
-    let key = match code {
-        ErrorCode::BadJson
-        | ErrorCode::UnknownType
-        | ErrorCode::BadFrame
-        | ErrorCode::BinaryFrame
-        | ErrorCode::InvalidClientId
-        | ErrorCode::BadRequest => "error-bad-request",
-        ErrorCode::NotJoined | ErrorCode::SessionInvalid => "error-session-invalid",
-        ErrorCode::AlreadyJoined => "error-already-joined",
-        ErrorCode::NameTaken => "error-name-taken",
-        ErrorCode::RoomFull => "error-room-full",
-        ErrorCode::EmptyMessage => "error-empty-message",
-        ErrorCode::MessageTooLong => "error-message-too-long",
-        ErrorCode::InvalidText => "error-invalid-text",
-        ErrorCode::StorageFailed => "error-storage-failed",
-        ErrorCode::Busy => "error-busy",
-        ErrorCode::RateLimited => "error-rate-limited",
-        ErrorCode::NotAuthor => "error-not-author",
-        ErrorCode::NoSuchMessage => "error-no-such-message",
-        ErrorCode::InvalidEmoji => "error-invalid-emoji",
-        ErrorCode::TooManyReactions => "error-too-many-reactions",
-        ErrorCode::NotModerator => "error-not-moderator",
-        ErrorCode::NoSuchMember => "error-no-such-member",
-        ErrorCode::Muted => "error-muted",
-        ErrorCode::Locked => "error-locked",
-        ErrorCode::Banned => "error-banned",
-        ErrorCode::InvalidToken => "error-invalid-token",
-        ErrorCode::SlowMode => "error-slow-mode",
-    };
-    Text::new(key).arg("server", message)
 }
 
 /// One line of the conversation.

@@ -122,7 +122,7 @@ error-not-moderator = Only the room's moderators may do that
 error-no-such-member = Nobody of that name is here
 error-muted = You are muted in this room
 error-locked = This room is read-only
-error-slow-mode = { $server }
+error-slow-mode = Slow mode: wait a moment before sending again
 error-banned = You are banned from this room
 error-invalid-token = That link is not valid (used, expired, or for another name)
 

@@ -120,7 +120,7 @@ error-not-moderator = 只有本聊天室的管理员可以这样做
 error-no-such-member = 这里没有这个名字的成员
 error-muted = 你在这个聊天室已被禁言
 error-locked = 这个聊天室为只读
-error-slow-mode = 慢速模式：请稍后再发送
+error-slow-mode = 慢速模式：请稍等片刻再发送
 error-banned = 你已被禁止进入这个聊天室
 error-invalid-token = 这个链接无效（已使用、已过期或属于其他名字）
 
@@ -237,7 +237,9 @@ status-stale = 服务器没有响应，显示的是最后一次的数据。
 status-none = 暂无数据。
 status-connections = 连接数
 status-rooms = 聊天室
-status-rooms-value = { $rooms }（{ $members } 名成员）
+status-rooms-value = { $rooms }（{ $members ->
+   *[other] { $members } 名成员
+}）
 status-messages = 每秒消息数
 status-chart = { $title }，最近 { $count } 秒，最高 { $top }
 uptime-s = { $s } 秒

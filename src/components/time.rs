@@ -1,4 +1,6 @@
-//! Message times: UTC on the server's first paint, the reader's local time in the page's language (`Intl.DateTimeFormat`) once hydrated.
+//! Message times: UTC on the server's first paint, the reader's local time once hydrated.
+//!
+//! The browser formats them with `Intl.DateTimeFormat` in the page's language.
 
 use jiff::tz::Offset;
 use leptos::prelude::*;
