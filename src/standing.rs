@@ -34,14 +34,14 @@ impl Removed {
                 "removed-kicked",
             )
         };
-        let reason = self.reason.trim();
-        let reason = reason
-            .strip_prefix(lead)
-            .map_or(reason, |rest| rest.trim_start_matches([':', '.', ' ']));
-        let why = if reason.is_empty() {
-            Text::new("full-stop")
-        } else {
-            why(reason)
+        let said = self.reason.trim();
+        let why = match said.strip_prefix(lead) {
+            // The server's sentence: its reason after a colon, or the rest as it is (" until …").
+            Some(rest) if rest.starts_with(':') => why(rest.trim_start_matches([':', ' '])),
+            Some(rest) if rest.trim_matches(['.', ' ']).is_empty() => Text::new("full-stop"),
+            Some(rest) => Text::raw(rest),
+            None if said.is_empty() => Text::new("full-stop"),
+            None => why(said),
         };
         Text::new(key).arg("why", why)
     }
