@@ -113,7 +113,7 @@ impl Sessions {
         }
         match serde_json::from_slice::<JoinOutcome>(&response.body) {
             Ok(JoinOutcome::Joined(_) | JoinOutcome::Created { .. }) => {}
-            Ok(JoinOutcome::Refused { field, message }) => {
+            Ok(JoinOutcome::Refused { field, message, .. }) => {
                 return fail(format!("join refused ({field:?}): {message}"))
             }
             Err(_) => return fail("join POST: unreadable answer"),
