@@ -2,7 +2,6 @@
 //!
 //! `/` is the default room, `/r/<room>` any room, `/status` the server's figures.
 
-use crate::i18n::{initial_lang, provide_language, t, tr, use_lang};
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Title};
 use leptos_router::components::{Route, Router, Routes};
@@ -11,6 +10,7 @@ use leptos_router::path;
 use crate::components::room_page::RoomPage;
 use crate::components::server_status::ServerStatusPage;
 use crate::components::Hydrated;
+use crate::i18n::{initial_lang, provide_language, t, tr, use_lang};
 
 /// The document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -23,10 +23,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             <head>
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
-                <meta
-                    name="description"
-                    content=tr(lang, "meta-description", &[])
-                />
+                <meta name="description" content=tr(lang, "meta-description", &[]) />
                 <link rel="icon" href="/avatars/fox.svg" type="image/svg+xml" />
                 // Under `site_pkg_dir` (`pkg/<hash>` in embedded release builds); cargo-leptos reloads CSS by this id.
                 <link rel="stylesheet" id="leptos" href=options.css_path() />

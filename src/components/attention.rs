@@ -6,11 +6,11 @@
 //! mention while the tab is hidden, if the reader turned the bell on. The server renders the
 //! plain title, no divider and the bell off, as the browser's first paint does.
 
-use crate::i18n::{t, tr, use_lang, Lang};
 use leptos::prelude::*;
 use leptos::reactive::computed::Selector;
 
 use crate::attention::Attention;
+use crate::i18n::{t, tr, use_lang, Lang};
 use crate::live_room::LiveRoom;
 use crate::model::Parts;
 use crate::protocol::MessageId;

@@ -1,11 +1,11 @@
 //! The avatar picker: the catalogue as a keyboard-accessible radio group of images.
 
 use super::avatar_name;
-use crate::i18n::{t, use_lang};
 use leptos::prelude::*;
 
 use crate::api::list_avatars;
 use crate::avatars::{catalogue, Avatar};
+use crate::i18n::{t, use_lang};
 
 /// The index `delta` steps from `current`, wrapping around.
 fn step(current: usize, delta: isize, len: usize) -> usize {

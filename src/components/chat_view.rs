@@ -1,6 +1,5 @@
 //! The chat of a joined member: members beside the conversation, and the live connection that feeds both.
 
-use crate::i18n::t;
 use leptos::prelude::*;
 
 use super::composer::Composer;
@@ -10,6 +9,7 @@ use super::room_notices::RoomNotices;
 use super::typing_line::TypingLine;
 use super::Outgoing;
 use crate::api::LeaveRoom;
+use crate::i18n::t;
 use crate::live_room::LiveRoom;
 use crate::model::{Compose, Parts};
 

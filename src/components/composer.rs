@@ -3,12 +3,12 @@
 //! It says why the reader may not send when a moderator muted them, the room is read-only, or
 //! slow mode asks them to wait (counting down).
 
-use crate::i18n::{t, tr, use_lang, Text};
 use leptos::prelude::*;
 
 use super::mention_picker::{MentionList, MentionPicker};
 use super::time::local_when;
 use super::{new_client_id, now_ms, send_change, send_frame, Outgoing};
+use crate::i18n::{t, tr, use_lang, Text};
 use crate::live_room::LiveRoom;
 use crate::model::{Compose, Parts};
 use crate::protocol::ClientFrame;

@@ -1,12 +1,12 @@
 //! The join form: display name and avatar, checked here by the shared rules and then by the `join_room` server function.
 
-use crate::i18n::{t, use_lang, Text};
 use leptos::prelude::*;
 
 use super::avatar_picker::AvatarPicker;
 use super::message_list::MessageList;
 use crate::api::JoinRoom;
 use crate::avatars::{avatar_url, DEFAULT_AVATAR};
+use crate::i18n::{t, use_lang, Text};
 use crate::live_room::LiveRoom;
 use crate::model::Parts;
 use crate::protocol::pages::{JoinField, JoinOutcome, RefusalCode};

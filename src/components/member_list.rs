@@ -1,12 +1,12 @@
 //! Who is online, live: one entry per member however many tabs they have open.
 
 use super::avatar_name;
-use crate::i18n::{tr, use_lang};
 use leptos::prelude::*;
 
 use super::member_menu::MemberMenu;
 use super::{is_moderator, Outgoing};
 use crate::avatars::avatar_url;
+use crate::i18n::{tr, use_lang};
 use crate::live_room::LiveRoom;
 use crate::model::Parts;
 

@@ -1,9 +1,9 @@
 //! A moderator's menu on a member: mute, unmute, kick, ban or clear their recent messages, each with a reason.
 
-use crate::i18n::{t, tr, use_lang, Text};
 use crate::standing::duration;
 use leptos::prelude::*;
 
+use crate::i18n::{t, tr, use_lang, Text};
 use crate::protocol::moderation::MAX_REASON_CHARS;
 
 use super::popup::{close_on_press_elsewhere, close_to, focus_first_on, on_escape};

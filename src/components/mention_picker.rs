@@ -7,10 +7,10 @@
 //! The text rules (what counts as a query, what a pick inserts) are `crate::mentions`.
 
 use super::avatar_name;
-use crate::i18n::{t, use_lang};
 use leptos::prelude::*;
 
 use crate::avatars::avatar_url;
+use crate::i18n::{t, use_lang};
 use crate::live_room::LiveRoom;
 use crate::mentions::{insert, matching, query_at, Query};
 use crate::model::Parts;

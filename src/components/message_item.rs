@@ -1,7 +1,6 @@
 //! One message of the conversation: its quote, text (or "message deleted"), "(edited)", reactions and menu.
 
 use super::avatar_name;
-use crate::i18n::{t, tr, use_lang};
 use leptos::prelude::*;
 
 use super::message_menu::MessageMenu;
@@ -9,6 +8,7 @@ use super::message_text::MessageText;
 use super::time::{local_hhmm, utc_hhmm, MessageTime};
 use super::{send_change, Hydrated, Outgoing};
 use crate::avatars::avatar_url;
+use crate::i18n::{t, tr, use_lang};
 use crate::live_room::LiveRoom;
 use crate::model::{Compose, Parts};
 use crate::protocol::{ChatMessage, MessageId, Quote, Reaction, Timestamp};

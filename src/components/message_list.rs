@@ -2,13 +2,13 @@
 //!
 //! Kept scrolled to the bottom unless the reader scrolled up.
 
-use crate::i18n::{t, tr, use_lang};
 use leptos::prelude::*;
 
 use super::attention::NewMessagesDivider;
 use super::message_item::{Actions, MessageItem};
 use super::Outgoing;
 use crate::api::LoadOlder;
+use crate::i18n::{t, tr, use_lang};
 use crate::live_room::LiveRoom;
 use crate::model::{Compose, Entry, EntryKey, Parts};
 use crate::protocol::MessageId;

@@ -1,8 +1,8 @@
 //! A message's menu: Reply and React for all, Edit and Delete for its author, Remove for moderators; Esc closes.
 
-use crate::i18n::{t, tr, use_lang};
 use leptos::prelude::*;
 
+use crate::i18n::{t, tr, use_lang};
 use crate::protocol::moderation::MAX_REASON_CHARS;
 
 use super::message_item::Actions;

@@ -4,10 +4,10 @@
 //! become markup. A link opens in a new tab without giving it this page (`noopener`), the
 //! referrer, or a search engine's endorsement (`nofollow ugc`).
 
-use crate::i18n::t;
 use leptos::prelude::*;
 
 use super::attention::RoomAttention;
+use crate::i18n::t;
 use crate::live_room::LiveRoom;
 use crate::richtext::{segments, Names, Segment};
 

@@ -1,8 +1,8 @@
 //! The header's "Moderate" panel for moderators: topic, lock, slow mode, unban, and the audit log.
 
-use crate::i18n::{t, tr, use_lang, Text};
 use leptos::prelude::*;
 
+use crate::i18n::{t, tr, use_lang, Text};
 use crate::protocol::moderation::MAX_TOPIC_CHARS;
 
 use super::popup::{close_on_press_elsewhere, close_to, focus_first_on, on_escape};

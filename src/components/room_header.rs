@@ -1,8 +1,8 @@
 //! What the header says about a room: its topic (plain text), and badges for a lock and slow mode.
 
-use crate::i18n::{t, use_lang, Text};
 use leptos::prelude::*;
 
+use crate::i18n::{t, use_lang, Text};
 use crate::live_room::LiveRoom;
 use crate::model::Parts;
 use crate::standing::slow;

@@ -1,9 +1,9 @@
 //! Notices across the page: a kick or ban with its reason, and the owner link of a room created here.
 
-use crate::i18n::{t, use_lang};
 use leptos::prelude::*;
 
 use super::{send_claim, Outgoing};
+use crate::i18n::{t, use_lang};
 use crate::live_room::LiveRoom;
 use crate::model::Parts;
 

@@ -1,6 +1,5 @@
 //! A room's page: loads its snapshot (server-rendered first paint), then shows the join form or the chat.
 
-use crate::i18n::{t, use_lang, Text};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
@@ -14,6 +13,7 @@ use super::room_header::RoomInfo;
 use super::status::ConnectionStatus;
 use super::{is_moderator, Outgoing};
 use crate::api::load_room;
+use crate::i18n::{t, use_lang, Text};
 use crate::live_room::LiveRoom;
 use crate::model::{Parts, RoomModel};
 use crate::protocol::pages::RoomSnapshot;

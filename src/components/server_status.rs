@@ -1,10 +1,10 @@
 //! The live status page `/status`: connections, rooms and message rate over the last minutes, redrawn every second.
 
-use crate::i18n::{t, tr, use_lang, Text};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::load_status;
+use crate::i18n::{t, tr, use_lang, Text};
 use crate::protocol::pages::{StatusSample, StatusSnapshot};
 
 /// Width and height of a chart's drawing, in SVG units.

@@ -1,8 +1,8 @@
 //! The connection badge: connecting, online, reconnecting or offline.
 
-use crate::i18n::{tr, use_lang};
 use leptos::prelude::*;
 
+use crate::i18n::{tr, use_lang};
 use crate::live_room::LiveRoom;
 use crate::model::Parts;
 
