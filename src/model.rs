@@ -139,6 +139,8 @@ pub struct RoomModel {
     pub silence_ms: u64,
     /// The room's settings and the reader's role, mute and removal.
     pub standing: Standing,
+    /// The newest message that came live from someone else (not history, not a resume): announced to screen readers.
+    pub latest_live: Option<MessageId>,
     page_size: usize,
     next_notice: u64,
 }
@@ -163,6 +165,7 @@ impl RoomModel {
             has_older: snap.recent.len() >= snap.page_size,
             silence_ms: 40_000,
             standing: Standing::default(),
+            latest_live: None,
             page_size: snap.page_size,
             next_notice: 0,
         };
@@ -443,7 +446,14 @@ impl RoomModel {
                 } else {
                     Parts::NONE
                 };
-                self.insert_message(m) | typing
+                let (id, theirs) = (m.id, self.me.as_ref().is_none_or(|me| me.name != m.name));
+                let changed = self.insert_message(m);
+                let newest =
+                    matches!(self.entries.last(), Some(Entry::Message(last)) if last.id == id);
+                if changed.contains(Parts::ENTRIES) && theirs && newest {
+                    self.latest_live = Some(id);
+                }
+                changed | typing
             }
             ServerFrame::Change(c) => self.apply_change(c),
             // Shown by the typing indicator, which the socket feeds directly.
