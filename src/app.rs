@@ -25,6 +25,10 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                     name="viewport"
                     content="width=device-width, initial-scale=1, interactive-widget=resizes-content"
                 />
+                <meta
+                    name="description"
+                    content="A live chat room: pick a name and an avatar, see who is online, and talk."
+                />
                 <meta name="theme-color" content="#4f5bd5" />
                 <link rel="manifest" href="/manifest.webmanifest" />
                 <link rel="icon" href="/avatars/fox.svg" type="image/svg+xml" />
