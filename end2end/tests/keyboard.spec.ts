@@ -56,7 +56,7 @@ test('join, pick an avatar with the arrows, send, react from the menu and leave,
   await page.keyboard.press('ArrowRight');
   await expect(checked).toHaveAttribute('value', chosen ?? '');
   // The focused avatar shows its focus ring.
-  const option = picker.locator('label.avatar-option', { has: checked });
+  const option = picker.locator('label.avatar-option:has(input:checked)');
   await expect.poll(() => option.evaluate((el) => getComputedStyle(el).outlineStyle)).not.toBe('none');
   // The next Tab leaves the group for the Join button.
   await page.keyboard.press('Tab');
