@@ -768,6 +768,43 @@ mod tests {
     }
 
     #[test]
+    fn only_a_live_message_from_someone_else_is_announced() {
+        let mut m = model();
+        // History from the snapshot is not announced.
+        assert_eq!(m.latest_live, None);
+        let from_cy = |id| ChatMessage {
+            name: "Cy".into(),
+            ..msg(id, None)
+        };
+        // Nor is what a resume's welcome replays.
+        m.apply(ServerFrame::Welcome {
+            you: member("Ada"),
+            members: vec![member("Ada"), member("Cy")],
+            online: 2,
+            recent: vec![from_cy(3)],
+            changes: vec![],
+            upto: 0,
+            max_message_chars: 100,
+            reset: false,
+            silence_ms: 0,
+            room: RoomSettings::default(),
+            role: None,
+            muted_until: None,
+        });
+        assert_eq!(m.latest_live, None);
+        m.apply(ServerFrame::Message(from_cy(4)));
+        assert_eq!(m.latest_live, Some(4));
+        // The reader's own message is not read back to them.
+        m.apply(ServerFrame::Message(msg(5, None)));
+        assert_eq!(m.latest_live, Some(4));
+        // A repeated message is not announced twice, nor an older one.
+        m.latest_live = None;
+        m.apply(ServerFrame::Message(from_cy(4)));
+        m.apply(ServerFrame::Message(from_cy(2)));
+        assert_eq!(m.latest_live, None);
+    }
+
+    #[test]
     fn a_reset_welcome_replaces_the_history_and_says_so() {
         let mut m = model();
         m.apply(ServerFrame::Welcome {

@@ -94,7 +94,10 @@ async function expectPlaceholderFits(page: Page): Promise<void> {
 }
 
 async function attachChat(page: Page, testInfo: TestInfo, name: string): Promise<void> {
-  await testInfo.attach(name, { body: await page.screenshot(), contentType: 'image/png' });
+  // Kept in the test's output folder (test-results/) and attached to the report.
+  const path = testInfo.outputPath(name);
+  await page.screenshot({ path });
+  await testInfo.attach(name, { path, contentType: 'image/png' });
 }
 
 async function phoneChat(browser: Browser, locale: string): Promise<{ page: Page; room: string }> {
