@@ -187,12 +187,20 @@ test('new messages from others are announced politely, not the history', async (
   await sendMessage(ann, 'mine');
   await expect(messageWithText(ann, 'mine')).toHaveCount(1);
   await expect(announcer).toHaveText('Bob: a new one');
+  // Deleted by its author, it is no longer in the page.
+  const menu = await openMenu(messageWithText(bob, 'a new one'));
+  await menu.getByTestId('menu-delete').click();
+  await menu.getByTestId('confirm-delete-button').click();
+  await expect(ann.getByTestId('message-deleted')).toHaveCount(1);
+  await expect(announcer).toHaveText('');
+  await sendMessage(bob, 'and another');
+  await expect(announcer).toHaveText('Bob: and another');
 
   // A reload shows the history again, silently.
   await ann.reload();
   await waitForHydration(ann);
   await waitForChatOnline(ann);
-  await expect(messageWithText(ann, 'a new one')).toHaveCount(1);
+  await expect(messageWithText(ann, 'and another')).toHaveCount(1);
   await expect(ann.getByTestId('announcer')).toHaveText('');
 });
 

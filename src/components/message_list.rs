@@ -108,17 +108,19 @@ pub fn MessageList(
 
     // Screen readers hear each new message from someone else once, not the history or a resume.
     let latest = Memo::new(move |_| model.with(Parts::ENTRIES, |m| m.latest_live));
-    let announcement = move || {
+    // A deleted or removed message is no longer read out, nor left in the page.
+    let announcement = Memo::new(move |_| {
         latest
             .get()
             .and_then(|id| {
-                model.with_untracked(|m| {
+                model.with(Parts::EDITS, |m| {
                     m.message(id)
+                        .filter(|msg| !msg.deleted && !msg.removed)
                         .map(|msg| format!("{}: {}", msg.name, msg.text))
                 })
             })
             .unwrap_or_default()
-    };
+    });
     let live = outgoing.is_some();
     view! {
         <ol
