@@ -290,3 +290,5 @@ mod-error-minutes = A duration is 1 to { $max } minutes, or none for no end
 mod-error-clear = Clear reaches back 1 to { $max } minutes
 mod-error-name = Name a member
 meta-description = A live chat room: pick a name and an avatar, see who is online, and talk.
+close-members = Close the member list
+messages = Messages

@@ -282,3 +282,5 @@ mod-error-minutes = 时长为 1 到 { $max } 分钟，或不设结束
 mod-error-clear = 清除范围为最近 1 到 { $max } 分钟
 mod-error-name = 请填写成员名字
 meta-description = 实时聊天室：选一个名字和头像，看看谁在线，然后开始聊天。
+close-members = 关闭成员列表
+messages = 消息

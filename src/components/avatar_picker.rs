@@ -1,11 +1,11 @@
-//! The avatar picker: the catalogue as a keyboard-accessible radio group of images.
+//! The avatar picker: the catalogue as native radio buttons (`name=avatar`) with pictures, one tab stop, arrows to choose.
 
 use super::avatar_name;
 use leptos::prelude::*;
 
 use crate::api::list_avatars;
 use crate::avatars::{catalogue, Avatar};
-use crate::i18n::{t, use_lang};
+use crate::i18n::use_lang;
 
 /// The index `delta` steps from `current`, wrapping around.
 fn step(current: usize, delta: isize, len: usize) -> usize {
@@ -61,11 +61,12 @@ fn AvatarGrid(
             focus_avatar(id);
         }
     };
+    // Real radios: the form posts `avatar` before the WASM has loaded too.
     view! {
         <div
             class="avatar-picker"
             role="radiogroup"
-            aria-label=t("join-avatar")
+            aria-labelledby="avatar-legend"
             aria-invalid=move || invalid.get().to_string()
             aria-describedby="avatar-error"
             data-testid="avatar-picker"
@@ -88,25 +89,23 @@ fn AvatarGrid(
                         move |_| selected.set(id.clone())
                     };
                     view! {
-                        <button
-                            type="button"
-                            role="radio"
-                            class="avatar-option"
-                            class:selected=is_selected.clone()
-                            aria-checked={
-                                let s = is_selected.clone();
-                                move || s().to_string()
-                            }
-                            tabindex={
-                                let s = is_selected.clone();
-                                move || if s() { "0" } else { "-1" }
-                            }
-                            data-avatar=id.clone()
-                            title=label
-                            on:click=pick
-                        >
+                        <label class="avatar-option" class:selected=is_selected.clone() title=label>
+                            <input
+                                type="radio"
+                                name="avatar"
+                                value=id.clone()
+                                class:selected=is_selected.clone()
+                                checked=is_selected.clone()
+                                prop:checked=is_selected.clone()
+                                tabindex={
+                                    let s = is_selected.clone();
+                                    move || if s() { "0" } else { "-1" }
+                                }
+                                data-avatar=id.clone()
+                                on:change=pick
+                            />
                             <img src=a.url alt=label width="48" height="48" />
-                        </button>
+                        </label>
                     }
                 })
                 .collect_view()}

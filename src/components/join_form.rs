@@ -20,6 +20,7 @@ pub fn JoinForm(room: String, model: LiveRoom) -> impl IntoView {
     let avatar_error = RwSignal::new(None::<Text>);
     let room_error = RwSignal::new(None::<Text>);
     let join = ServerAction::<JoinRoom>::new();
+    let room_field = room.clone();
 
     // Prefill what this browser used last time (only the browser has it).
     Effect::new(move |_| {
@@ -80,8 +81,17 @@ pub fn JoinForm(room: String, model: LiveRoom) -> impl IntoView {
     let preview_members = move || model.with(Parts::MEMBERS, |m| m.members.clone());
     view! {
         <main class="join">
-            <form class="join-form card" data-testid="join-form" on:submit=submit novalidate>
+            // Before hydration (or without WASM) a plain post: the server function redirects back here.
+            <form
+                class="join-form card"
+                data-testid="join-form"
+                method="post"
+                action="/api/join"
+                on:submit=submit
+                novalidate
+            >
                 <h2>{t("join-heading")}</h2>
+                <input type="hidden" name="room" value=room_field />
                 <div class="field">
                     <label for="name">{t("join-name")}</label>
                     <input
@@ -101,7 +111,7 @@ pub fn JoinForm(room: String, model: LiveRoom) -> impl IntoView {
                     <FieldError id="name-error" error=name_error />
                 </div>
                 <fieldset class="field">
-                    <legend>{t("join-avatar")}</legend>
+                    <legend id="avatar-legend">{t("join-avatar")}</legend>
                     <AvatarPicker
                         selected=avatar
                         invalid=Signal::derive(move || avatar_error.with(|e| e.is_some()))

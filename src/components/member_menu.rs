@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use crate::i18n::{t, tr, use_lang, Text};
 use crate::protocol::moderation::MAX_REASON_CHARS;
 
-use super::popup::{close_on_press_elsewhere, close_to, focus_first_on, on_escape};
+use super::popup::{close_on_press_elsewhere, close_to, focus_first_on, move_in_menu, on_escape};
 use super::{send_moderation, Outgoing};
 use crate::live_room::LiveRoom;
 use crate::protocol::ModRequest;
@@ -165,7 +165,13 @@ fn MenuBody(
             class="menu member-menu"
             data-testid="member-menu"
             node_ref=panel
-            on:keydown=on_escape(close)
+            on:keydown={
+                let escape = on_escape(close);
+                move |ev: leptos::ev::KeyboardEvent| {
+                    move_in_menu(&ev);
+                    escape(ev);
+                }
+            }
         >
             {move || {
                 if pane.get() == Pane::Items {

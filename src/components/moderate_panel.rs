@@ -180,7 +180,8 @@ fn AuditLog(model: LiveRoom) -> impl IntoView {
             <button
                 type="button"
                 data-testid="audit-button"
-                disabled=move || loading.get()
+                // Not `disabled` while loading: a disabled button would drop the keyboard focus.
+                aria-disabled=move || loading.get().to_string()
                 on:click=load
             >
                 {move || tr(lang.get(), if loading.get() { "loading" } else { "audit-log" }, &[])}

@@ -5,7 +5,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
 use super::attention::{MentionBell, RoomAttention};
-use super::chat_view::ChatView;
+use super::chat_view::{ChatView, MembersButton, MembersDrawer};
 use super::join_form::JoinForm;
 use super::lang_switch::LanguageSwitch;
 use super::moderate_panel::ModeratePanel;
@@ -100,6 +100,7 @@ fn RoomView(snap: RoomSnapshot) -> impl IntoView {
     let online = move || model.with(Parts::ONLINE, |m| m.online);
     // Frames for the live connection, which the chat opens: the header's moderation tools send there too.
     let outgoing: Outgoing = StoredValue::new(None);
+    let drawer = MembersDrawer::default();
     view! {
         <Title text=title />
         <div class="layout">
@@ -117,6 +118,7 @@ fn RoomView(snap: RoomSnapshot) -> impl IntoView {
                     }}
                 </span>
                 <Show when=joined>
+                    <MembersButton drawer />
                     <ConnectionStatus model />
                     <MentionBell />
                 </Show>
@@ -132,7 +134,7 @@ fn RoomView(snap: RoomSnapshot) -> impl IntoView {
                     view! { <JoinForm room=model.with_untracked(|m| m.room.clone()) model /> }
                 }
             >
-                <ChatView model outgoing />
+                <ChatView model outgoing drawer />
             </Show>
         </div>
     }
