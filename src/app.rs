@@ -8,8 +8,8 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::path;
 
 use crate::components::room_page::RoomPage;
-use crate::components::server_status::ServerStatusPage;
-use crate::components::Hydrated;
+use crate::components::server_status::lazy_status_page;
+use crate::components::{lazy_view, Hydrated};
 
 /// The document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -72,7 +72,7 @@ pub fn App() -> impl IntoView {
             <Routes fallback=|| view! { <NotFound /> }>
                 <Route path=path!("/") view=RoomPage />
                 <Route path=path!("/r/:room") view=RoomPage />
-                <Route path=path!("/status") view=ServerStatusPage />
+                <Route path=path!("/status") view=|| lazy_view(lazy_status_page()) />
             </Routes>
         </Router>
     }

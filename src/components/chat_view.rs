@@ -12,6 +12,12 @@ use crate::api::LeaveRoom;
 use crate::live_room::LiveRoom;
 use crate::model::{Compose, Parts};
 
+/// The chat, from its own WASM chunk: a visitor who has not joined never loads it.
+#[lazy]
+pub fn lazy_chat_view(model: LiveRoom, outgoing: Outgoing) -> AnyView {
+    view! { <ChatView model outgoing /> }.into_any()
+}
+
 #[component]
 pub fn ChatView(model: LiveRoom, outgoing: Outgoing) -> impl IntoView {
     // What the composer writes: shared with the messages' menus (Edit, Reply).

@@ -29,6 +29,16 @@ use crate::live_room::LiveRoom;
 use crate::model::{ConnState, Parts};
 use crate::protocol::{ClientFrame, ModRequest};
 
+/// A view whose code is in a WASM chunk of its own (a `#[lazy]` function): the chunk is fetched
+/// the first time the view is shown, and the view appears when it has come. A view the server
+/// renders must have its chunk loaded before hydration ([`crate::hydrate`] sees to that).
+pub fn lazy_view<F>(view: F) -> impl IntoView
+where
+    F: std::future::Future<Output = AnyView> + Send + 'static,
+{
+    Suspend::new(view)
+}
+
 /// Frames for the live connection; empty until the browser has opened one.
 pub type Outgoing = StoredValue<Option<UnboundedSender<ClientFrame>>>;
 

@@ -5,12 +5,12 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
 use super::attention::{MentionBell, RoomAttention};
-use super::chat_view::ChatView;
+use super::chat_view::lazy_chat_view;
 use super::join_form::JoinForm;
 use super::moderate_panel::ModeratePanel;
 use super::room_header::RoomInfo;
 use super::status::ConnectionStatus;
-use super::{is_moderator, Outgoing};
+use super::{is_moderator, lazy_view, Outgoing};
 use crate::api::load_room;
 use crate::live_room::LiveRoom;
 use crate::model::{Parts, RoomModel};
@@ -107,7 +107,7 @@ fn RoomView(snap: RoomSnapshot) -> impl IntoView {
                     view! { <JoinForm room=model.with_untracked(|m| m.room.clone()) model /> }
                 }
             >
-                <ChatView model outgoing />
+                {move || lazy_view(lazy_chat_view(model, outgoing))}
             </Show>
         </div>
     }
