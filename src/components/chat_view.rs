@@ -34,6 +34,9 @@ pub fn ChatView(model: LiveRoom, outgoing: Outgoing) -> impl IntoView {
                 Parts::NONE
             });
         }
+        // A message's menu comes in a chunk of its own: fetch it now, so that it opens at once
+        // (and opens while the connection is down).
+        leptos::task::spawn_local(super::message_item::__preload_lazy_message_menu());
         let handle = crate::client::socket::connect(room, model);
         outgoing.set_value(Some(handle.sender()));
         on_cleanup(move || {

@@ -137,7 +137,7 @@ pub fn MessageItem(first: ChatMessage, actions: Actions) -> impl IntoView {
 
 /// A message's open menu (edit, reply, react, delete), from its own WASM chunk.
 #[lazy]
-fn lazy_message_menu(
+pub fn lazy_message_menu(
     id: MessageId,
     mine: Signal<bool>,
     actions: Actions,

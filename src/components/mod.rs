@@ -36,7 +36,23 @@ pub fn lazy_view<F>(view: F) -> impl IntoView
 where
     F: std::future::Future<Output = AnyView> + Send + 'static,
 {
-    Suspend::new(view)
+    Suspend::new(Untracked(Box::pin(view)))
+}
+
+/// Polls a lazy view's future untracked: the component it builds reads signals as it starts,
+/// which must not make the `Suspend` build it again (as a component's body, it runs once).
+struct Untracked(std::pin::Pin<Box<dyn std::future::Future<Output = AnyView> + Send>>);
+
+impl std::future::Future for Untracked {
+    type Output = AnyView;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<AnyView> {
+        let view = &mut self.0;
+        untrack(|| view.as_mut().poll(cx))
+    }
 }
 
 /// Frames for the live connection; empty until the browser has opened one.
