@@ -21,6 +21,10 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             <head>
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <meta
+                    name="description"
+                    content="A live chat room: pick a name and an avatar, see who is online, and talk."
+                />
                 <link rel="icon" href="/avatars/fox.svg" type="image/svg+xml" />
                 // Under `site_pkg_dir` (`pkg/<hash>` in embedded release builds); cargo-leptos reloads CSS by this id.
                 <link rel="stylesheet" id="leptos" href=options.css_path() />
