@@ -5,7 +5,7 @@
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Title};
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::path;
+use leptos_router::{path, SsrMode};
 
 use crate::components::room_page::RoomPage;
 use crate::components::server_status::lazy_status_page;
@@ -74,8 +74,10 @@ pub fn App() -> impl IntoView {
         <Title text="Chat" />
         <Router>
             <Routes fallback=|| view! { <NotFound /> }>
-                <Route path=path!("/") view=RoomPage />
-                <Route path=path!("/r/:room") view=RoomPage />
+                // In order: the page's body is sent once the room's snapshot is in it, never a
+                // "Loading…" that the room then replaces (the page jumped: a layout shift).
+                <Route path=path!("/") view=RoomPage ssr=SsrMode::InOrder />
+                <Route path=path!("/r/:room") view=RoomPage ssr=SsrMode::InOrder />
                 <Route path=path!("/status") view=|| lazy_view(lazy_status_page()) />
             </Routes>
         </Router>
