@@ -87,7 +87,8 @@ pub fn MessageList(
         model.with(Parts::ENTRIES | Parts::PENDING | Parts::EDITS, |_| ());
         if stick.get_value() {
             if let Some(el) = list.get() {
-                el.set_scroll_top(el.scroll_height());
+                // After layout: a list built in a lazily loaded chunk may not be in the page yet.
+                request_animation_frame(move || el.set_scroll_top(el.scroll_height()));
             }
         }
     });
