@@ -20,11 +20,17 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
         <html lang="en">
             <head>
                 <meta charset="utf-8" />
-                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                // The layout shrinks above a phone's on-screen keyboard, keeping the composer in view.
+                <meta
+                    name="viewport"
+                    content="width=device-width, initial-scale=1, interactive-widget=resizes-content"
+                />
                 <meta
                     name="description"
                     content="A live chat room: pick a name and an avatar, see who is online, and talk."
                 />
+                <meta name="theme-color" content="#4f5bd5" />
+                <link rel="manifest" href="/manifest.webmanifest" />
                 <link rel="icon" href="/avatars/fox.svg" type="image/svg+xml" />
                 // Under `site_pkg_dir` (`pkg/<hash>` in embedded release builds); cargo-leptos reloads CSS by this id.
                 <link rel="stylesheet" id="leptos" href=options.css_path() />

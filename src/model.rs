@@ -139,6 +139,8 @@ pub struct RoomModel {
     pub silence_ms: u64,
     /// The room's settings and the reader's role, mute and removal.
     pub standing: Standing,
+    /// The newest message that came live from someone else (not history, not a resume): announced to screen readers.
+    pub latest_live: Option<MessageId>,
     page_size: usize,
     next_notice: u64,
 }
@@ -163,6 +165,7 @@ impl RoomModel {
             has_older: snap.recent.len() >= snap.page_size,
             silence_ms: 40_000,
             standing: Standing::default(),
+            latest_live: None,
             page_size: snap.page_size,
             next_notice: 0,
         };
@@ -443,7 +446,14 @@ impl RoomModel {
                 } else {
                     Parts::NONE
                 };
-                self.insert_message(m) | typing
+                let (id, theirs) = (m.id, self.me.as_ref().is_none_or(|me| me.name != m.name));
+                let changed = self.insert_message(m);
+                let newest =
+                    matches!(self.entries.last(), Some(Entry::Message(last)) if last.id == id);
+                if changed.contains(Parts::ENTRIES) && theirs && newest {
+                    self.latest_live = Some(id);
+                }
+                changed | typing
             }
             ServerFrame::Change(c) => self.apply_change(c),
             // Shown by the typing indicator, which the socket feeds directly.
@@ -755,6 +765,43 @@ mod tests {
         assert_eq!(m.conn, ConnState::Online);
         assert_eq!(m.members.len(), 2);
         assert_eq!(m.max_message_chars, 100);
+    }
+
+    #[test]
+    fn only_a_live_message_from_someone_else_is_announced() {
+        let mut m = model();
+        // History from the snapshot is not announced.
+        assert_eq!(m.latest_live, None);
+        let from_cy = |id| ChatMessage {
+            name: "Cy".into(),
+            ..msg(id, None)
+        };
+        // Nor is what a resume's welcome replays.
+        m.apply(ServerFrame::Welcome {
+            you: member("Ada"),
+            members: vec![member("Ada"), member("Cy")],
+            online: 2,
+            recent: vec![from_cy(3)],
+            changes: vec![],
+            upto: 0,
+            max_message_chars: 100,
+            reset: false,
+            silence_ms: 0,
+            room: RoomSettings::default(),
+            role: None,
+            muted_until: None,
+        });
+        assert_eq!(m.latest_live, None);
+        m.apply(ServerFrame::Message(from_cy(4)));
+        assert_eq!(m.latest_live, Some(4));
+        // The reader's own message is not read back to them.
+        m.apply(ServerFrame::Message(msg(5, None)));
+        assert_eq!(m.latest_live, Some(4));
+        // A repeated message is not announced twice, nor an older one.
+        m.latest_live = None;
+        m.apply(ServerFrame::Message(from_cy(4)));
+        m.apply(ServerFrame::Message(from_cy(2)));
+        assert_eq!(m.latest_live, None);
     }
 
     #[test]

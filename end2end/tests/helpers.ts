@@ -36,7 +36,7 @@ export async function waitForHydration(page: Page): Promise<void> {
 export function avatarRadio(page: Page, avatarId: string): Locator {
   return page
     .getByTestId('avatar-picker')
-    .locator(`[role="radio"][data-avatar="${avatarId}"]`);
+    .locator(`input[type="radio"][data-avatar="${avatarId}"]`);
 }
 
 /** Open the room, fill the name, pick the avatar, join and wait until online. */
@@ -51,7 +51,7 @@ export async function join(page: Page, room: string, name: string, avatarId: str
 
   const radio = avatarRadio(page, avatarId);
   await radio.click();
-  await expect(radio).toHaveAttribute('aria-checked', 'true');
+  await expect(radio).toBeChecked();
 
   await page.getByTestId('join-button').click();
   await waitForChatOnline(page);

@@ -112,47 +112,51 @@ test('avatar picker works with arrow keys; name and avatar are remembered', asyn
     expect(ids).toContain(id);
   }
   expect(new Set(ids).size).toBe(16);
-  // Each avatar is a button with its picture.
+  // Each avatar is a real radio (`name=avatar`, posted by the form before hydration too) labelled by its picture.
   for (const [i, id] of ids.entries()) {
     const radio = radios.nth(i);
-    await expect(radio).toHaveJSProperty('tagName', 'BUTTON');
-    await expect(radio.locator('img')).toHaveAttribute('src', avatarSrc(id));
-    await expect(radio.locator('img')).toHaveAttribute('alt', /\S/);
+    await expect(radio).toHaveJSProperty('tagName', 'INPUT');
+    await expect(radio).toHaveAttribute('name', 'avatar');
+    await expect(radio).toHaveAttribute('value', id);
+    await expect(radio).toHaveAccessibleName(/\S/);
+    const option = picker.locator('label.avatar-option').nth(i);
+    await expect(option.locator('img')).toHaveAttribute('src', avatarSrc(id));
+    await expect(option.locator('img')).toHaveAttribute('alt', /\S/);
   }
 
   // Start from a selected avatar that has a next one (select the first if needed).
-  const checkedStates = await radios.evaluateAll((els) => els.map((el) => el.getAttribute('aria-checked')));
-  let start = checkedStates.indexOf('true');
+  const checkedStates = await radios.evaluateAll((els) => els.map((el) => (el as HTMLInputElement).checked));
+  let start = checkedStates.indexOf(true);
   if (start < 0 || start === ids.length - 1) {
     await radios.nth(0).click();
     start = 0;
   }
   const current = radios.nth(start);
   const next = radios.nth(start + 1);
-  await expect(current).toHaveAttribute('aria-checked', 'true');
-  await expect(picker.locator('[role="radio"][aria-checked="true"]')).toHaveCount(1);
+  await expect(current).toBeChecked();
+  await expect(picker.locator('input[type="radio"]:checked')).toHaveCount(1);
   // Roving tabindex: only the selected radio is in the tab order.
   await expect(current).toHaveAttribute('tabindex', '0');
-  await expect(picker.locator('[role="radio"][tabindex="0"]')).toHaveCount(1);
+  await expect(picker.locator('input[type="radio"][tabindex="0"]')).toHaveCount(1);
 
   await current.focus();
   await expect(current).toBeFocused();
   await page.keyboard.press('ArrowRight');
 
-  await expect(next).toHaveAttribute('aria-checked', 'true');
+  await expect(next).toBeChecked();
   await expect(next).toHaveClass(SELECTED_CLASS);
   await expect(next).toBeFocused();
   await expect(next).toHaveAttribute('tabindex', '0');
-  await expect(current).toHaveAttribute('aria-checked', 'false');
+  await expect(current).not.toBeChecked();
   await expect(current).not.toHaveClass(SELECTED_CLASS);
-  await expect(picker.locator('[role="radio"][aria-checked="true"]')).toHaveCount(1);
+  await expect(picker.locator('input[type="radio"]:checked')).toHaveCount(1);
 
   // ArrowLeft goes back, ArrowRight forward again.
   await page.keyboard.press('ArrowLeft');
-  await expect(current).toHaveAttribute('aria-checked', 'true');
+  await expect(current).toBeChecked();
   await expect(current).toBeFocused();
   await page.keyboard.press('ArrowRight');
-  await expect(next).toHaveAttribute('aria-checked', 'true');
+  await expect(next).toBeChecked();
 
   const chosen = ids[start + 1];
   const name = 'Erin';
@@ -166,9 +170,9 @@ test('avatar picker works with arrow keys; name and avatar are remembered', asyn
   await openRoom(page, room2);
   await expect(page.getByTestId('join-form')).toBeVisible();
   await expect(page.getByTestId('name-input')).toHaveValue(name);
-  await expect(avatarRadio(page, chosen)).toHaveAttribute('aria-checked', 'true');
+  await expect(avatarRadio(page, chosen)).toBeChecked();
   await expect(avatarRadio(page, chosen)).toHaveClass(SELECTED_CLASS);
-  await expect(page.getByTestId('avatar-picker').locator('[role="radio"][aria-checked="true"]')).toHaveCount(1);
+  await expect(page.getByTestId('avatar-picker').locator('input[type="radio"]:checked')).toHaveCount(1);
 
   await ctx.close();
 });

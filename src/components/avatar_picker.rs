@@ -1,4 +1,4 @@
-//! The avatar picker: the catalogue as a keyboard-accessible radio group of images.
+//! The avatar picker: the catalogue as native radio buttons (`name=avatar`) with pictures, one tab stop, arrows to choose.
 
 use leptos::prelude::*;
 
@@ -50,11 +50,12 @@ fn AvatarGrid(
             focus_avatar(id);
         }
     };
+    // Real radios: the form posts `avatar` before the WASM has loaded too.
     view! {
         <div
             class="avatar-picker"
             role="radiogroup"
-            aria-label="Avatar"
+            aria-labelledby="avatar-legend"
             aria-invalid=move || invalid.get().to_string()
             aria-describedby="avatar-error"
             data-testid="avatar-picker"
@@ -64,7 +65,7 @@ fn AvatarGrid(
                 .into_iter()
                 .map(|a| {
                     let id = a.id.clone();
-                    let label = a.label.clone();
+                    let title = a.label.clone();
                     let is_selected = {
                         let id = id.clone();
                         move || selected.with(|s| *s == id)
@@ -74,25 +75,23 @@ fn AvatarGrid(
                         move |_| selected.set(id.clone())
                     };
                     view! {
-                        <button
-                            type="button"
-                            role="radio"
-                            class="avatar-option"
-                            class:selected=is_selected.clone()
-                            aria-checked={
-                                let s = is_selected.clone();
-                                move || s().to_string()
-                            }
-                            tabindex={
-                                let s = is_selected.clone();
-                                move || if s() { "0" } else { "-1" }
-                            }
-                            data-avatar=id.clone()
-                            title=label
-                            on:click=pick
-                        >
+                        <label class="avatar-option" class:selected=is_selected.clone() title=title>
+                            <input
+                                type="radio"
+                                name="avatar"
+                                value=id.clone()
+                                class:selected=is_selected.clone()
+                                checked=is_selected.clone()
+                                prop:checked=is_selected.clone()
+                                tabindex={
+                                    let s = is_selected.clone();
+                                    move || if s() { "0" } else { "-1" }
+                                }
+                                data-avatar=id.clone()
+                                on:change=pick
+                            />
                             <img src=a.url alt=a.label width="48" height="48" />
-                        </button>
+                        </label>
                     }
                 })
                 .collect_view()}

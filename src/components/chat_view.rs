@@ -5,6 +5,7 @@ use leptos::prelude::*;
 use super::composer::Composer;
 use super::member_list::MemberList;
 use super::message_list::MessageList;
+use super::popup::on_escape;
 use super::room_notices::RoomNotices;
 use super::typing_line::TypingLine;
 use super::Outgoing;
@@ -14,12 +15,17 @@ use crate::model::{Compose, Parts};
 
 /// The chat, from its own WASM chunk: a visitor who has not joined never loads it.
 #[lazy]
-pub fn lazy_chat_view(model: LiveRoom, outgoing: Outgoing) -> AnyView {
-    view! { <ChatView model outgoing /> }.into_any()
+pub fn lazy_chat_view(model: LiveRoom, outgoing: Outgoing, drawer: MembersDrawer) -> AnyView {
+    view! { <ChatView model outgoing drawer /> }.into_any()
 }
 
 #[component]
-pub fn ChatView(model: LiveRoom, outgoing: Outgoing) -> impl IntoView {
+pub fn ChatView(
+    model: LiveRoom,
+    outgoing: Outgoing,
+    /// The member list's drawer on narrow screens (always shown on wide ones), and its header button.
+    drawer: MembersDrawer,
+) -> impl IntoView {
     // What the composer writes: shared with the messages' menus (Edit, Reply).
     let compose = RwSignal::new(Compose::Message);
 
@@ -58,11 +64,44 @@ pub fn ChatView(model: LiveRoom, outgoing: Outgoing) -> impl IntoView {
     });
     let room = model.with_untracked(|m| m.room.clone());
 
+    // Opened from its button, the drawer takes the focus (and gives it back when closed).
+    let close_button = NodeRef::<leptos::html::Button>::new();
+    Effect::new(move |_| {
+        if drawer.open.get() {
+            if let Some(b) = close_button.get_untracked() {
+                let _ = b.focus();
+            }
+        }
+    });
+    let close_drawer = move || {
+        drawer.open.set(false);
+        if let Some(b) = drawer.button.get_untracked() {
+            let _ = b.focus();
+        }
+    };
     view! {
         <RoomNotices model outgoing />
-        <main class="chat" data-testid="chat">
-            <aside class="members card">
-                <h2>"Members"</h2>
+        <main class="chat" class:members-open=move || drawer.open.get() data-testid="chat">
+            <aside
+                class="members card"
+                id="members-drawer"
+                aria-labelledby="members-heading"
+                data-testid="members-drawer"
+                on:keydown=on_escape(close_drawer)
+            >
+                <div class="drawer-head">
+                    <h2 id="members-heading">"Members"</h2>
+                    <button
+                        type="button"
+                        class="drawer-close"
+                        node_ref=close_button
+                        data-testid="members-close"
+                        aria-label="Close the member list"
+                        on:click=move |_| close_drawer()
+                    >
+                        "×"
+                    </button>
+                </div>
                 <MemberList model outgoing />
                 <button
                     class="link"
@@ -80,5 +119,39 @@ pub fn ChatView(model: LiveRoom, outgoing: Outgoing) -> impl IntoView {
                 <Composer model outgoing compose />
             </section>
         </main>
+    }
+}
+
+/// The member list's drawer on narrow screens: open or not, and the header button that toggles it.
+#[derive(Clone, Copy)]
+pub struct MembersDrawer {
+    pub open: RwSignal<bool>,
+    pub button: NodeRef<leptos::html::Button>,
+}
+
+impl Default for MembersDrawer {
+    fn default() -> Self {
+        MembersDrawer {
+            open: RwSignal::new(false),
+            button: NodeRef::new(),
+        }
+    }
+}
+
+/// The header's "Members" button (shown on narrow screens only, by the style sheet).
+#[component]
+pub fn MembersButton(drawer: MembersDrawer) -> impl IntoView {
+    view! {
+        <button
+            type="button"
+            class="members-button"
+            node_ref=drawer.button
+            data-testid="members-button"
+            aria-controls="members-drawer"
+            aria-expanded=move || drawer.open.get().to_string()
+            on:click=move |_| drawer.open.update(|o| *o = !*o)
+        >
+            "Members"
+        </button>
     }
 }

@@ -19,6 +19,7 @@ pub fn JoinForm(room: String, model: LiveRoom) -> impl IntoView {
     let avatar_error = RwSignal::new(None::<String>);
     let room_error = RwSignal::new(None::<String>);
     let join = ServerAction::<JoinRoom>::new();
+    let room_field = room.clone();
 
     // Prefill what this browser used last time (only the browser has it).
     Effect::new(move |_| {
@@ -73,8 +74,17 @@ pub fn JoinForm(room: String, model: LiveRoom) -> impl IntoView {
     let preview_members = move || model.with(Parts::MEMBERS, |m| m.members.clone());
     view! {
         <main class="join">
-            <form class="join-form card" data-testid="join-form" on:submit=submit novalidate>
+            // Before hydration (or without WASM) a plain post: the server function redirects back here.
+            <form
+                class="join-form card"
+                data-testid="join-form"
+                method="post"
+                action="/api/join"
+                on:submit=submit
+                novalidate
+            >
                 <h2>"Join the room"</h2>
+                <input type="hidden" name="room" value=room_field />
                 <div class="field">
                     <label for="name">"Display name"</label>
                     <input
@@ -94,7 +104,7 @@ pub fn JoinForm(room: String, model: LiveRoom) -> impl IntoView {
                     <FieldError id="name-error" error=name_error />
                 </div>
                 <fieldset class="field">
-                    <legend>"Avatar"</legend>
+                    <legend id="avatar-legend">"Avatar"</legend>
                     <AvatarPicker
                         selected=avatar
                         invalid=Signal::derive(move || avatar_error.with(|e| e.is_some()))

@@ -4,7 +4,7 @@ use leptos::prelude::*;
 
 use crate::protocol::moderation::MAX_REASON_CHARS;
 
-use super::popup::{close_on_press_elsewhere, close_to, focus_first_on, on_escape};
+use super::popup::{close_on_press_elsewhere, close_to, focus_first_on, move_in_menu, on_escape};
 use super::{lazy_view, send_moderation, Outgoing};
 use crate::live_room::LiveRoom;
 use crate::protocol::ModRequest;
@@ -162,7 +162,13 @@ fn MenuBody(
             class="menu member-menu"
             data-testid="member-menu"
             node_ref=panel
-            on:keydown=on_escape(close)
+            on:keydown={
+                let escape = on_escape(close);
+                move |ev: leptos::ev::KeyboardEvent| {
+                    move_in_menu(&ev);
+                    escape(ev);
+                }
+            }
         >
             {move || {
                 if pane.get() == Pane::Items {

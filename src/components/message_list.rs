@@ -111,14 +111,31 @@ pub fn MessageList(
         })
     };
 
+    // Screen readers hear each new message from someone else once, not the history or a resume.
+    let latest = Memo::new(move |_| model.with(Parts::ENTRIES, |m| m.latest_live));
+    // A deleted or removed message is no longer read out, nor left in the page.
+    let announcement = Memo::new(move |_| {
+        latest
+            .get()
+            .and_then(|id| {
+                model.with(Parts::EDITS, |m| {
+                    m.message(id)
+                        .filter(|msg| !msg.deleted && !msg.removed)
+                        .map(|msg| format!("{}: {}", msg.name, msg.text))
+                })
+            })
+            .unwrap_or_default()
+    });
+    let live = outgoing.is_some();
     view! {
         <ol
             class="messages"
             data-testid="messages"
             node_ref=list
             on:scroll=on_scroll
-            aria-live="polite"
-            aria-relevant="additions"
+            aria-label="Messages"
+            // Focusable, so that a keyboard scrolls the history too.
+            tabindex="0"
         >
             <Show when=move || model.with(Parts::ENTRIES, |m| m.has_older)>
                 <li class="older">
@@ -175,6 +192,11 @@ pub fn MessageList(
                 }
             />
         </ol>
+        <Show when=move || live>
+            <p class="sr-only" aria-live="polite" data-testid="announcer">
+                {announcement}
+            </p>
+        </Show>
     }
 }
 

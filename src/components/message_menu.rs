@@ -5,6 +5,7 @@ use leptos::prelude::*;
 use crate::protocol::moderation::MAX_REASON_CHARS;
 
 use super::message_item::Actions;
+use super::popup::move_in_menu;
 use super::{is_moderator, send_change, send_moderation};
 use crate::model::Compose;
 use crate::protocol::changes::is_single_emoji;
@@ -79,6 +80,8 @@ pub fn MessageMenu(
             ev.prevent_default();
             ev.stop_propagation();
             close();
+        } else {
+            move_in_menu(&ev);
         }
     };
     let set_compose = move |c: Compose| {

@@ -178,7 +178,8 @@ fn AuditLog(model: LiveRoom) -> impl IntoView {
             <button
                 type="button"
                 data-testid="audit-button"
-                disabled=move || loading.get()
+                // Not `disabled` while loading: a disabled button would drop the keyboard focus.
+                aria-disabled=move || loading.get().to_string()
                 on:click=load
             >
                 {move || if loading.get() { "Loading…" } else { "Audit log" }}

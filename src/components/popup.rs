@@ -68,3 +68,77 @@ pub fn on_escape(close: impl Fn() + 'static) -> impl Fn(leptos::ev::KeyboardEven
         }
     }
 }
+
+/// Moves the focus between the items of the `[role=menu]` in the handler's element with the
+/// arrow keys, Home and End (wrapping around, skipping hidden items).
+pub fn move_in_menu(ev: &leptos::ev::KeyboardEvent) {
+    #[derive(Clone, Copy)]
+    enum To {
+        Next,
+        Previous,
+        First,
+        Last,
+    }
+    let to = match ev.key().as_str() {
+        "ArrowDown" => To::Next,
+        "ArrowUp" => To::Previous,
+        "Home" => To::First,
+        "End" => To::Last,
+        _ => return,
+    };
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::JsCast;
+        let Some(menu) = ev
+            .current_target()
+            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+            .and_then(|el| el.query_selector("[role=\"menu\"]").ok().flatten())
+        else {
+            return;
+        };
+        let active = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.active_element())
+            .filter(|a| a.parent_element().as_ref() == Some(&menu));
+        let step = |el: &web_sys::Element, forward: bool| {
+            if forward {
+                el.next_element_sibling()
+            } else {
+                el.previous_element_sibling()
+            }
+        };
+        let (mut at, forward) = match (to, active) {
+            (To::Next, Some(a)) => (step(&a, true), true),
+            (To::Previous, Some(a)) => (step(&a, false), false),
+            (To::First | To::Next, _) => (menu.first_element_child(), true),
+            (To::Last | To::Previous, _) => (menu.last_element_child(), false),
+        };
+        let mut wrapped = false;
+        loop {
+            match at {
+                Some(el)
+                    if el.get_attribute("role").as_deref() == Some("menuitem")
+                        && !el.has_attribute("hidden") =>
+                {
+                    ev.prevent_default();
+                    if let Ok(el) = el.dyn_into::<web_sys::HtmlElement>() {
+                        let _ = el.focus();
+                    }
+                    return;
+                }
+                Some(el) => at = step(&el, forward),
+                None if !wrapped => {
+                    wrapped = true;
+                    at = if forward {
+                        menu.first_element_child()
+                    } else {
+                        menu.last_element_child()
+                    };
+                }
+                None => return,
+            }
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = to;
+}

@@ -5,7 +5,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
 use super::attention::{MentionBell, RoomAttention};
-use super::chat_view::lazy_chat_view;
+use super::chat_view::{lazy_chat_view, MembersButton, MembersDrawer};
 use super::join_form::JoinForm;
 use super::moderate_panel::ModeratePanel;
 use super::room_header::RoomInfo;
@@ -77,6 +77,7 @@ fn RoomView(snap: RoomSnapshot) -> impl IntoView {
     let online = move || model.with(Parts::ONLINE, |m| m.online);
     // Frames for the live connection, which the chat opens: the header's moderation tools send there too.
     let outgoing: Outgoing = StoredValue::new(None);
+    let drawer = MembersDrawer::default();
     view! {
         <Title text=title />
         <div class="layout">
@@ -93,6 +94,7 @@ fn RoomView(snap: RoomSnapshot) -> impl IntoView {
                     " online"
                 </span>
                 <Show when=joined>
+                    <MembersButton drawer />
                     <ConnectionStatus model />
                     <MentionBell />
                 </Show>
@@ -107,7 +109,7 @@ fn RoomView(snap: RoomSnapshot) -> impl IntoView {
                     view! { <JoinForm room=model.with_untracked(|m| m.room.clone()) model /> }
                 }
             >
-                {move || lazy_view(lazy_chat_view(model, outgoing))}
+                {move || lazy_view(lazy_chat_view(model, outgoing, drawer))}
             </Show>
         </div>
     }
