@@ -3,7 +3,7 @@ import { defineConfig, devices } from '@playwright/test';
 /**
  * End-to-end tests for the chatroom app.
  *
- * The release binary must already be built (`cargo leptos build --release --precompress`,
+ * The release binary must already be built (`cargo leptos build --release --precompress --split`,
  * which embeds the site in it); Playwright runs a copy of it alone in a fresh temporary
  * folder (serve-copy.sh) on PORT and waits for `/healthz`. Chromium is the system one
  * (no `npx playwright install`).

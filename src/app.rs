@@ -5,11 +5,11 @@
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Title};
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::path;
+use leptos_router::{path, SsrMode};
 
 use crate::components::room_page::RoomPage;
-use crate::components::server_status::ServerStatusPage;
-use crate::components::Hydrated;
+use crate::components::server_status::lazy_status_page;
+use crate::components::{lazy_view, Hydrated};
 use crate::i18n::{initial_lang, provide_language, t, tr, use_lang};
 
 /// The document around the app, rendered on the server.
@@ -80,9 +80,11 @@ pub fn App() -> impl IntoView {
         <Title text=t("app-title") />
         <Router>
             <Routes fallback=|| view! { <NotFound /> }>
-                <Route path=path!("/") view=RoomPage />
-                <Route path=path!("/r/:room") view=RoomPage />
-                <Route path=path!("/status") view=ServerStatusPage />
+                // In order: the page's body is sent once the room's snapshot is in it, never a
+                // "Loading…" that the room then replaces (the page jumped: a layout shift).
+                <Route path=path!("/") view=RoomPage ssr=SsrMode::InOrder />
+                <Route path=path!("/r/:room") view=RoomPage ssr=SsrMode::InOrder />
+                <Route path=path!("/status") view=|| lazy_view(lazy_status_page()) />
             </Routes>
         </Router>
     }

@@ -30,17 +30,30 @@ pub mod client;
 #[cfg(feature = "ssr")]
 pub mod server;
 
-/// Browser entry point: hydrates the server-rendered page.
+/// Browser entry point: hydrates the server-rendered page, once the WASM chunks of the lazily
+/// loaded views the server rendered into it have come (a view must be whole to be hydrated).
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(app::App);
-    if let Some(root) = web_sys::window()
-        .and_then(|w| w.document())
-        .and_then(|d| d.document_element())
-    {
-        // Lets tests (and people debugging) see that the WASM took over the page.
-        let _ = root.set_attribute("data-hydrated", "true");
-    }
+    wasm_bindgen_futures::spawn_local(async {
+        let document = web_sys::window().and_then(|w| w.document());
+        let shows = |selector: &str| {
+            document
+                .as_ref()
+                .and_then(|d| d.query_selector(selector).ok().flatten())
+                .is_some()
+        };
+        if shows("[data-testid=chat]") {
+            components::chat_view::__preload_lazy_chat_view().await;
+        }
+        if shows(".status-page") {
+            components::server_status::__preload_lazy_status_page().await;
+        }
+        leptos::mount::hydrate_body(app::App);
+        if let Some(root) = document.and_then(|d| d.document_element()) {
+            // Lets tests (and people debugging) see that the WASM took over the page.
+            let _ = root.set_attribute("data-hydrated", "true");
+        }
+    });
 }

@@ -3,7 +3,6 @@
 use super::avatar_name;
 use leptos::prelude::*;
 
-use crate::api::list_avatars;
 use crate::avatars::{catalogue, Avatar};
 use crate::i18n::use_lang;
 
@@ -17,16 +16,9 @@ pub fn AvatarPicker(
     selected: RwSignal<String>,
     #[prop(into)] invalid: Signal<bool>,
 ) -> impl IntoView {
-    // The catalogue is also compiled in: the grid falls back to it if the call fails.
-    let avatars = Resource::new(|| (), |_| list_avatars());
-    view! {
-        <Suspense fallback=|| ()>
-            {move || Suspend::new(async move {
-                let list = avatars.await.unwrap_or_else(|_| catalogue());
-                view! { <AvatarGrid list selected invalid /> }
-            })}
-        </Suspense>
-    }
+    // The catalogue is compiled in: the grid is in the page's first paint, not streamed in after
+    // it (which pushed the rest of the form down: a layout shift).
+    view! { <AvatarGrid list=catalogue() selected invalid /> }
 }
 
 #[component]

@@ -14,6 +14,12 @@ use crate::i18n::t;
 use crate::live_room::LiveRoom;
 use crate::model::{Compose, Parts};
 
+/// The chat, from its own WASM chunk: a visitor who has not joined never loads it.
+#[lazy]
+pub fn lazy_chat_view(model: LiveRoom, outgoing: Outgoing, drawer: MembersDrawer) -> AnyView {
+    view! { <ChatView model outgoing drawer /> }.into_any()
+}
+
 #[component]
 pub fn ChatView(
     model: LiveRoom,
@@ -35,6 +41,9 @@ pub fn ChatView(
                 Parts::NONE
             });
         }
+        // A message's menu comes in a chunk of its own: fetch it now, so that it opens at once
+        // (and opens while the connection is down).
+        leptos::task::spawn_local(super::message_item::__preload_lazy_message_menu());
         let handle = crate::client::socket::connect(room, model);
         outgoing.set_value(Some(handle.sender()));
         on_cleanup(move || {

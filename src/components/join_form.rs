@@ -66,16 +66,19 @@ pub fn JoinForm(room: String, model: LiveRoom) -> impl IntoView {
         name_error.set(None);
         avatar_error.set(None);
         room_error.set(None);
-        match validate_name(&name.get_untracked()) {
-            Ok(valid) => {
-                join.dispatch(JoinRoom {
-                    room: room.clone(),
-                    name: valid,
-                    avatar: avatar.get_untracked(),
-                });
+        let room = room.clone();
+        leptos::task::spawn_local(async move {
+            match lazy_validate_name(name.get_untracked()).await {
+                Ok(valid) => {
+                    join.dispatch(JoinRoom {
+                        room,
+                        name: valid,
+                        avatar: avatar.get_untracked(),
+                    });
+                }
+                Err(e) => name_error.set(Some(e.text())),
             }
-            Err(e) => name_error.set(Some(e.text())),
-        }
+        });
     };
 
     let preview_members = move || model.with(Parts::MEMBERS, |m| m.members.clone());
@@ -164,6 +167,13 @@ pub fn JoinForm(room: String, model: LiveRoom) -> impl IntoView {
             </Show>
         </main>
     }
+}
+
+/// The shared name rule, from its own WASM chunk: its Unicode tables (scripts) are not part of
+/// the first load, only of the first submit.
+#[lazy]
+fn lazy_validate_name(raw: String) -> Result<String, crate::rules::NameError> {
+    validate_name(&raw)
 }
 
 /// Joined as `member`: the chat takes over (with a fresh standing).

@@ -7,7 +7,7 @@ use crate::i18n::{t, tr, use_lang, Text};
 use crate::protocol::moderation::MAX_REASON_CHARS;
 
 use super::popup::{close_on_press_elsewhere, close_to, focus_first_on, move_in_menu, on_escape};
-use super::{send_moderation, Outgoing};
+use super::{lazy_view, send_moderation, Outgoing};
 use crate::live_room::LiveRoom;
 use crate::protocol::ModRequest;
 
@@ -121,11 +121,31 @@ pub fn MemberMenu(name: String, model: LiveRoom, outgoing: Outgoing) -> impl Int
             >
                 "⋯"
             </button>
-            <Show when=move || open.get()>
-                <MenuBody name=name.clone() model outgoing open pane button />
+            <Show when=move || {
+                open.get()
+            }>
+                {
+                    let name = name.clone();
+                    move || lazy_view(
+                        lazy_menu_body(name.clone(), model, outgoing, open, pane, button),
+                    )
+                }
             </Show>
         </div>
     }
+}
+
+/// The open menu, from its own WASM chunk (only moderators see it).
+#[lazy]
+fn lazy_menu_body(
+    name: String,
+    model: LiveRoom,
+    outgoing: Outgoing,
+    open: RwSignal<bool>,
+    pane: RwSignal<Pane>,
+    button: NodeRef<leptos::html::Button>,
+) -> AnyView {
+    view! { <MenuBody name model outgoing open pane button /> }.into_any()
 }
 
 /// The open menu: its items, then the chosen action's form.

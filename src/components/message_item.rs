@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use super::message_menu::MessageMenu;
 use super::message_text::MessageText;
 use super::time::{local_hhmm, utc_hhmm, MessageTime};
-use super::{send_change, Hydrated, Outgoing};
+use super::{lazy_view, send_change, Hydrated, Outgoing};
 use crate::avatars::avatar_url;
 use crate::i18n::{t, tr, use_lang};
 use crate::live_room::LiveRoom;
@@ -129,12 +129,27 @@ pub fn MessageItem(first: ChatMessage, actions: Actions) -> impl IntoView {
                         "⋯"
                     </button>
                     <Show when=open>
-                        <MessageMenu id mine=Signal::derive(mine) actions menu_button />
+                        {move || {
+                            lazy_view(
+                                lazy_message_menu(id, Signal::derive(mine), actions, menu_button),
+                            )
+                        }}
                     </Show>
                 </div>
             </Show>
         </li>
     }
+}
+
+/// A message's open menu (edit, reply, react, delete), from its own WASM chunk.
+#[lazy]
+pub fn lazy_message_menu(
+    id: MessageId,
+    mine: Signal<bool>,
+    actions: Actions,
+    menu_button: NodeRef<leptos::html::Button>,
+) -> AnyView {
+    view! { <MessageMenu id mine actions menu_button /> }.into_any()
 }
 
 /// "(edited)", with the edit time on hover and for screen readers.

@@ -89,7 +89,12 @@ pub fn MessageList(
         model.with(Parts::ENTRIES | Parts::PENDING | Parts::EDITS, |_| ());
         if stick.get_value() {
             if let Some(el) = list.get() {
-                el.set_scroll_top(el.scroll_height());
+                if el.is_connected() {
+                    el.set_scroll_top(el.scroll_height());
+                } else {
+                    // Built from a lazily loaded chunk and not in the page yet: once it is.
+                    request_animation_frame(move || el.set_scroll_top(el.scroll_height()));
+                }
             }
         }
     });

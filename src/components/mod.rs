@@ -32,6 +32,32 @@ use crate::model::{ConnState, Parts};
 use crate::protocol::moderation::ModRequestError;
 use crate::protocol::{ClientFrame, ModRequest};
 
+/// A view whose code is in a WASM chunk of its own (a `#[lazy]` function): the chunk is fetched
+/// the first time the view is shown, and the view appears when it has come. A view the server
+/// renders must have its chunk loaded before hydration ([`crate::hydrate`] sees to that).
+pub fn lazy_view<F>(view: F) -> impl IntoView
+where
+    F: std::future::Future<Output = AnyView> + Send + 'static,
+{
+    Suspend::new(Untracked(Box::pin(view)))
+}
+
+/// Polls a lazy view's future untracked: the component it builds reads signals as it starts,
+/// which must not make the `Suspend` build it again (as a component's body, it runs once).
+struct Untracked(std::pin::Pin<Box<dyn std::future::Future<Output = AnyView> + Send>>);
+
+impl std::future::Future for Untracked {
+    type Output = AnyView;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<AnyView> {
+        let view = &mut self.0;
+        untrack(|| view.as_mut().poll(cx))
+    }
+}
+
 /// Frames for the live connection; empty until the browser has opened one.
 pub type Outgoing = StoredValue<Option<UnboundedSender<ClientFrame>>>;
 

@@ -7,7 +7,7 @@ use crate::protocol::moderation::MAX_TOPIC_CHARS;
 
 use super::popup::{close_on_press_elsewhere, close_to, focus_first_on, on_escape};
 use super::time::local_hhmm;
-use super::{send_moderation, Outgoing};
+use super::{lazy_view, send_moderation, Outgoing};
 use crate::live_room::LiveRoom;
 use crate::model::Parts;
 use crate::protocol::pages::AuditEntry;
@@ -33,11 +33,22 @@ pub fn ModeratePanel(model: LiveRoom, outgoing: Outgoing) -> impl IntoView {
             >
                 {t("moderate")}
             </button>
-            <Show when=move || open.get()>
-                <Controls model outgoing open button />
-            </Show>
+            <Show when=move || {
+                open.get()
+            }>{move || lazy_view(lazy_controls(model, outgoing, open, button))}</Show>
         </div>
     }
+}
+
+/// The open panel, from its own WASM chunk (members never load it).
+#[lazy]
+fn lazy_controls(
+    model: LiveRoom,
+    outgoing: Outgoing,
+    open: RwSignal<bool>,
+    button: NodeRef<leptos::html::Button>,
+) -> AnyView {
+    view! { <Controls model outgoing open button /> }.into_any()
 }
 
 /// The open panel.

@@ -5,13 +5,13 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
 use super::attention::{MentionBell, RoomAttention};
-use super::chat_view::{ChatView, MembersButton, MembersDrawer};
+use super::chat_view::{lazy_chat_view, MembersButton, MembersDrawer};
 use super::join_form::JoinForm;
 use super::lang_switch::LanguageSwitch;
 use super::moderate_panel::ModeratePanel;
 use super::room_header::RoomInfo;
 use super::status::ConnectionStatus;
-use super::{is_moderator, Outgoing};
+use super::{is_moderator, lazy_view, Outgoing};
 use crate::api::load_room;
 use crate::i18n::{t, use_lang, Text};
 use crate::live_room::LiveRoom;
@@ -134,7 +134,7 @@ fn RoomView(snap: RoomSnapshot) -> impl IntoView {
                     view! { <JoinForm room=model.with_untracked(|m| m.room.clone()) model /> }
                 }
             >
-                <ChatView model outgoing drawer />
+                {move || lazy_view(lazy_chat_view(model, outgoing, drawer))}
             </Show>
         </div>
     }

@@ -11,6 +11,12 @@ use crate::protocol::pages::{StatusSample, StatusSnapshot};
 const W: f64 = 600.0;
 const H: f64 = 120.0;
 
+/// The status page, from its own WASM chunk (the chat never loads it).
+#[lazy]
+pub fn lazy_status_page() -> AnyView {
+    view! { <ServerStatusPage /> }.into_any()
+}
+
 #[component]
 pub fn ServerStatusPage() -> impl IntoView {
     // Server-rendered first paint; then the browser asks again every second.
