@@ -133,7 +133,9 @@ for (const colorScheme of ['light', 'dark'] as const) {
 
       // A member's moderation menu, and one of its forms.
       const bobEntry = member(mo, 'Bob');
-      await bobEntry.getByRole('button', { name: 'Moderate Bob' }).click();
+      const moderateBob = bobEntry.getByTestId('member-menu-button');
+      await expect(moderateBob).toHaveAccessibleName(locale === 'zh-CN' ? '管理 Bob' : 'Moderate Bob');
+      await moderateBob.click();
       const memberMenu = bobEntry.getByTestId('member-menu');
       await expect(memberMenu.getByRole('menu')).toBeVisible();
       await expectNoViolations(mo, 'the chat with a member menu open');
