@@ -135,14 +135,13 @@ impl MentionPicker {
         self.close();
     }
 
-    /// The textarea's side of the combobox: its ARIA state, and the events that move the caret or end the list.
+    /// The textarea's side of the list: its ARIA state, and the events that move the caret or end the list.
+    /// A textarea may take neither the combobox role nor `aria-expanded` (ARIA in HTML).
     pub fn combobox(self) -> impl leptos::attr::Attribute {
         view! {
             <{..}
-                role="combobox"
                 aria-autocomplete="list"
                 aria-controls=LIST_ID
-                aria-expanded=move || self.is_open().to_string()
                 aria-activedescendant=move || {
                     self.is_open().then(|| option_id(self.active.get()))
                 }
