@@ -1,6 +1,7 @@
 import AxeBuilder from '@axe-core/playwright';
 import { expect, test, type Browser, type BrowserContext, type Locator, type Page } from '@playwright/test';
 import {
+  openMessageMenu as openMenu,
   closeAllContexts,
   join,
   member,
@@ -64,15 +65,6 @@ async function moderatorLink(room: string, name: string): Promise<string> {
 
 async function context(browser: Browser, colorScheme: 'light' | 'dark', locale: string): Promise<BrowserContext> {
   return browser.newContext({ baseURL: server.url, colorScheme, locale });
-}
-
-/** Opens the "⋯" menu of `message` and waits for it. */
-async function openMenu(message: Locator): Promise<Locator> {
-  await message.hover();
-  await message.getByTestId('message-menu-button').click();
-  const menu = message.getByTestId('message-menu');
-  await expect(menu).toBeVisible();
-  return menu;
 }
 
 for (const colorScheme of ['light', 'dark'] as const) {

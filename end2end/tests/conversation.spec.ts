@@ -1,5 +1,6 @@
 import { expect, test, type Locator, type Page } from '@playwright/test';
 import {
+  openMessageMenu as openMenu,
   closeAllContexts,
   join,
   messageWithText,
@@ -13,15 +14,6 @@ import {
 test.afterEach(async ({ browser }) => {
   await closeAllContexts(browser);
 });
-
-/** Opens the "⋯" menu of `message` (shown on hover). */
-async function openMenu(message: Locator): Promise<Locator> {
-  await message.hover();
-  await message.getByTestId('message-menu-button').click();
-  const menu = message.getByTestId('message-menu');
-  await expect(menu).toBeVisible();
-  return menu;
-}
 
 /** The reaction button of `emoji` under `message`. */
 function reaction(message: Locator, emoji: string): Locator {

@@ -141,3 +141,12 @@ export async function twoUsers(
   await join(pageB, room, nameB, avatarB);
   return { ctxA, ctxB, pageA, pageB };
 }
+
+/** Opens the "⋯" menu of `message` (shown on hover) and waits for it. */
+export async function openMessageMenu(message: Locator): Promise<Locator> {
+  await message.hover();
+  await message.getByTestId('message-menu-button').click();
+  const menu = message.getByTestId('message-menu');
+  await expect(menu).toBeVisible();
+  return menu;
+}

@@ -44,7 +44,7 @@ test('the server renders the language of Accept-Language from the first byte, En
   expect(en).not.toContain('加入聊天室');
 
   // No header, or only languages we do not have: English.
-  for (const headers of [{}, { 'Accept-Language': 'fr-FR,de;q=0.8' }]) {
+  for (const headers of [{}, { 'Accept-Language': 'fr-FR,de;q=0.8' }] as Record<string, string>[]) {
     const html = await rawHtml(baseURL!, `/r/${room}`, headers);
     expect(html).toMatch(/<html[^>]* lang="en"/);
     expect(html).toContain('Join the room');

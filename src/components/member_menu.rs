@@ -87,22 +87,24 @@ impl Pane {
     }
 }
 
+/// "Moderate <name>" in the reader's language: the menu button's and the menu's name.
+fn moderate_label(name: String) -> Signal<String> {
+    let lang = use_lang();
+    Signal::derive(move || {
+        tr(
+            lang.get(),
+            "moderate-member",
+            &[("name", name.as_str().into())],
+        )
+    })
+}
+
 #[component]
 pub fn MemberMenu(name: String, model: LiveRoom, outgoing: Outgoing) -> impl IntoView {
     let open = RwSignal::new(false);
     let pane = RwSignal::new(Pane::Items);
     let button = NodeRef::<leptos::html::Button>::new();
-    let label = {
-        let name = name.clone();
-        let lang = use_lang();
-        Signal::derive(move || {
-            tr(
-                lang.get(),
-                "moderate-member",
-                &[("name", name.as_str().into())],
-            )
-        })
-    };
+    let label = moderate_label(name.clone());
     let toggle = move |_| {
         pane.set(Pane::Items);
         open.update(|o| *o = !*o);
@@ -169,17 +171,7 @@ fn MenuBody(
             </button>
         }
     };
-    let menu_label = {
-        let name = name.clone();
-        let lang = use_lang();
-        Signal::derive(move || {
-            tr(
-                lang.get(),
-                "moderate-member",
-                &[("name", name.as_str().into())],
-            )
-        })
-    };
+    let menu_label = moderate_label(name.clone());
     view! {
         <div
             class="menu member-menu"
