@@ -780,20 +780,19 @@ mod tests {
             ..msg(id, None)
         };
         // Nor is what a resume's welcome replays.
-        m.apply(ServerFrame::Welcome {
-            you: member("Ada"),
-            members: vec![member("Ada"), member("Cy")],
-            online: 2,
-            recent: vec![from_cy(3)],
-            changes: vec![],
-            upto: 0,
-            max_message_chars: 100,
-            reset: false,
-            silence_ms: 0,
-            room: RoomSettings::default(),
-            role: None,
-            muted_until: None,
-        });
+        let mut resumed = welcome(None, None, RoomSettings::default());
+        if let ServerFrame::Welcome {
+            members,
+            online,
+            recent,
+            ..
+        } = &mut resumed
+        {
+            *members = vec![member("Ada"), member("Cy")];
+            *online = 2;
+            *recent = vec![from_cy(3)];
+        }
+        m.apply(resumed);
         assert_eq!(m.latest_live, None);
         m.apply(ServerFrame::Message(from_cy(4)));
         assert_eq!(m.latest_live, Some(4));
