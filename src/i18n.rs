@@ -116,9 +116,12 @@ impl Lang {
     }
 }
 
-fn bundles() -> &'static [FluentBundle<FluentResource>; 2] {
-    static BUNDLES: OnceLock<[FluentBundle<FluentResource>; 2]> = OnceLock::new();
-    BUNDLES.get_or_init(|| CATALOGUES.map(|(lang, source)| bundle(lang, source)))
+/// `lang`'s catalogue, parsed the first time it is asked for (a reader of one language never parses the other).
+fn bundle_of(lang: Lang) -> &'static FluentBundle<FluentResource> {
+    static BUNDLES: [OnceLock<FluentBundle<FluentResource>>; 2] =
+        [OnceLock::new(), OnceLock::new()];
+    let (_, source) = CATALOGUES[lang.index()];
+    BUNDLES[lang.index()].get_or_init(|| bundle(lang, source))
 }
 
 fn bundle(lang: Lang, source: &str) -> FluentBundle<FluentResource> {
@@ -140,7 +143,7 @@ pub fn tr(lang: Lang, key: &str, args: &[(&str, FluentValue<'_>)]) -> String {
         fluent_args.set(*name, value.clone());
     }
     for l in [lang, Lang::En] {
-        let bundle = &bundles()[l.index()];
+        let bundle = bundle_of(l);
         if let Some(pattern) = bundle.get_message(key).and_then(|m| m.value()) {
             let mut errors = Vec::new();
             return bundle
