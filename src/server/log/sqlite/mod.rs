@@ -572,6 +572,63 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_reader_that_holds_the_wal_delays_writes_instead_of_letting_the_wal_swell() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("chat.db");
+        let store = Store::open(&path, 0).unwrap().with_wal_limit(64 * 1024);
+        let (appender, _h, rx) = writer(&store);
+        appender.append(append("a", "s", "c0", "first")).unwrap();
+        rx.recv().unwrap();
+        // A reader inside a transaction pins the WAL: no checkpoint can truncate it.
+        let (release, released) = std_mpsc::channel::<()>();
+        let (pinned, is_pinned) = std_mpsc::channel::<()>();
+        let reader = std::thread::spawn(move || {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch("BEGIN").unwrap();
+            conn.query_row("SELECT count(*) FROM messages", [], |r| r.get::<_, i64>(0))
+                .unwrap();
+            pinned.send(()).unwrap();
+            released.recv().unwrap();
+            conn.execute_batch("COMMIT").unwrap();
+        });
+        is_pinned.recv().unwrap();
+        let text = "x".repeat(1000);
+        let wal = store.wal_path();
+        let size = || std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+        // The writer stops committing once the WAL passes twice its limit…
+        let mut sent = 1;
+        while size() <= 2 * 64 * 1024 {
+            appender
+                .append(append("a", "s", &format!("c{sent}"), &text))
+                .unwrap();
+            assert!(matches!(rx.recv().unwrap().1, Outcome::Stored(_)));
+            sent += 1;
+        }
+        appender.append(append("a", "s", "held", &text)).unwrap();
+        let held = rx.recv_timeout(std::time::Duration::from_millis(500));
+        assert!(
+            held.is_err(),
+            "stored with the WAL pinned at {} bytes",
+            size()
+        );
+        let pinned_size = size();
+        // …and goes on, with nothing lost, once the reader leaves.
+        release.send(()).unwrap();
+        reader.join().unwrap();
+        assert!(matches!(rx.recv().unwrap().1, Outcome::Stored(_)));
+        assert!(
+            size() < 64 * 1024,
+            "the WAL was not truncated: {} bytes",
+            size()
+        );
+        assert!(
+            pinned_size < 3 * 64 * 1024,
+            "the WAL reached {pinned_size} bytes"
+        );
+        assert_eq!(store.last_id("a").await.unwrap(), sent as u64 + 1);
+    }
+
+    #[tokio::test]
     async fn a_purge_deletes_the_oldest_messages_in_batches_and_ids_go_on() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("chat.db"), 0).unwrap();

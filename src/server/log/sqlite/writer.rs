@@ -5,7 +5,8 @@
 //!
 //! The WAL stays bounded: a checkpointer thread copies it into the database beside the
 //! writer, and the writer itself truncates it (`wal_checkpoint(TRUNCATE)`) between commits
-//! once it passes the limit, which no stream of commits can starve. [`Appender::close`]
+//! once it passes the limit, which no stream of commits can starve; past twice the limit it
+//! commits nothing more until the truncation succeeds (for up to 5 s). [`Appender::close`]
 //! truncates it at shutdown. With a retention period, old messages are deleted in small
 //! batches queued between the commits ([`spawn_retention`]).
 
@@ -331,20 +332,36 @@ impl Writer {
     /// Truncates the WAL once it is past the limit. Run by the writer between commits, so
     /// that no commit can append to the WAL meanwhile and starve the checkpoint.
     fn limit_wal(&mut self) {
-        if self.wal_limit == 0 || std::time::Instant::now() < self.next_checkpoint {
+        if self.wal_limit == 0 {
             return;
         }
         let size = std::fs::metadata(&self.wal).map(|m| m.len()).unwrap_or(0);
-        if size <= self.wal_limit {
+        // Past twice the limit the writer commits nothing more until the WAL is truncated:
+        // the checkpointer's fsync on a busy disk can hold the checkpoint lock for seconds,
+        // and a CI run saw the WAL reach 7x its limit while commits went on meanwhile.
+        let hard = size > self.wal_limit.saturating_mul(2);
+        if size <= self.wal_limit || (!hard && std::time::Instant::now() < self.next_checkpoint) {
             return;
         }
-        match self.checkpoint(CHECKPOINT_BUSY) {
+        let deadline = std::time::Instant::now() + BUSY;
+        let mut result = self.checkpoint(CHECKPOINT_BUSY);
+        while hard && matches!(result, Ok(false)) && std::time::Instant::now() < deadline {
+            std::thread::sleep(CHECKPOINT_RETRY);
+            result = self.checkpoint(CHECKPOINT_BUSY);
+        }
+        match result {
             Ok(true) => {
                 tracing::debug!(wal_bytes = size, "WAL truncated");
                 self.checkpoint_failing = false;
             }
             Ok(false) => {
                 // Another checkpoint holds the lock, or a reader is still in the WAL.
+                if hard {
+                    tracing::warn!(
+                        wal_bytes = size,
+                        "the WAL is past twice its limit and still in use"
+                    );
+                }
                 self.next_checkpoint = std::time::Instant::now() + CHECKPOINT_RETRY;
             }
             Err(e) => {
