@@ -120,6 +120,23 @@ test('the first load of a room fetches only the main WASM module, within its bud
   await expect(page.getByTestId('messages').getByTestId('message-text')).toHaveText(['light as a feather']);
 });
 
+test('the page paints before any WASM is asked for: nothing preloads it ahead of the HTML and CSS', async ({ page }) => {
+  await page.goto('/r/lobby');
+  await waitForHydration(page);
+  expect(await page.locator('link[rel=preload], link[rel=modulepreload]').count()).toBe(0);
+  const timing = await page.evaluate(() => {
+    const paint = performance.getEntriesByName('first-contentful-paint')[0]?.startTime;
+    const wasm = performance
+      .getEntriesByType('resource')
+      .filter((e) => e.name.endsWith('.wasm'))
+      .map((e) => e.startTime);
+    return { paint, wasm };
+  });
+  expect(timing.paint).toBeGreaterThan(0);
+  expect(timing.wasm.length).toBeGreaterThan(0);
+  for (const start of timing.wasm) expect(start).toBeGreaterThan(timing.paint!);
+});
+
 test('a moderator tool loads its own chunk when first opened, and works', async ({ browser }) => {
   const context = await browser.newContext({ baseURL: ownerServer.url });
   const page = await context.newPage();
