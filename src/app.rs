@@ -65,7 +65,11 @@ fn hydration_script(options: &LeptosOptions) -> impl IntoView {
         format!("{pkg}.js"),
         wasm
     );
-    view! { <script type="module" nonce=leptos::nonce::use_nonce()>{script}</script> }
+    view! {
+        <script type="module" nonce=leptos::nonce::use_nonce()>
+            {script}
+        </script>
+    }
 }
 
 /// Sets the page's Content-Security-Policy: the hydration script runs by this response's nonce.
