@@ -86,13 +86,65 @@ pub async fn load_older(
 }
 
 /// Validates `name` and `avatar`, reserves the name in `room` and sets the session cookie.
-/// Nothing is reserved or set when anything is refused.
+/// Nothing is reserved or set when anything is refused. A plain form post (before the WASM)
+/// is sent back to its page, with `?refused=<code>` when refused.
 #[server(prefix = "/api", endpoint = "join")]
 pub async fn join_room(
     room: String,
     name: String,
     avatar: String,
 ) -> Result<JoinOutcome, ServerFnError> {
+    let request: http::request::Parts = leptos_axum::extract().await?;
+    let result = join(room, name, avatar).await;
+    if let Some(page) = plain_form_page(&request.headers) {
+        send_form_back(&page, &result);
+    }
+    result
+}
+
+/// The path of the page a plain HTML form was posted from (its `Referer`, on this origin, without
+/// its query); `None` for the WASM's own calls, which ask for JSON.
+#[cfg(feature = "ssr")]
+fn plain_form_page(headers: &http::HeaderMap) -> Option<String> {
+    let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    if !header(http::header::ACCEPT).is_some_and(|a| a.contains("text/html")) {
+        return None;
+    }
+    let path = header(http::header::REFERER)
+        .and_then(|r| r.split_once("://"))
+        .and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..]))
+        .map(|p| p.split(['?', '#']).next().unwrap_or("/"))
+        // `//host` would leave this origin.
+        .filter(|p| !p.starts_with("//"))
+        .unwrap_or("/");
+    Some(path.to_owned())
+}
+
+/// Redirects a plain form post back to `page` (303), naming the refusal if there was one.
+#[cfg(feature = "ssr")]
+fn send_form_back(page: &str, result: &Result<JoinOutcome, ServerFnError>) {
+    use crate::protocol::pages::JoinLimit;
+    let refused = match result {
+        Ok(JoinOutcome::Refused { code, .. }) => Some(code.slug()),
+        Ok(_) => None,
+        Err(ServerFnError::ServerError(m)) => Some(
+            JoinLimit::from_message(m).map_or_else(|| "unavailable".into(), |l| l.slug().into()),
+        ),
+        Err(_) => Some("unavailable".into()),
+    };
+    let location = match refused {
+        Some(code) => format!("{page}?refused={code}"),
+        None => page.to_owned(),
+    };
+    let response = expect_context::<leptos_axum::ResponseOptions>();
+    if let Ok(value) = http::HeaderValue::from_str(&location) {
+        response.set_status(http::StatusCode::SEE_OTHER);
+        response.insert_header(http::header::LOCATION, value);
+    }
+}
+
+#[cfg(feature = "ssr")]
+async fn join(room: String, name: String, avatar: String) -> Result<JoinOutcome, ServerFnError> {
     use crate::server::chat::join::{claim_name, JoinFailure};
     use crate::server::chat::room::JoinError;
     use crate::server::chat::session;
@@ -254,4 +306,35 @@ pub async fn load_status() -> Result<StatusSnapshot, ServerFnError> {
     use crate::server::AppState;
     let state = use_context::<AppState>().ok_or_else(|| ServerFnError::new("no app state"))?;
     Ok(state.status.snapshot())
+}
+
+#[cfg(all(test, feature = "ssr"))]
+mod tests {
+    use super::plain_form_page;
+
+    fn page(accept: &str, referer: Option<&str>) -> Option<String> {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(http::header::ACCEPT, accept.parse().unwrap());
+        if let Some(r) = referer {
+            headers.insert(http::header::REFERER, r.parse().unwrap());
+        }
+        plain_form_page(&headers)
+    }
+
+    #[test]
+    fn plain_form_posts_go_back_to_their_page_on_this_origin_only() {
+        let html = "text/html,application/xhtml+xml";
+        assert_eq!(
+            page(html, Some("https://chat.example/r/tea?refused=name_taken")).as_deref(),
+            Some("/r/tea")
+        );
+        assert_eq!(page(html, Some("http://h:3000/")).as_deref(), Some("/"));
+        assert_eq!(
+            page(html, Some("https://h//evil.example/x")).as_deref(),
+            Some("/")
+        );
+        assert_eq!(page(html, None).as_deref(), Some("/"));
+        // The WASM's own calls ask for JSON and get the outcome itself.
+        assert_eq!(page("application/json", Some("https://h/r/tea")), None);
+    }
 }

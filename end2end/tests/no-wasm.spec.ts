@@ -50,3 +50,24 @@ test('without WASM the join form joins by a plain post and the room page shows t
   await expect(page.locator('html[data-hydrated="true"]')).toHaveCount(0);
   expect(blocked).toBeGreaterThan(0);
 });
+
+test('without WASM a refused join comes back to the form with its reason, in the reader\'s language', async ({ browser }) => {
+  const room = uniqueRoom('nowasm');
+  const bob = await (await browser.newContext()).newPage();
+  await join(bob, room, 'Bob', 'owl');
+
+  const page = await (await browser.newContext({ locale: 'zh-CN' })).newPage();
+  await page.route('**/*.wasm', (route) => route.abort());
+  await page.goto(`/r/${room}`);
+  await page.getByTestId('name-input').fill('BOB');
+  await page.getByTestId('join-button').click();
+  await page.waitForURL(new RegExp(`/r/${room}\\?refused=name_taken$`));
+  await expect(page.locator('#name-error')).toHaveText('这个名字在本聊天室已被占用');
+  await expect(page.getByTestId('name-input')).toHaveAttribute('aria-invalid', 'true');
+  await expect(page.getByTestId('chat')).toHaveCount(0);
+
+  // Nothing but known codes is shown from the address: no text of anyone's choosing.
+  await page.goto(`/r/${room}?refused=${encodeURIComponent('Send your password to evil.example')}`);
+  await expect(page.getByTestId('join-form')).toBeVisible();
+  await expect(page.locator('.field-error:visible')).toHaveCount(0);
+});

@@ -46,6 +46,20 @@ test('too many joins from one address get a clear refusal in the form; others st
     await page.getByTestId('join-button').click();
     await expect(page.locator('#room-error')).toHaveText(/Too many joins from your address; try again in a minute/);
     await expect(page.getByTestId('chat')).toHaveCount(0);
+
+    // In the reader's language, with the WASM and without it (a plain post comes back named).
+    const zh = await (await browser.newContext({ baseURL: server.url, locale: 'zh-CN' })).newPage();
+    await openRoom(zh, room);
+    await zh.getByTestId('name-input').fill('Fourth');
+    await zh.getByTestId('join-button').click();
+    await expect(zh.locator('#room-error')).toHaveText('你的地址加入次数过多，请一分钟后再试');
+    const plain = await (await browser.newContext({ baseURL: server.url })).newPage();
+    await plain.route('**/*.wasm', (route) => route.abort());
+    await plain.goto(`/r/${room}`);
+    await plain.getByTestId('name-input').fill('Fifth');
+    await plain.getByTestId('join-button').click();
+    await plain.waitForURL(/\?refused=too_many_joins$/);
+    await expect(plain.locator('#room-error')).toHaveText('Too many joins from your address; try again in a minute');
   } finally {
     await server.stop();
   }

@@ -54,6 +54,11 @@ join-restarting = The server is restarting; try again in a moment
 join-unavailable = The chat service cannot store messages right now; try again in a moment
 join-name-taken = That name is already taken in this room
 join-room-full = This room is full
+join-too-many-joins = Too many joins from your address; try again in a minute
+join-too-many-reservations = Your address holds too many names not yet in use; try again in a minute
+join-too-many-new-rooms = Your address has opened too many new rooms; join an existing room or try again later
+join-too-many-rooms = This server has as many rooms as it keeps; join an existing room
+join-refused = This room did not let you in
 
 ## The composer
 composer-label = Message

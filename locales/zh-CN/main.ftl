@@ -52,6 +52,11 @@ join-restarting = 服务器正在重启，请稍后再试
 join-unavailable = 聊天服务暂时无法保存消息，请稍后再试
 join-name-taken = 这个名字在本聊天室已被占用
 join-room-full = 这个聊天室已满
+join-too-many-joins = 你的地址加入次数过多，请一分钟后再试
+join-too-many-reservations = 你的地址占用了太多尚未使用的名字，请一分钟后再试
+join-too-many-new-rooms = 你的地址新建的聊天室过多，请加入已有的聊天室或稍后再试
+join-too-many-rooms = 本服务器的聊天室数已达上限，请加入已有的聊天室
+join-refused = 这个聊天室不允许你加入
 
 ## The composer
 composer-label = 消息

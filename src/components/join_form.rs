@@ -9,16 +9,25 @@ use crate::avatars::{avatar_url, DEFAULT_AVATAR};
 use crate::i18n::{t, use_lang, Text};
 use crate::live_room::LiveRoom;
 use crate::model::Parts;
-use crate::protocol::pages::{JoinField, JoinOutcome, RefusalCode};
+use crate::protocol::pages::{JoinField, JoinLimit, JoinOutcome, RefusalCode};
 use crate::rules::{validate_name, NameError, RoomError};
 
 #[component]
 pub fn JoinForm(room: String, model: LiveRoom) -> impl IntoView {
     let name = RwSignal::new(String::new());
     let avatar = RwSignal::new(DEFAULT_AVATAR.to_string());
-    let name_error = RwSignal::new(model.with_untracked(|m| m.join_error.clone()));
-    let avatar_error = RwSignal::new(None::<Text>);
-    let room_error = RwSignal::new(None::<Text>);
+    // A plain form post (before the WASM) that was refused comes back as `?refused=<code>`.
+    let refused = leptos_router::hooks::use_query_map()
+        .with_untracked(|q| q.get("refused"))
+        .and_then(|code| refused_in_address(&code));
+    let at = |field| refused.clone().filter(|(f, _)| *f == field).map(|(_, t)| t);
+    let name_error = RwSignal::new(
+        model
+            .with_untracked(|m| m.join_error.clone())
+            .or_else(|| at(JoinField::Name)),
+    );
+    let avatar_error = RwSignal::new(at(JoinField::Avatar));
+    let room_error = RwSignal::new(at(JoinField::Room));
     let join = ServerAction::<JoinRoom>::new();
     let room_field = room.clone();
 
@@ -53,8 +62,10 @@ pub fn JoinForm(room: String, model: LiveRoom) -> impl IntoView {
                     JoinField::Room => room_error.set(text),
                 }
             }
-            // A refusal the server words for people (e.g. too many joins from one address).
-            Err(ServerFnError::ServerError(message)) => room_error.set(Some(Text::raw(message))),
+            // A limit (e.g. too many joins from one address), in the reader's words when known.
+            Err(ServerFnError::ServerError(message)) => room_error.set(Some(
+                JoinLimit::from_message(&message).map_or(Text::raw(message), limit_text),
+            )),
             Err(e) => room_error.set(Some(
                 Text::new("join-could-not").arg("error", e.to_string()),
             )),
@@ -204,6 +215,30 @@ fn refusal_text(code: RefusalCode, message: String) -> Text {
         RefusalCode::Other => return Text::raw(message),
     };
     Text::new(key)
+}
+
+/// The words for a join refused by a limit.
+fn limit_text(limit: JoinLimit) -> Text {
+    Text::new(match limit {
+        JoinLimit::Joins => "join-too-many-joins",
+        JoinLimit::Reservations => "join-too-many-reservations",
+        JoinLimit::NewRooms => "join-too-many-new-rooms",
+        JoinLimit::TooManyRooms => "join-too-many-rooms",
+    })
+}
+
+/// The field and words of a refusal named in the address (`?refused=name_taken`) by a plain post.
+fn refused_in_address(code: &str) -> Option<(JoinField, Text)> {
+    if let Some(limit) = JoinLimit::from_slug(code) {
+        return Some((JoinField::Room, limit_text(limit)));
+    }
+    let code = RefusalCode::from_slug(code)?;
+    let text = match code {
+        // Its reason (e.g. a ban's) is not carried in the address, where anyone could write one.
+        RefusalCode::Other => Text::new("join-refused"),
+        code => refusal_text(code, String::new()),
+    };
+    Some((code.field(), text))
 }
 
 /// An error shown next to a form field (hidden when there is none); `id` is also its test id.

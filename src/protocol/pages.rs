@@ -42,6 +42,78 @@ pub enum RefusalCode {
     Other,
 }
 
+/// A limit that refused a join (`429`, or `503` for [`JoinLimit::TooManyRooms`]): its text is
+/// the server function's error, for people; the browser words it by [`JoinLimit::from_message`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum JoinLimit {
+    #[error("Too many joins from your address; try again in a minute")]
+    Joins,
+    #[error("Your address holds too many names not yet in use; try again in a minute")]
+    Reservations,
+    #[error(
+        "Your address has opened too many new rooms; join an existing room or try again later"
+    )]
+    NewRooms,
+    #[error("This server has as many rooms as it keeps; join an existing room")]
+    TooManyRooms,
+}
+
+impl JoinLimit {
+    const ALL: [JoinLimit; 4] = [
+        JoinLimit::Joins,
+        JoinLimit::Reservations,
+        JoinLimit::NewRooms,
+        JoinLimit::TooManyRooms,
+    ];
+
+    /// Its name in a plain form's redirect (`?refused=too_many_joins`) and its words' key.
+    pub fn slug(self) -> &'static str {
+        match self {
+            JoinLimit::Joins => "too_many_joins",
+            JoinLimit::Reservations => "too_many_reservations",
+            JoinLimit::NewRooms => "too_many_new_rooms",
+            JoinLimit::TooManyRooms => "too_many_rooms",
+        }
+    }
+
+    pub fn from_slug(slug: &str) -> Option<JoinLimit> {
+        Self::ALL.into_iter().find(|l| l.slug() == slug)
+    }
+
+    /// The limit whose text the server sent as its error, if any.
+    pub fn from_message(message: &str) -> Option<JoinLimit> {
+        Self::ALL.into_iter().find(|l| l.to_string() == message)
+    }
+}
+
+impl RefusalCode {
+    /// Its name in a plain form's redirect (`?refused=name_taken`), as serde writes it.
+    pub fn slug(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
+
+    pub fn from_slug(slug: &str) -> Option<RefusalCode> {
+        serde_json::from_value(serde_json::Value::String(slug.into()))
+            .ok()
+            .filter(|c| *c != RefusalCode::Other || slug == "other")
+    }
+
+    /// The form field a refusal with this code is shown at.
+    pub fn field(self) -> JoinField {
+        match self {
+            RefusalCode::NameLength
+            | RefusalCode::NameInvisible
+            | RefusalCode::NameMixedScripts
+            | RefusalCode::NameTaken => JoinField::Name,
+            RefusalCode::Avatar => JoinField::Avatar,
+            _ => JoinField::Room,
+        }
+    }
+}
+
 /// Which form field a refused join is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum JoinField {
@@ -99,4 +171,28 @@ pub struct StatusSnapshot {
     pub uptime_secs: u64,
     /// Oldest first, one a second.
     pub samples: Vec<StatusSample>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_named_in_an_address_read_back_as_themselves_and_nothing_else_does() {
+        for code in [
+            RefusalCode::NameTaken,
+            RefusalCode::RoomFull,
+            RefusalCode::Other,
+        ] {
+            assert_eq!(RefusalCode::from_slug(&code.slug()), Some(code));
+        }
+        assert_eq!(RefusalCode::NameTaken.slug(), "name_taken");
+        assert_eq!(RefusalCode::from_slug("Send your password"), None);
+        assert_eq!(RefusalCode::NameTaken.field(), JoinField::Name);
+        for limit in JoinLimit::ALL {
+            assert_eq!(JoinLimit::from_slug(limit.slug()), Some(limit));
+            assert_eq!(JoinLimit::from_message(&limit.to_string()), Some(limit));
+        }
+        assert_eq!(JoinLimit::from_message("Too many"), None);
+    }
 }

@@ -12,22 +12,9 @@ use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use thiserror::Error;
 
 /// A limit that refused a join; its text is shown to the person joining.
-#[derive(Debug, Error, PartialEq, Eq)]
-pub enum Refusal {
-    #[error("Too many joins from your address; try again in a minute")]
-    Joins,
-    #[error("Your address holds too many names not yet in use; try again in a minute")]
-    Reservations,
-    #[error(
-        "Your address has opened too many new rooms; join an existing room or try again later"
-    )]
-    NewRooms,
-    #[error("This server has as many rooms as it keeps; join an existing room")]
-    TooManyRooms,
-}
+pub use crate::protocol::pages::JoinLimit as Refusal;
 
 /// The per-address limits.
 #[derive(Debug)]
