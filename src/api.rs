@@ -218,7 +218,7 @@ async fn join(room: String, name: String, avatar: String) -> Result<JoinOutcome,
     };
     let unavailable = "The chat service cannot store messages right now; try again in a moment";
     match moderator.admission(&room, &sid, &name, Some(client)).await {
-        Ok((_, Some(why))) => return refuse(JoinField::Room, Code::Other, why),
+        Ok((_, Some(why))) => return refuse(JoinField::Room, Code::Banned, why),
         Ok((_, None)) => {}
         Err(_) => return refuse(JoinField::Room, Code::Unavailable, unavailable.into()),
     }

@@ -1398,8 +1398,9 @@ mod tests {
             banned: false,
             reason: String::new(),
         };
+        let at = |ts: crate::protocol::Timestamp| format!("<{ts}>");
         assert_eq!(
-            kicked.text(),
+            kicked.text(at),
             "You were removed from the room by a moderator."
         );
         assert_eq!(
@@ -1407,7 +1408,7 @@ mod tests {
                 banned: true,
                 reason: "spam".into()
             }
-            .text(),
+            .text(at),
             "You are banned from this room: spam"
         );
         let worded = "You are banned from this room until 2030-01-01 10:00 UTC: spam";
@@ -1415,10 +1416,16 @@ mod tests {
             banned: true,
             reason: worded.into(),
         };
+        // The end of the ban is a moment the page words in its language and time zone.
+        let text = said.text(at);
+        assert_eq!(text.key, "removed-banned-until");
         assert_eq!(
-            said.text(),
-            worded,
-            "the server's own sentence is shown as it is"
+            text,
+            "You are banned from this room until <1893492000000>: spam"
+        );
+        assert_eq!(
+            text.render(crate::i18n::Lang::Zh),
+            "你已被禁止进入这个聊天室，直到 <1893492000000>：spam"
         );
         let before = m.clone();
         assert_eq!(

@@ -23,8 +23,20 @@ pub struct Removed {
 }
 
 impl Removed {
-    /// The notice shown across the page.
-    pub fn text(&self) -> Text {
+    /// The notice shown across the page; `time` formats a ban's end for the reader.
+    pub fn text(&self, time: impl Fn(Timestamp) -> String) -> Text {
+        // "…banned from this room until 2030-01-01 10:00 UTC: reason" (a timed ban's close).
+        if let Some((until, rest)) = self
+            .reason
+            .trim()
+            .strip_prefix("You are banned from this room until ")
+            .filter(|_| self.banned)
+            .and_then(|tail| Some((banned_until(tail.get(..20)?)?, tail.get(20..)?)))
+        {
+            return Text::new("removed-banned-until")
+                .arg("time", time(until))
+                .arg("why", why(rest.trim_start_matches([':', ' '])));
+        }
         // The server's English sentence may lead the close reason: only the reason after it is the moderator's.
         let (lead, key) = if self.banned {
             ("You are banned from this room", "removed-banned")
@@ -45,6 +57,13 @@ impl Removed {
         };
         Text::new(key).arg("why", why)
     }
+}
+
+/// The moment a ban's close reason names (`2030-01-01 10:00 UTC`, as the server writes it).
+fn banned_until(text: &str) -> Option<Timestamp> {
+    let civil = jiff::civil::DateTime::strptime("%Y-%m-%d %H:%M UTC", text).ok()?;
+    let at = jiff::tz::Offset::UTC.to_timestamp(civil).ok()?;
+    Some(at.as_millisecond())
 }
 
 /// Why the reader may not send now.

@@ -6,7 +6,7 @@
 
 mod common;
 
-use chatroom::protocol::pages::{AuditEntry, JoinOutcome};
+use chatroom::protocol::pages::{AuditEntry, JoinOutcome, RefusalCode};
 use chatroom::protocol::{
     close, ChangeAction, ChatMessage, ClientFrame, ErrorCode, ModRequest, Role, ServerFrame,
 };
@@ -293,15 +293,23 @@ async fn moderator_acts(nodes: Nodes) {
         closed_within(&mut back.ws, Duration::from_secs(2)).await.0,
         close::BANNED
     );
+    // Refused as banned, by session under a new name and by name from a new browser.
     let (outcome, _) =
         join_http_with(nodes.addr(1), room, "Robert", "fox", Some(&bob_cookie)).await;
     assert!(
-        matches!(outcome, JoinOutcome::Refused { .. }),
+        matches!(&outcome, JoinOutcome::Refused { code: RefusalCode::Banned, message, .. }
+            if message.starts_with("You are banned from this room")),
         "{outcome:?}"
     );
     let (outcome, _) = join_http(nodes.addr(0), room, "Bob", "fox").await;
     assert!(
-        matches!(outcome, JoinOutcome::Refused { .. }),
+        matches!(
+            outcome,
+            JoinOutcome::Refused {
+                code: RefusalCode::Banned,
+                ..
+            }
+        ),
         "{outcome:?}"
     );
 

@@ -159,6 +159,7 @@ interval-s = { $count } s
 interval-min = { $count } min
 full-stop = .
 removed-banned = You are banned from this room{ $why }
+removed-banned-until = You are banned from this room until { $time }{ $why }
 removed-kicked = You were removed from the room by a moderator{ $why }
 mod-remove = { $who } removed a message{ $why }
 mod-clear = { $who } removed { $count ->

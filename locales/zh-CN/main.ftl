@@ -154,6 +154,7 @@ interval-s = { $count } 秒
 interval-min = { $count } 分钟
 full-stop = 。
 removed-banned = 你已被禁止进入这个聊天室{ $why }
+removed-banned-until = 你已被禁止进入这个聊天室，直到 { $time }{ $why }
 removed-kicked = 你已被管理员移出聊天室{ $why }
 mod-remove = { $who } 移除了一条消息{ $why }
 mod-clear = { $who } 移除了 { $member } 最近的 { $count ->

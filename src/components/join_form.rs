@@ -4,6 +4,8 @@ use leptos::prelude::*;
 
 use super::avatar_picker::AvatarPicker;
 use super::message_list::MessageList;
+use super::now_ms;
+use super::time::local_when;
 use crate::api::JoinRoom;
 use crate::avatars::{avatar_url, DEFAULT_AVATAR};
 use crate::i18n::{t, use_lang, Text};
@@ -212,6 +214,15 @@ fn refusal_text(code: RefusalCode, message: String) -> Text {
         RefusalCode::Unavailable => "join-unavailable",
         RefusalCode::NameTaken => "join-name-taken",
         RefusalCode::RoomFull => "join-room-full",
+        // The ban's end in the reader's time, and its reason.
+        RefusalCode::Banned => {
+            let lang = crate::i18n::use_lang().get_untracked();
+            let removed = crate::standing::Removed {
+                banned: true,
+                reason: message,
+            };
+            return removed.text(|ts| local_when(ts, now_ms() as i64, lang));
+        }
         RefusalCode::Other => return Text::raw(message),
     };
     Text::new(key)

@@ -2,7 +2,8 @@
 
 use leptos::prelude::*;
 
-use super::{send_claim, Outgoing};
+use super::time::local_when;
+use super::{now_ms, send_claim, Outgoing};
 use crate::i18n::{t, use_lang};
 use crate::live_room::LiveRoom;
 use crate::model::Parts;
@@ -35,8 +36,12 @@ pub fn RoomNotices(model: LiveRoom, outgoing: Outgoing) -> impl IntoView {
                         <div class="page-notice removed" role="alert" data-testid="removed-notice">
                             <p data-testid="removed-text">
                                 {
-                                    let text = r.text();
-                                    move || text.render(lang.get())
+                                    let r = r.clone();
+                                    move || {
+                                        let lang = lang.get();
+                                        r.text(|ts| local_when(ts, now_ms() as i64, lang))
+                                            .render(lang)
+                                    }
                                 }
                             </p>
                             {(!r.banned)

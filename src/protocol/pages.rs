@@ -36,6 +36,8 @@ pub enum RefusalCode {
     Unavailable,
     NameTaken,
     RoomFull,
+    /// Banned from the room: `message` is the server's sentence, with the ban's end and reason.
+    Banned,
     /// Anything else (a ban with its reason, a newer server's code): show the message.
     #[default]
     #[serde(other)]
