@@ -125,7 +125,7 @@ fn plain_form_page(headers: &http::HeaderMap) -> Option<String> {
 fn send_form_back(page: &str, result: &Result<JoinOutcome, ServerFnError>) {
     use crate::protocol::pages::JoinLimit;
     let refused = match result {
-        Ok(JoinOutcome::Refused { code, .. }) => Some(code.slug()),
+        Ok(JoinOutcome::Refused { code, .. }) => Some(code.slug().to_owned()),
         Ok(_) => None,
         Err(ServerFnError::ServerError(m)) => Some(
             JoinLimit::from_message(m).map_or_else(|| "unavailable".into(), |l| l.slug().into()),
