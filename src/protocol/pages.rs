@@ -209,7 +209,7 @@ mod tests {
             RefusalCode::RoomFull,
             RefusalCode::Other,
         ] {
-            assert_eq!(RefusalCode::from_slug(&code.slug()), Some(code));
+            assert_eq!(RefusalCode::from_slug(code.slug()), Some(code));
         }
         assert_eq!(RefusalCode::NameTaken.slug(), "name_taken");
         assert_eq!(RefusalCode::from_slug("Send your password"), None);
