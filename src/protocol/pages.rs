@@ -204,12 +204,10 @@ mod tests {
 
     #[test]
     fn refusals_named_in_an_address_read_back_as_themselves_and_nothing_else_does() {
-        for code in [
-            RefusalCode::NameTaken,
-            RefusalCode::RoomFull,
-            RefusalCode::Other,
-        ] {
+        for code in RefusalCode::ALL {
             assert_eq!(RefusalCode::from_slug(code.slug()), Some(code));
+            let wire = serde_json::to_string(&code).unwrap();
+            assert_eq!(wire, format!("\"{}\"", code.slug()), "the wire's name");
         }
         assert_eq!(RefusalCode::NameTaken.slug(), "name_taken");
         assert_eq!(RefusalCode::from_slug("Send your password"), None);
