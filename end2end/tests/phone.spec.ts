@@ -141,15 +141,31 @@ test('join and chat by tapping; the members in a drawer; nothing wider than the 
   await expect(page.getByTestId('members-close')).toBeFocused();
   await expectTouchTargets(page, '.members button');
   await expectNothingWider(page);
+  // Modal: a dialog over an inert page, so focus and a screen reader stay in it.
+  await expect(drawer).toHaveAttribute('role', 'dialog');
+  await expect(drawer).toHaveAttribute('aria-modal', 'true');
+  await expect(page.locator('.conversation')).toHaveAttribute('inert', '');
+  await expect(page.locator('.topbar')).toHaveAttribute('inert', '');
+  for (let i = 0; i < 6; i += 1) {
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.closest('#members-drawer') !== null)).toBe(true);
+  }
   await page.getByTestId('members-close').tap();
+  await expect(page.locator('.conversation')).not.toHaveAttribute('inert', '');
+  await expect(drawer).not.toHaveAttribute('role', 'dialog');
   await expect(drawer).toBeHidden();
   await expect(button).toHaveAttribute('aria-expanded', 'false');
   await expect(button).toBeFocused();
-  // Esc closes it too.
+  // Esc closes it too, and so does a tap beside it.
   await button.tap();
   await expect(drawer).toBeVisible();
   await page.keyboard.press('Escape');
   await expect(drawer).toBeHidden();
+  await button.tap();
+  await expect(drawer).toBeVisible();
+  await page.touchscreen.tap(20, (viewport?.height ?? 800) / 2);
+  await expect(drawer).toBeHidden();
+  await expect(button).toBeFocused();
 
   // The message menu works by touch (its button is always shown on touch screens).
   const mine = messageWithText(page, 'Hello from a phone 👋');

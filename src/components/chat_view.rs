@@ -65,31 +65,73 @@ pub fn ChatView(
     });
     let room = model.with_untracked(|m| m.room.clone());
 
-    // Opened from its button, the drawer takes the focus (and gives it back when closed).
+    // Opened from its button, the drawer takes the focus (and gives it back when closed). On a
+    // narrow screen it is modal: it covers the page, whose header and conversation are inert.
     let close_button = NodeRef::<leptos::html::Button>::new();
-    Effect::new(move |_| {
-        if drawer.open.get() {
+    let modal = RwSignal::new(false);
+    Effect::new(move |was_open: Option<bool>| {
+        let open = drawer.open.get();
+        #[cfg(feature = "hydrate")]
+        {
+            let narrow = web_sys::window()
+                .and_then(|w| w.inner_width().ok())
+                .and_then(|w| w.as_f64())
+                .is_some_and(|w| w <= 720.0);
+            modal.set(open && narrow);
+            let document = web_sys::window().and_then(|w| w.document());
+            for selector in [".topbar", ".conversation"] {
+                if let Some(el) = document
+                    .as_ref()
+                    .and_then(|d| d.query_selector(selector).ok().flatten())
+                {
+                    let _ = if open && narrow {
+                        el.set_attribute("inert", "")
+                    } else {
+                        el.remove_attribute("inert")
+                    };
+                }
+            }
+        }
+        // Focus moves once the page behind is no longer inert.
+        if open {
             if let Some(b) = close_button.get_untracked() {
                 let _ = b.focus();
             }
+        } else if was_open == Some(true) {
+            if let Some(b) = drawer.button.get_untracked() {
+                let _ = b.focus();
+            }
         }
+        open
     });
-    let close_drawer = move || {
-        drawer.open.set(false);
-        if let Some(b) = drawer.button.get_untracked() {
+    let close_drawer = move || drawer.open.set(false);
+    let leave_button = NodeRef::<leptos::html::Button>::new();
+    let focus = |button: NodeRef<leptos::html::Button>| {
+        if let Some(b) = button.get_untracked() {
             let _ = b.focus();
         }
     };
     view! {
         <RoomNotices model outgoing />
         <main class="chat" class:members-open=move || drawer.open.get() data-testid="chat">
+            // A tap beside the open drawer closes it.
+            <div class="drawer-backdrop" aria-hidden="true" on:click=move |_| close_drawer()></div>
             <aside
                 class="members card"
                 id="members-drawer"
                 aria-labelledby="members-heading"
                 data-testid="members-drawer"
+                role=move || modal.get().then_some("dialog")
+                aria-modal=move || modal.get().then_some("true")
                 on:keydown=on_escape(close_drawer)
             >
+                // While modal, Tab wraps around inside the drawer: past either end it lands here
+                // and is sent to the other end.
+                <span
+                    class="focus-wrap"
+                    tabindex=move || modal.get().then_some("0")
+                    on:focus=move |_| focus(leave_button)
+                ></span>
                 <div class="drawer-head">
                     <h2 id="members-heading">{t("members-heading")}</h2>
                     <button
@@ -106,6 +148,7 @@ pub fn ChatView(
                 <MemberList model outgoing />
                 <button
                     class="link"
+                    node_ref=leave_button
                     data-testid="leave-button"
                     on:click=move |_| {
                         leave.dispatch(LeaveRoom { room: room.clone() });
@@ -113,6 +156,11 @@ pub fn ChatView(
                 >
                     {t("leave-room")}
                 </button>
+                <span
+                    class="focus-wrap"
+                    tabindex=move || modal.get().then_some("0")
+                    on:focus=move |_| focus(close_button)
+                ></span>
             </aside>
             <section class="conversation card" aria-label=t("conversation")>
                 <MessageList model outgoing compose />
