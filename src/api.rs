@@ -102,22 +102,23 @@ pub async fn join_room(
     result
 }
 
-/// The path of the page a plain HTML form was posted from (its `Referer`, on this origin, without
-/// its query); `None` for the WASM's own calls, which ask for JSON.
+/// The room page a plain HTML form was posted from (`/` or `/r/<room>`, from its `Referer`; `/`
+/// for anything else); `None` for the WASM's own calls, which ask for JSON.
 #[cfg(feature = "ssr")]
 fn plain_form_page(headers: &http::HeaderMap) -> Option<String> {
     let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
     if !header(http::header::ACCEPT).is_some_and(|a| a.contains("text/html")) {
         return None;
     }
-    let path = header(http::header::REFERER)
+    // Only our own room pages: a path from a forged `Referer` such as `/\evil.example`
+    // would send the browser off this site.
+    let room = header(http::header::REFERER)
         .and_then(|r| r.split_once("://"))
         .and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..]))
-        .map(|p| p.split(['?', '#']).next().unwrap_or("/"))
-        // `//host` would leave this origin.
-        .filter(|p| !p.starts_with("//"))
-        .unwrap_or("/");
-    Some(path.to_owned())
+        .and_then(|p| p.split(['?', '#']).next())
+        .and_then(|p| p.strip_prefix("/r/"))
+        .and_then(|room| crate::rules::validate_room(room).ok().filter(|r| r == room));
+    Some(room.map_or_else(|| "/".to_owned(), |room| format!("/r/{room}")))
 }
 
 /// Redirects a plain form post back to `page` (303), naming the refusal if there was one.
@@ -333,6 +334,13 @@ mod tests {
             page(html, Some("https://h//evil.example/x")).as_deref(),
             Some("/")
         );
+        for forged in [
+            "https://h/\\evil.example",
+            "https://h/r/Tea",
+            "https://h/r/a/../../x",
+        ] {
+            assert_eq!(page(html, Some(forged)).as_deref(), Some("/"), "{forged}");
+        }
         assert_eq!(page(html, None).as_deref(), Some("/"));
         // The WASM's own calls ask for JSON and get the outcome itself.
         assert_eq!(page("application/json", Some("https://h/r/tea")), None);
