@@ -4,7 +4,8 @@ import { avatarRadio, closeAllContexts, member, messageWithText, openRoom, uniqu
 /**
  * On a phone (Pixel 7: touch, 412×839, and a small 360×640 one): join and chat by tapping, the
  * member list as a drawer, nothing wider than the screen, 44 px touch targets, the composer's
- * placeholder fits; screenshots of the chat in English and Chinese kept as test artifacts.
+ * placeholder fits; screenshots of the chat in English and Chinese kept as test artifacts; and on
+ * slow 3G, the server's page is read and joined before the WASM has come.
  */
 
 // The browser type is the project's (Chromium); the rest of the device is used.
@@ -236,4 +237,40 @@ test('installable: the manifest and its icons are served and linked', async ({ p
   const csp = (await page.request.get('/')).headers()['content-security-policy'] ?? '';
   expect(csp).toContain("default-src 'self'");
   expect(csp).not.toContain('manifest-src');
+});
+
+test('on slow 3G the page shows and joins before its WASM has come, then takes over', async ({ browser }) => {
+  test.setTimeout(90_000);
+  const room = uniqueRoom('slow3g');
+  const friend = await (await browser.newContext({ ...pixel7 })).newPage();
+  await tapJoin(friend, room, 'Fen', 'owl');
+  await tapSend(friend, 'anyone on a slow line?');
+
+  const context = await browser.newContext({ ...pixel7 });
+  const page = await context.newPage();
+  // Chrome DevTools' "Slow 3G": 400 ms round trips, 400 kbit/s down (the WASM alone takes ~10 s).
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('Network.enable');
+  await cdp.send('Network.emulateNetworkConditions', {
+    offline: false,
+    latency: 400,
+    downloadThroughput: (400 * 1024) / 8,
+    uploadThroughput: (400 * 1024) / 8,
+  });
+  await page.goto(`/r/${room}`, { waitUntil: 'commit' });
+  // The server's page: the form and the conversation so far, while no WASM has run.
+  await expect(page.getByTestId('join-form')).toBeVisible();
+  await expect(messageWithText(page, 'anyone on a slow line?')).toHaveCount(1);
+  await expect(page.locator('html[data-hydrated="true"]')).toHaveCount(0);
+  // Joined by the plain form before hydration: the server renders the chat for the new session.
+  await page.getByTestId('name-input').tap();
+  await page.keyboard.type('Sol');
+  await page.getByTestId('join-button').tap();
+  await expect(page.getByTestId('chat')).toBeVisible({ timeout: 20_000 });
+  await expect(page.locator('html[data-hydrated="true"]')).toHaveCount(0);
+  // Then the WASM comes, hydrates the chat and connects: Sol is online and can talk.
+  await expect(page.getByTestId('connection-status')).toHaveAttribute('data-state', 'online', { timeout: 60_000 });
+  await expect(member(friend, 'Sol')).toHaveCount(1);
+  await tapSend(page, 'made it on 3G');
+  await expect(messageWithText(friend, 'made it on 3G')).toHaveCount(1);
 });
