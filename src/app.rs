@@ -44,7 +44,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-/// The script that starts the WASM once the page has loaded and painted.
+/// The script that starts the WASM once the page has loaded and painted (in a background tab,
+/// which draws no frames, at once; the one-second timer is a backstop).
 ///
 /// Unlike leptos's `HydrationScripts` it preloads nothing: a preloaded module competes with the
 /// HTML and CSS and, on a slow link, holds back the largest paint (Lighthouse counted the 455 KB
@@ -59,8 +60,9 @@ fn hydration_script(options: &LeptosOptions) -> impl IntoView {
         format!("{pkg}_bg.wasm")
     };
     let script = format!(
-        "(function(js,wasm){{const go=()=>import(js).then(m=>m.default({{module_or_path:wasm}}).then(()=>m.hydrate()));\
-         const later=()=>requestAnimationFrame(()=>setTimeout(go,0));\
+        "(function(js,wasm){{let started=false;\
+         const go=()=>{{if(started)return;started=true;import(js).then(m=>m.default({{module_or_path:wasm}}).then(()=>m.hydrate()));}};\
+         const later=()=>{{requestAnimationFrame(()=>setTimeout(go,0));setTimeout(go,document.hidden?0:1000);}};\
          if(document.readyState==='complete')later();else addEventListener('load',later,{{once:true}});}})({:?},{:?});",
         format!("{pkg}.js"),
         wasm

@@ -137,6 +137,20 @@ test('the page paints before any WASM is asked for: nothing preloads it ahead of
   for (const start of timing.wasm) expect(start).toBeGreaterThan(timing.paint!);
 });
 
+test('a room opened in a background tab, which draws no frames, still hydrates and connects', async ({ page }) => {
+  await page.addInitScript(() => {
+    Object.defineProperty(document, 'hidden', { get: () => true });
+    Object.defineProperty(document, 'visibilityState', { get: () => 'hidden' });
+    window.requestAnimationFrame = () => 0;
+  });
+  const room = uniqueRoom('background');
+  await page.goto(`/r/${room}`);
+  await waitForHydration(page);
+  await page.getByTestId('name-input').fill('Bea');
+  await page.getByTestId('join-button').click();
+  await waitForChatOnline(page);
+});
+
 test('a moderator tool loads its own chunk when first opened, and works', async ({ browser }) => {
   const context = await browser.newContext({ baseURL: ownerServer.url });
   const page = await context.newPage();
