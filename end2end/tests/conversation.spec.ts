@@ -25,6 +25,29 @@ function messageById(page: Page, id: string): Locator {
   return page.getByTestId('messages').locator(`li[data-testid="message"][data-id="${id}"]`);
 }
 
+test('three typing at once are counted in each reader\'s language', async ({ browser }) => {
+  const room = uniqueRoom('typ3');
+  const typists = [];
+  for (const [name, avatar] of [['Ann', 'fox'], ['Ben', 'owl'], ['Cy', 'cat']]) {
+    const page = await (await browser.newContext()).newPage();
+    await join(page, room, name, avatar);
+    typists.push(page);
+  }
+  const dee = await (await browser.newContext({ locale: 'en-US' })).newPage();
+  await join(dee, room, 'Dee', 'frog');
+  const wen = await (await browser.newContext({ locale: 'zh-CN' })).newPage();
+  await join(wen, room, 'Wen', 'panda');
+  for (const page of typists) await page.getByTestId('composer').fill('typing at once');
+  await expect(dee.getByTestId('typing')).toHaveText('3 people are typing…');
+  await expect(wen.getByTestId('typing')).toHaveText('3 人正在输入…');
+  // Each typist sees the two others by name.
+  await expect(typists[0].getByTestId('typing')).toHaveText(/^(Ben and Cy|Cy and Ben) are typing…$/);
+  // One sends: the count falls to the two others' names at once.
+  await typists[2].getByTestId('composer').press('Enter');
+  await expect(dee.getByTestId('typing')).toHaveText(/^(Ann and Ben|Ben and Ann) are typing…$/);
+  await expect(wen.getByTestId('typing')).toHaveText(/^(Ann 和 Ben|Ben 和 Ann) 正在输入…$/);
+});
+
 test('typing shows in the other browsers, never to yourself, and goes away', async ({ browser }) => {
   const room = uniqueRoom('typ');
   const { pageA: ann, pageB: ben } = await twoUsers(browser, room, { a: ['Ann', 'fox'], b: ['Ben', 'owl'] });
