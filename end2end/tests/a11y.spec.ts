@@ -212,3 +212,49 @@ test('reduced motion turns transitions off', async ({ browser }) => {
   const normal = other.getByTestId('avatar-picker').locator('label.avatar-option').first();
   expect(await normal.evaluate((el) => parseFloat(getComputedStyle(el).transitionDuration))).toBeGreaterThan(0.01);
 });
+
+test('what a screen reader is given: named fields, one name per avatar, the conversation as a list', async ({ browser }) => {
+  const page = await (await browser.newContext({ baseURL: server.url })).newPage();
+  const room = uniqueRoom('reader');
+  await openRoom(page, room);
+  await waitForHydration(page);
+  await expect(page.locator('main')).toMatchAriaSnapshot(`
+    - heading "Join the room" [level=2]
+    - textbox "Display name"
+    - group "Avatar":
+      - radiogroup "Avatar":
+        - radio "Fox" [checked]
+        - radio "Owl"
+    - button "Join"
+    - complementary:
+      - heading "Online now" [level=2]
+  `);
+  // Each avatar is read once, by its radio: the picture beside it says nothing more.
+  await expect(page.getByRole('radiogroup').getByRole('img')).toHaveCount(0);
+
+  await join(page, room, 'Ari', 'fox');
+  await sendMessage(page, 'hello screen readers');
+  await expect(page.locator('body')).toMatchAriaSnapshot(`
+    - banner:
+      - heading /^#reader-/ [level=1]
+      - status: /Online/
+      - textbox "Room"
+      - combobox "Language"
+    - main:
+      - complementary "Members":
+        - heading "Members" [level=2]
+        - list:
+          - listitem: Ari (you)
+        - button "Leave room"
+      - region "Conversation":
+        - list "Messages":
+          - listitem:
+            - text: Ari
+            - time
+            - paragraph: hello screen readers
+            - button "More actions"
+        - textbox "Message"
+        - button "Send"
+  `);
+  await expect(page.getByRole('region', { name: 'Conversation' }).getByRole('img')).toHaveCount(0);
+});

@@ -94,9 +94,11 @@ fn AvatarGrid(
                                     move || if s() { "0" } else { "-1" }
                                 }
                                 data-avatar=id.clone()
+                                aria-label=label
                                 on:change=pick
                             />
-                            <img src=a.url alt=label width="48" height="48" />
+                            // Named on the radio: the picture is not read out a second time.
+                            <img src=a.url alt="" width="48" height="48" />
                         </label>
                     }
                 })

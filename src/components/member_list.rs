@@ -1,6 +1,5 @@
 //! Who is online, live: one entry per member however many tabs they have open.
 
-use super::avatar_name;
 use leptos::prelude::*;
 
 use super::member_menu::MemberMenu;
@@ -40,10 +39,8 @@ pub fn MemberList(model: LiveRoom, outgoing: Outgoing) -> impl IntoView {
                             <img
                                 data-testid="member-avatar"
                                 src=avatar_url(&m.avatar)
-                                alt={
-                                    let avatar = m.avatar.clone();
-                                    move || avatar_name(lang.get(), &avatar)
-                                }
+                                // Beside the name it pictures: not read out.
+                                alt=""
                                 width="32"
                                 height="32"
                             />

@@ -1,6 +1,5 @@
 //! One message of the conversation: its quote, text (or "message deleted"), "(edited)", reactions and menu.
 
-use super::avatar_name;
 use leptos::prelude::*;
 
 use super::message_menu::MessageMenu;
@@ -30,7 +29,6 @@ pub struct Actions {
 
 #[component]
 pub fn MessageItem(first: ChatMessage, actions: Actions) -> impl IntoView {
-    let lang = use_lang();
     let id = first.id;
     let model = actions.model;
     // Only this row's own content changes redraw it: edits, deletions, reactions, its quote.
@@ -64,10 +62,8 @@ pub fn MessageItem(first: ChatMessage, actions: Actions) -> impl IntoView {
                 class="avatar"
                 data-testid="message-avatar"
                 src=avatar_url(&head.avatar)
-                alt={
-                    let avatar = head.avatar.clone();
-                    move || avatar_name(lang.get(), &avatar)
-                }
+                // Beside the name it pictures: not read out.
+                alt=""
                 width="36"
                 height="36"
             />
