@@ -24,15 +24,15 @@ function rawGet(url: string, headers: Record<string, string> = {}): Promise<Raw>
   });
 }
 
-/** The page's stylesheet, script and WASM URLs, from its <head>. */
+/** The page's stylesheet URL (from its <head>) and the script and WASM URLs it fetched to hydrate. */
 async function assetUrls(page: Page): Promise<{ css: string; js: string; wasm: string }> {
-  const href = (selector: string) => page.locator(selector).getAttribute('href');
-  const [css, js, wasm] = await Promise.all([
-    href('link[rel="stylesheet"]#leptos'),
-    href('link[rel="modulepreload"]'),
-    href('link[rel="preload"][as="fetch"]'),
-  ]);
-  return { css: css ?? '', js: js ?? '', wasm: wasm ?? '' };
+  await waitForHydration(page);
+  const css = await page.locator('link[rel="stylesheet"]#leptos').getAttribute('href');
+  const fetched = await page.evaluate(() =>
+    performance.getEntriesByType('resource').map((e) => new URL(e.name).pathname),
+  );
+  const find = (name: string) => fetched.find((p) => p.endsWith(`/${name}`)) ?? '';
+  return { css: css ?? '', js: find('chatroom.js'), wasm: find('chatroom.wasm') };
 }
 
 test('the page loads its CSS, JS and WASM from /pkg/<hash>/ and hydrates', async ({ page }) => {
