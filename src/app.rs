@@ -44,8 +44,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-/// The script that starts the WASM once the page has loaded and painted (in a background tab,
-/// which draws no frames, at once; the one-second timer is a backstop).
+/// The script that starts the WASM once the page has loaded and painted; in a background tab,
+/// which draws no frames, as soon as it has loaded (or is hidden).
 ///
 /// Unlike leptos's `HydrationScripts` it preloads nothing: a preloaded module competes with the
 /// HTML and CSS and, on a slow link, holds back the largest paint (Lighthouse counted the 455 KB
@@ -62,7 +62,8 @@ fn hydration_script(options: &LeptosOptions) -> impl IntoView {
     let script = format!(
         "(function(js,wasm){{let started=false;\
          const go=()=>{{if(started)return;started=true;import(js).then(m=>m.default({{module_or_path:wasm}}).then(()=>m.hydrate()));}};\
-         const later=()=>{{requestAnimationFrame(()=>setTimeout(go,0));setTimeout(go,document.hidden?0:1000);}};\
+         const later=()=>{{if(document.hidden)return go();requestAnimationFrame(()=>setTimeout(go,0));\
+         addEventListener('visibilitychange',()=>{{if(document.hidden)go();}});}};\
          if(document.readyState==='complete')later();else addEventListener('load',later,{{once:true}});}})({:?},{:?});",
         format!("{pkg}.js"),
         wasm
