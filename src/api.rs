@@ -124,14 +124,15 @@ fn plain_form_page(headers: &http::HeaderMap) -> Option<String> {
 /// Redirects a plain form post back to `page` (303), naming the refusal if there was one.
 #[cfg(feature = "ssr")]
 fn send_form_back(page: &str, result: &Result<JoinOutcome, ServerFnError>) {
-    use crate::protocol::pages::JoinLimit;
+    use crate::protocol::pages::{JoinLimit, RefusalCode};
+    let unavailable = RefusalCode::Unavailable.slug();
     let refused = match result {
-        Ok(JoinOutcome::Refused { code, .. }) => Some(code.slug().to_owned()),
+        Ok(JoinOutcome::Refused { code, .. }) => Some(code.slug()),
         Ok(_) => None,
-        Err(ServerFnError::ServerError(m)) => Some(
-            JoinLimit::from_message(m).map_or_else(|| "unavailable".into(), |l| l.slug().into()),
-        ),
-        Err(_) => Some("unavailable".into()),
+        Err(ServerFnError::ServerError(m)) => {
+            Some(JoinLimit::from_message(m).map_or(unavailable, JoinLimit::slug))
+        }
+        Err(_) => Some(unavailable),
     };
     let location = match refused {
         Some(code) => format!("{page}?refused={code}"),

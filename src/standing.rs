@@ -25,18 +25,6 @@ pub struct Removed {
 impl Removed {
     /// The notice shown across the page; `time` formats a ban's end for the reader.
     pub fn text(&self, time: impl Fn(Timestamp) -> String) -> Text {
-        // "…banned from this room until 2030-01-01 10:00 UTC: reason" (a timed ban's close).
-        if let Some((until, rest)) = self
-            .reason
-            .trim()
-            .strip_prefix("You are banned from this room until ")
-            .filter(|_| self.banned)
-            .and_then(|tail| Some((banned_until(tail.get(..20)?)?, tail.get(20..)?)))
-        {
-            return Text::new("removed-banned-until")
-                .arg("time", time(until))
-                .arg("why", why(rest.trim_start_matches([':', ' '])));
-        }
         // The server's English sentence may lead the close reason: only the reason after it is the moderator's.
         let (lead, key) = if self.banned {
             ("You are banned from this room", "removed-banned")
@@ -47,8 +35,20 @@ impl Removed {
             )
         };
         let said = self.reason.trim();
+        // A timed ban's sentence: " until 2030-01-01 10:00 UTC", then its reason after a colon.
+        if let Some((until, rest)) = said
+            .strip_prefix(lead)
+            .and_then(|rest| rest.strip_prefix(" until "))
+            .filter(|_| self.banned)
+            .and_then(|tail| Some((banned_until(tail.get(..20)?)?, tail.get(20..)?)))
+        {
+            return Text::new("removed-banned-until")
+                .arg("time", time(until))
+                .arg("why", why(rest.trim_start_matches([':', ' '])));
+        }
         let why = match said.strip_prefix(lead) {
-            // The server's sentence: its reason after a colon, or the rest as it is (" until …").
+            // The server's sentence: its reason after a colon, or the rest as it is (an end that
+            // could not be read).
             Some(rest) if rest.starts_with(':') => why(rest.trim_start_matches([':', ' '])),
             Some(rest) if rest.trim_matches(['.', ' ']).is_empty() => Text::new("full-stop"),
             Some(rest) => Text::raw(rest),

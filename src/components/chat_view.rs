@@ -73,12 +73,14 @@ pub fn ChatView(
         let open = drawer.open.get();
         #[cfg(feature = "hydrate")]
         {
-            let narrow = web_sys::window()
+            let window = web_sys::window();
+            let narrow = window
+                .as_ref()
                 .and_then(|w| w.inner_width().ok())
                 .and_then(|w| w.as_f64())
                 .is_some_and(|w| w <= 720.0);
             modal.set(open && narrow);
-            let document = web_sys::window().and_then(|w| w.document());
+            let document = window.and_then(|w| w.document());
             for selector in [".topbar", ".conversation"] {
                 if let Some(el) = document
                     .as_ref()

@@ -216,7 +216,7 @@ fn refusal_text(code: RefusalCode, message: String) -> Text {
         RefusalCode::RoomFull => "join-room-full",
         // The ban's end in the reader's time, and its reason.
         RefusalCode::Banned => {
-            let lang = crate::i18n::use_lang().get_untracked();
+            let lang = use_lang().get_untracked();
             let removed = crate::standing::Removed {
                 banned: true,
                 reason: message,

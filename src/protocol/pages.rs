@@ -38,7 +38,7 @@ pub enum RefusalCode {
     RoomFull,
     /// Banned from the room: `message` is the server's sentence, with the ban's end and reason.
     Banned,
-    /// Anything else (a ban with its reason, a newer server's code): show the message.
+    /// Anything else (a newer server's code): show the message.
     #[default]
     #[serde(other)]
     Other,
@@ -68,7 +68,7 @@ impl JoinLimit {
         JoinLimit::TooManyRooms,
     ];
 
-    /// Its name in a plain form's redirect (`?refused=too_many_joins`) and its words' key.
+    /// Its name in a plain form's redirect (`?refused=too_many_joins`).
     pub fn slug(self) -> &'static str {
         match self {
             JoinLimit::Joins => "too_many_joins",
