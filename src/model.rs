@@ -12,7 +12,7 @@ use crate::protocol::{
     Change, ChangeAction, ChatMessage, ClientFrame, ErrorCode, Member, MessageId, Quote,
     ServerFrame,
 };
-use crate::rules::name_key;
+use crate::rules::name_fold;
 use crate::standing::{self, Standing};
 use crate::typing::Typing;
 
@@ -358,7 +358,7 @@ impl RoomModel {
         if self
             .me
             .as_ref()
-            .is_some_and(|me| name_key(&me.name) == name_key(name))
+            .is_some_and(|me| name_fold(&me.name) == name_fold(name))
         {
             return Parts::NONE;
         }
@@ -462,8 +462,8 @@ impl RoomModel {
             ServerFrame::Typing { .. } => Parts::NONE,
             ServerFrame::Heartbeat => Parts::NONE,
             ServerFrame::Joined { member } => {
-                let key = name_key(&member.name);
-                if self.members.iter().any(|m| name_key(&m.name) == key) {
+                let key = name_fold(&member.name);
+                if self.members.iter().any(|m| name_fold(&m.name) == key) {
                     return Parts::NONE;
                 }
                 self.notice(Text::new("notice-joined").arg("name", member.name.as_str()));
@@ -472,9 +472,9 @@ impl RoomModel {
                 Parts::MEMBERS | Parts::ONLINE | Parts::ENTRIES
             }
             ServerFrame::Left { member } => {
-                let key = name_key(&member.name);
+                let key = name_fold(&member.name);
                 let before = self.members.len();
-                self.members.retain(|m| name_key(&m.name) != key);
+                self.members.retain(|m| name_fold(&m.name) != key);
                 if self.members.len() == before {
                     return Parts::NONE;
                 }

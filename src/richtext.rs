@@ -3,12 +3,11 @@
 //! Nothing else in a message means anything: the views render every segment as a text node
 //! (a link's text too), so no message can ever become markup. Only `http://` and `https://`
 //! make links, so an `href` can never be `javascript:` or `data:`. A mention is `@` and a
-//! name known in the room, compared as the server compares names ([`name_key`]: case and
-//! lookalikes folded), and ends at a word boundary; names may contain spaces, so the longest
-//! known name wins (`@Ann Lee` over `@Ann`). One copy for both sides, so that the server's
+//! name known in the room, case ignored ([`name_fold`]), and ends at a word boundary; names
+//! may contain spaces, so the longest known name wins (`@Ann Lee` over `@Ann`). One copy for both sides, so that the server's
 //! first paint and the hydrated page agree.
 
-use crate::rules::{name_key, MAX_NAME_CHARS};
+use crate::rules::{name_fold, MAX_NAME_CHARS};
 
 /// A piece of a message's text; the pieces, in order, make up the whole text.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,10 +41,10 @@ pub struct Names {
 impl Names {
     /// The names of `known` and `me` (the reader, if joined).
     pub fn new<'n>(known: impl IntoIterator<Item = &'n str>, me: Option<&str>) -> Self {
-        let me = me.map(name_key).filter(|k| !k.is_empty());
+        let me = me.map(name_fold).filter(|k| !k.is_empty());
         let mut keys: Vec<String> = known
             .into_iter()
-            .map(name_key)
+            .map(name_fold)
             .chain(me.clone())
             .filter(|k| !k.is_empty())
             .collect();
@@ -56,7 +55,7 @@ impl Names {
 
     /// Is `name` the reader's?
     pub fn is_me(&self, name: &str) -> bool {
-        self.me.as_ref().is_some_and(|me| *me == name_key(name))
+        self.me.as_ref().is_some_and(|me| *me == name_fold(name))
     }
 
     /// Does `text` mention the reader?
@@ -161,7 +160,7 @@ fn mention_len(rest: &str, names: &Names) -> Option<(usize, bool)> {
         return None;
     }
     // Every place a name may end: after a character that is not a space, before one that is not a word's.
-    // Lookalike folding may change a name's length, so a little more than a name's length is tried.
+    // Case folding may change a name's length (`İ` is two characters), so a little more than a name's length is tried.
     let mut best = None;
     let mut chars = name.char_indices().take(2 * MAX_NAME_CHARS).peekable();
     while let Some((at, c)) = chars.next() {
@@ -173,7 +172,7 @@ fn mention_len(rest: &str, names: &Names) -> Option<(usize, bool)> {
         if c.is_whitespace() || next.is_some_and(is_word) {
             continue;
         }
-        let key = name_key(&name[..end]);
+        let key = name_fold(&name[..end]);
         if names.keys.binary_search(&key).is_ok() {
             best = Some((1 + end, names.me.as_ref() == Some(&key)));
         }
@@ -361,8 +360,8 @@ mod tests {
         let n = names();
         assert!(n.mentions_me("hey @Cy"));
         assert!(n.mentions_me("hey @CY."));
-        // Lookalikes count, as on the server: Cyrillic С and у.
-        assert!(n.mentions_me("hey @\u{0421}\u{0443}"));
+        // Only case is ignored: a lookalike (Cyrillic С and у) is another name.
+        assert!(!n.mentions_me("hey @\u{0421}\u{0443}"));
         assert!(!n.mentions_me("hey @Cyd"));
         assert!(!n.mentions_me("hey Cy"));
         assert!(!n.mentions_me("https://e.com/@Cy"), "inside a link");

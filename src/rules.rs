@@ -125,6 +125,14 @@ fn mixes_lookalike_scripts(name: &str) -> bool {
     }
 }
 
+/// How the page tells names apart: case folded and trimmed (`aLICE` is `Alice`). Both sides match
+/// mentions and recognise the reader's own name by it, so the server's first paint and the
+/// hydrated page agree. The server keeps names unique by the stricter [`name_key`], which folds
+/// lookalikes too; its Unicode tables (80 KB of brotli WASM, measured) stay out of the browser.
+pub fn name_fold(name: &str) -> String {
+    name.trim().to_lowercase()
+}
+
 /// The key under which a name is unique in a room: names that look alike collide. Compatibility
 /// forms are folded (NFKC: `Ａｎｎ` is `Ann`), each character is mapped to the prototype it can
 /// be mistaken for (the TS #39 skeleton: Cyrillic `А` is Latin `A`, capital `I` is `l`), then
@@ -208,6 +216,16 @@ mod tests {
             "markup is text, shown literally"
         );
         assert!(validate_name("Zoë 🦊").is_ok());
+    }
+
+    #[test]
+    fn the_page_folds_case_only() {
+        assert_eq!(name_fold(" aLICE "), name_fold("Alice"));
+        assert_ne!(
+            name_fold("\u{0410}nn"),
+            name_fold("Ann"),
+            "lookalikes are the server's"
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use crate::i18n::Text;
 use crate::parts::Parts;
 use crate::protocol::moderation::FOREVER;
 use crate::protocol::{Change, ChangeAction, Role, RoomSettings, Timestamp};
-use crate::rules::name_key;
+use crate::rules::name_fold;
 
 /// How many moderation frames sent here are remembered until answered.
 const SENT_KEPT: usize = 32;
@@ -161,7 +161,7 @@ impl Standing {
         } else {
             Parts::ROOM
         };
-        let mine = |member: &str| me.is_some_and(|me| name_key(me) == name_key(member));
+        let mine = |member: &str| me.is_some_and(|me| name_fold(me) == name_fold(member));
         match &change.action {
             ChangeAction::Mute { member, until, .. } if mine(member) => {
                 self.muted_until = Some(*until);

@@ -1,7 +1,7 @@
 //! Who is typing: the members heard typing in the last few seconds, and the line that names them.
 
 use crate::i18n::Text;
-use crate::rules::name_key;
+use crate::rules::name_fold;
 
 /// How long a `typing` frame counts, in milliseconds.
 pub const TYPING_SHOWN_MS: f64 = 6_000.0;
@@ -19,8 +19,8 @@ impl Typing {
     /// `name` is typing at `now`: shown until [`TYPING_SHOWN_MS`] later.
     pub fn heard(&mut self, name: &str, now: f64) {
         let until = now + TYPING_SHOWN_MS;
-        let key = name_key(name);
-        match self.people.iter_mut().find(|(n, _)| name_key(n) == key) {
+        let key = name_fold(name);
+        match self.people.iter_mut().find(|(n, _)| name_fold(n) == key) {
             Some(entry) => entry.1 = until,
             None => self.people.push((name.to_string(), until)),
         }
@@ -28,9 +28,9 @@ impl Typing {
 
     /// Stops showing `name` (their message arrived, or they left); true if it was shown.
     pub fn forget(&mut self, name: &str) -> bool {
-        let key = name_key(name);
+        let key = name_fold(name);
         let before = self.people.len();
-        self.people.retain(|(n, _)| name_key(n) != key);
+        self.people.retain(|(n, _)| name_fold(n) != key);
         self.people.len() != before
     }
 
@@ -52,11 +52,11 @@ impl Typing {
 
     /// The line under the conversation ("Ann is typing…"), never naming `me`; empty when nobody is.
     pub fn line(&self, me: Option<&str>) -> Text {
-        let me = me.map(name_key);
+        let me = me.map(name_fold);
         let names: Vec<&str> = self
             .people
             .iter()
-            .filter(|(n, _)| me.as_deref() != Some(name_key(n).as_str()))
+            .filter(|(n, _)| me.as_deref() != Some(name_fold(n).as_str()))
             .map(|(n, _)| n.as_str())
             .collect();
         match names.as_slice() {

@@ -192,3 +192,26 @@ fn every_module_has_a_one_sentence_summary() {
         problems.join("\n  ")
     );
 }
+
+#[test]
+fn only_the_server_folds_lookalikes() {
+    // `rules::name_key` carries NFKC and confusable tables: 80 KB of brotli WASM if the page used it.
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let users: Vec<String> = files
+        .iter()
+        .map(|f| module_of(&src, f))
+        .filter(|m| !m.starts_with("server/") && m != "rules" && !m.starts_with("bin/"))
+        .filter(|m| {
+            let text = std::fs::read_to_string(src.join(format!("{m}.rs")))
+                .or_else(|_| std::fs::read_to_string(src.join(m).join("mod.rs")))
+                .expect("readable");
+            code_of(&text).contains("name_key(")
+        })
+        .collect();
+    assert!(
+        users.is_empty(),
+        "the page's code folds names with rules::name_fold, not name_key: {users:?}"
+    );
+}

@@ -15,7 +15,7 @@ use crate::live_room::LiveRoom;
 use crate::mentions::{insert, matching, query_at, Query};
 use crate::model::Parts;
 use crate::protocol::Member;
-use crate::rules::name_key;
+use crate::rules::name_fold;
 
 /// The listbox's id, which the textarea's `aria-controls` names.
 const LIST_ID: &str = "mention-list";
@@ -48,11 +48,11 @@ impl MentionPicker {
                     return Vec::new();
                 };
                 model.with(Parts::MEMBERS | Parts::ME, |m| {
-                    let me = m.me.as_ref().map(|me| name_key(&me.name));
+                    let me = m.me.as_ref().map(|me| name_fold(&me.name));
                     let others: Vec<&Member> = m
                         .members
                         .iter()
-                        .filter(|x| me.as_deref() != Some(name_key(&x.name).as_str()))
+                        .filter(|x| me.as_deref() != Some(name_fold(&x.name).as_str()))
                         .collect();
                     matching(others.iter().map(|x| x.name.as_str()), &q.text)
                         .into_iter()
