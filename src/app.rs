@@ -1,12 +1,10 @@
-//! The HTML shell and the root `App` component with its routes.
+//! The HTML shell and the root `App` component, which shows the page its address names.
 //!
-//! `/` is the default room, `/r/<room>` any room, `/status` the server's figures.
+//! `/` is the default room, `/r/<room>` any room, `/status` the server's figures (`address::Page`).
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Title};
-use leptos_router::components::{Route, Router, Routes};
-use leptos_router::{path, SsrMode};
 
+use crate::address::Page;
 use crate::components::room_page::RoomPage;
 use crate::components::server_status::lazy_status_page;
 use crate::components::{lazy_view, Hydrated};
@@ -22,6 +20,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
         <html lang=lang.tag()>
             <head>
                 <meta charset="utf-8" />
+                <title>{Page::current().title(lang)}</title>
                 // The layout shrinks above a phone's on-screen keyboard, keeping the composer in view.
                 <meta
                     name="viewport"
@@ -35,7 +34,6 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <link rel="stylesheet" id="leptos" href=options.css_path() />
                 <AutoReload options=options.clone() />
                 {hydration_script(&options)}
-                <MetaTags />
             </head>
             <body>
                 <App />
@@ -100,7 +98,6 @@ fn content_security_policy() {
 
 #[component]
 pub fn App() -> impl IntoView {
-    provide_meta_context();
     provide_language();
     let (hydrated, set_hydrated) = signal(false);
     // Effects run only in the browser, after hydration. The switch waits for a task of its own:
@@ -109,17 +106,10 @@ pub fn App() -> impl IntoView {
     Effect::new(move |_| set_timeout(move || set_hydrated.set(true), Default::default()));
     provide_context(Hydrated(hydrated));
 
-    view! {
-        <Title text=t("app-title") />
-        <Router>
-            <Routes fallback=|| view! { <NotFound /> }>
-                // In order: the page's body is sent once the room's snapshot is in it, never a
-                // "Loading…" that the room then replaces (the page jumped: a layout shift).
-                <Route path=path!("/") view=RoomPage ssr=SsrMode::InOrder />
-                <Route path=path!("/r/:room") view=RoomPage ssr=SsrMode::InOrder />
-                <Route path=path!("/status") view=|| lazy_view(lazy_status_page()) />
-            </Routes>
-        </Router>
+    match Page::current() {
+        Page::Room(room) => view! { <RoomPage room /> }.into_any(),
+        Page::Status => lazy_view(lazy_status_page()).into_any(),
+        Page::NotFound => view! { <NotFound /> }.into_any(),
     }
 }
 

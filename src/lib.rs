@@ -8,6 +8,7 @@
 
 #![recursion_limit = "256"]
 
+pub mod address;
 pub mod api;
 pub mod app;
 pub mod attention;

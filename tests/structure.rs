@@ -29,6 +29,7 @@ fn layer(module: &str) -> Option<(u8, &'static str)> {
         ["app"] => (10, "app"),
         ["components", ..] => (9, "components"),
         ["api"] => (8, "api"),
+        ["address"] => (8, "address"),
         ["client", ..] => (8, "client"),
         ["live_room"] => (7, "live_room"),
         ["model"] => (6, "model"),

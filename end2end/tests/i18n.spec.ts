@@ -36,11 +36,13 @@ test('the server renders the language of Accept-Language from the first byte, En
   expect(zh).toMatch(/<html[^>]* lang="zh-CN"/);
   expect(zh).toContain('加入聊天室');
   expect(zh).toContain('昵称');
+  expect(zh).toContain(`<title>#${room} · 聊天室</title>`);
   expect(zh).not.toContain('Join the room');
 
   const en = await rawHtml(baseURL!, `/r/${room}`, { 'Accept-Language': 'en-US,en;q=0.9' });
   expect(en).toMatch(/<html[^>]* lang="en"/);
   expect(en).toContain('Join the room');
+  expect(en).toContain(`<title>#${room} · Chat</title>`);
   expect(en).not.toContain('加入聊天室');
 
   // No header, or only languages we do not have: English.

@@ -8,6 +8,7 @@ import {
   members,
   openRoom,
   uniqueRoom,
+  waitForHydration,
 } from './helpers';
 
 test.afterEach(async ({ browser }) => {
@@ -175,4 +176,28 @@ test('avatar picker works with arrow keys; name and avatar are remembered', asyn
   await expect(page.getByTestId('avatar-picker').locator('input[type="radio"]:checked')).toHaveCount(1);
 
   await ctx.close();
+});
+
+test('the room form opens another room as its own page, and refuses a name that is no room', async ({ browser }) => {
+  const page = await (await browser.newContext()).newPage();
+  const first = uniqueRoom('from');
+  const second = uniqueRoom('to');
+  await openRoom(page, first);
+  await expect(page).toHaveTitle(`#${first} · Chat`);
+  const input = page.getByRole('textbox', { name: 'Room' });
+
+  await input.fill('no such room!');
+  await page.getByRole('button', { name: 'Go', exact: true }).click();
+  await expect(input).toHaveAttribute('aria-invalid', 'true');
+  await expect(page).toHaveURL(new RegExp(`/r/${first}$`));
+
+  await input.fill(second.toUpperCase());
+  await page.getByRole('button', { name: 'Go', exact: true }).click();
+  await expect(page).toHaveURL(new RegExp(`/r/${second}$`));
+  await waitForHydration(page);
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText(`#${second}`);
+  await expect(page).toHaveTitle(`#${second} · Chat`);
+  // The new room's page is live: joining it works.
+  await join(page, second, 'Switcher', 'fox');
+  await expect(member(page, 'Switcher')).toBeVisible();
 });

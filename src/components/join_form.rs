@@ -19,9 +19,7 @@ pub fn JoinForm(room: String, model: LiveRoom) -> impl IntoView {
     let name = RwSignal::new(String::new());
     let avatar = RwSignal::new(DEFAULT_AVATAR.to_string());
     // A plain form post (before the WASM) that was refused comes back as `?refused=<code>`.
-    let refused = leptos_router::hooks::use_query_map()
-        .with_untracked(|q| q.get("refused"))
-        .and_then(|code| refused_in_address(&code));
+    let refused = crate::address::query_value("refused").and_then(|code| refused_in_address(&code));
     let at = |field| refused.clone().filter(|(f, _)| *f == field).map(|(_, t)| t);
     let name_error = RwSignal::new(
         model

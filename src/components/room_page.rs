@@ -1,8 +1,6 @@
 //! A room's page: loads its snapshot (server-rendered first paint), then shows the join form or the chat.
 
 use leptos::prelude::*;
-use leptos_meta::Title;
-use leptos_router::hooks::use_params_map;
 
 use super::attention::{MentionBell, RoomAttention};
 use super::chat_view::{lazy_chat_view, MembersButton, MembersDrawer};
@@ -17,7 +15,7 @@ use crate::i18n::{t, use_lang, Text};
 use crate::live_room::LiveRoom;
 use crate::model::{Parts, RoomModel};
 use crate::protocol::pages::RoomSnapshot;
-use crate::rules::{validate_room, RoomError, DEFAULT_ROOM};
+use crate::rules::{validate_room, RoomError};
 
 /// Why a room's page could not load (kept from the server's render for hydration).
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
@@ -36,18 +34,12 @@ impl LoadError {
     }
 }
 
+/// The page of `room`, as its address names it.
 #[component]
-pub fn RoomPage() -> impl IntoView {
+pub fn RoomPage(room: String) -> impl IntoView {
     let lang = use_lang();
-    let params = use_params_map();
-    let room = Memo::new(move |_| {
-        params
-            .read()
-            .get("room")
-            .unwrap_or_else(|| DEFAULT_ROOM.to_string())
-    });
     let snapshot = Resource::new(
-        move || room.get(),
+        move || room.clone(),
         |room| async move {
             match validate_room(&room) {
                 Ok(room) => load_room(room).await.map_err(|e| match e {
@@ -92,17 +84,19 @@ fn RoomView(snap: RoomSnapshot) -> impl IntoView {
     let model = LiveRoom::new(RoomModel::from_snapshot(snap));
     let joined = move || model.with(Parts::ME, |m| m.me.is_some());
     // "#lobby · Chat", and "(@) (3) #lobby · Chat" while unread messages wait in a hidden tab.
+    #[cfg_attr(not(feature = "hydrate"), allow(unused_variables))]
     let attention = RoomAttention::provide(model);
-    let title = {
-        let room = room.clone();
-        move || attention.title(&room, lang.get())
-    };
     let online = move || model.with(Parts::ONLINE, |m| m.online);
     // Frames for the live connection, which the chat opens: the header's moderation tools send there too.
     let outgoing: Outgoing = StoredValue::new(None);
     let drawer = MembersDrawer::default();
+    // The server's `<title>` has no unread count: once live, the page keeps it current.
+    #[cfg(feature = "hydrate")]
+    {
+        let room = room.clone();
+        Effect::new(move |_| document().set_title(&attention.title(&room, lang.get())));
+    }
     view! {
-        <Title text=title />
         <div class="layout">
             <header class="topbar">
                 <div class="room-title">
@@ -146,13 +140,13 @@ fn RoomSwitcher() -> impl IntoView {
     let (target, set_target) = signal(String::new());
     let (error, set_error) = signal(None::<Text>);
     let lang = use_lang();
-    let navigate = leptos_router::hooks::use_navigate();
     let go = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         match validate_room(&target.get_untracked()) {
             Ok(room) => {
                 set_error.set(None);
-                navigate(&format!("/r/{room}"), Default::default());
+                // Another room is another page, loaded like any other.
+                let _ = window().location().set_href(&format!("/r/{room}"));
             }
             Err(e) => set_error.set(Some(e.text())),
         }

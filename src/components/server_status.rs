@@ -1,7 +1,6 @@
 //! The live status page `/status`: connections, rooms and message rate over the last minutes, redrawn every second.
 
 use leptos::prelude::*;
-use leptos_meta::Title;
 
 use crate::api::load_status;
 use crate::i18n::{t, tr, use_lang, Text};
@@ -26,7 +25,6 @@ pub fn ServerStatusPage() -> impl IntoView {
     #[cfg(feature = "hydrate")]
     poll(live, failed);
     view! {
-        <Title text=t("status-title") />
         <main class="status-page">
             <h1>{t("status-heading")}</h1>
             <Suspense fallback=|| {

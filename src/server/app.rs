@@ -8,7 +8,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use leptos_axum::{generate_route_list, LeptosRoutes};
+use leptos_axum::{AxumRouteListing, LeptosRoutes};
+use leptos_router::{Method, SsrMode};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -16,7 +17,7 @@ use tower_http::compression::CompressionLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use crate::app::{shell, App};
+use crate::app::shell;
 use crate::server::config::Config;
 use crate::server::http::api_limits;
 use crate::server::http::serve as accept;
@@ -50,9 +51,22 @@ impl Surface {
     }
 }
 
+/// The pages' paths (`address::Page` tells them apart), each with how it streams.
+fn pages() -> Vec<AxumRouteListing> {
+    // In order: a room's body is sent once its snapshot is in it, never a "Loading…" that the
+    // room then replaces (the page jumped: a layout shift).
+    [
+        ("/", SsrMode::InOrder),
+        ("/r/{room}", SsrMode::InOrder),
+        ("/status", SsrMode::OutOfOrder),
+    ]
+    .into_iter()
+    .map(|(path, mode)| AxumRouteListing::new(path.into(), mode, [Method::Get], vec![]))
+    .collect()
+}
+
 /// The whole app as one router.
 pub fn router(state: AppState, surface: Surface) -> Router {
-    let routes = generate_route_list(App);
     let options = state.leptos_options.clone();
     let app = Router::new()
         .route("/ws/{room}", get(ws::ws_route))
@@ -70,7 +84,7 @@ pub fn router(state: AppState, surface: Surface) -> Router {
         .filter(|_| admin_here);
     let app = app
         .merge(crate::server::admin::routes(token))
-        .leptos_routes(&state, routes, move || shell(options.clone()));
+        .leptos_routes(&state, pages(), move || shell(options.clone()));
     // Static files and the 404 page: from inside the binary, or from `site_root` on disk.
     #[cfg(feature = "embed")]
     let app = app.fallback_service(crate::server::assets::fallback(state.clone()));
@@ -332,5 +346,23 @@ pub async fn stop_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::address::Page;
+
+    #[test]
+    fn every_served_page_is_one_the_app_shows() {
+        for listing in pages() {
+            assert_ne!(
+                Page::at(listing.path()),
+                Page::NotFound,
+                "{}",
+                listing.path()
+            );
+        }
     }
 }
