@@ -6,7 +6,11 @@ import {
   join,
   member,
   members,
+  messageWithText,
+  messages,
+  openMessageMenu,
   openRoom,
+  sendMessage,
   uniqueRoom,
   waitForHydration,
 } from './helpers';
@@ -200,4 +204,50 @@ test('the room form opens another room as its own page, and refuses a name that 
   // The new room's page is live: joining it works.
   await join(page, second, 'Switcher', 'fox');
   await expect(member(page, 'Switcher')).toBeVisible();
+});
+
+test("a visitor's preview shows the conversation as it is, read-only: edits, reactions, deletions", async ({
+  browser,
+}) => {
+  const room = uniqueRoom('peek');
+  const ann = await (await browser.newContext()).newPage();
+  await join(ann, room, 'Ann', 'fox');
+  for (const text of ['hello there', 'typo hree', 'gone soon']) {
+    await sendMessage(ann, text);
+  }
+  const composer = ann.getByTestId('composer');
+  const gone = await messageWithText(ann, 'gone soon').getAttribute('data-id');
+  const deleting = await openMessageMenu(messageWithText(ann, 'gone soon'));
+  await deleting.getByTestId('menu-delete').click();
+  await deleting.getByTestId('confirm-delete-button').click();
+  await expect(messageWithText(ann, 'gone soon')).toHaveCount(0);
+  await composer.press('ArrowUp');
+  await expect(composer).toHaveValue('typo hree');
+  await composer.fill('typo here');
+  await composer.press('Enter');
+  await expect(messageWithText(ann, 'typo here')).toHaveCount(1);
+  const menu = await openMessageMenu(messageWithText(ann, 'hello there'));
+  await menu.getByTestId('menu-react').click();
+  await menu.locator('[data-testid="pick-emoji"][data-emoji="👍"]').click();
+  await expect(messageWithText(ann, 'hello there').getByTestId('reaction')).toHaveCount(1);
+
+  const visitor = await (await browser.newContext()).newPage();
+  await openRoom(visitor, room);
+  await expect(visitor.getByTestId('join-form')).toBeVisible();
+  await expect(messages(visitor)).toHaveCount(3);
+  await expect(messages(visitor).getByTestId('message-menu-button')).toHaveCount(0);
+  await expect(messageWithText(visitor, 'typo here').getByTestId('message-edited')).toHaveText('(edited)');
+  await expect(messageWithText(visitor, 'typo hree')).toHaveCount(0);
+  const chip = messageWithText(visitor, 'hello there').locator('[data-testid="reaction"][data-emoji="👍"]');
+  await expect(chip).toHaveText(/👍\s*1/);
+  await expect(chip).toHaveAttribute('title', '👍 1: Ann');
+  await expect(visitor.locator(`[data-testid="message"][data-id="${gone}"]`).getByTestId('message-deleted')).toHaveText(
+    'message deleted',
+  );
+  // Another language rewords it in place.
+  await visitor.getByTestId('language-select').selectOption('zh');
+  await expect(messageWithText(visitor, 'typo here').getByTestId('message-edited')).toHaveText('（已编辑）');
+  await expect(visitor.locator(`[data-testid="message"][data-id="${gone}"]`).getByTestId('message-deleted')).toHaveText(
+    '消息已删除',
+  );
 });

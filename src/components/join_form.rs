@@ -3,8 +3,8 @@
 use leptos::prelude::*;
 
 use super::avatar_picker::AvatarPicker;
-use super::message_list::MessageList;
 use super::now_ms;
+use super::preview_list::PreviewList;
 use super::time::local_when;
 use crate::api::JoinRoom;
 use crate::avatars::{avatar_url, DEFAULT_AVATAR};
@@ -115,6 +115,8 @@ pub fn JoinForm(room: String, model: LiveRoom) -> impl IntoView {
                         autocomplete="nickname"
                         placeholder=t("join-name-placeholder")
                         prop:value=name
+                        // Someone about to join: the chat's chunk comes while they type.
+                        on:focus=move |_| preload_chat()
                         on:input=move |ev| {
                             name.set(event_target_value(&ev));
                             name_error.set(None);
@@ -173,11 +175,17 @@ pub fn JoinForm(room: String, model: LiveRoom) -> impl IntoView {
             <Show when=move || model.with(Parts::ENTRIES, |m| !m.entries.is_empty())>
                 <section class="card preview-conversation" aria-label=t("join-recent")>
                     <h2>{t("join-recent")}</h2>
-                    <MessageList model />
+                    <PreviewList model />
                 </section>
             </Show>
         </main>
     }
+}
+
+/// Fetches the chat's WASM chunk ahead of the join (a second call costs nothing).
+fn preload_chat() {
+    #[cfg(feature = "hydrate")]
+    leptos::task::spawn_local(super::chat_view::__preload_lazy_chat_view());
 }
 
 /// The shared name rule, from its own WASM chunk: its Unicode tables (scripts) are not part of

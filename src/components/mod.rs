@@ -15,6 +15,7 @@ pub mod message_menu;
 pub mod message_text;
 pub mod moderate_panel;
 pub mod popup;
+pub mod preview_list;
 pub mod room_header;
 pub mod room_notices;
 pub mod room_page;
