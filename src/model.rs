@@ -39,6 +39,13 @@ pub enum ConnState {
 }
 
 impl ConnState {
+    pub const ALL: [ConnState; 4] = [
+        ConnState::Connecting,
+        ConnState::Online,
+        ConnState::Reconnecting,
+        ConnState::Offline,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ConnState::Connecting => "connecting",

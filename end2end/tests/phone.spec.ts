@@ -206,6 +206,46 @@ test('at 360×640 the chat fits: no sideways scroll, the composer in view, the p
   await expectTouchTargets(page, 'header button, .composer button, .composer textarea');
 });
 
+/** How many rows the header's shown items take (an item starts a row below the bottom of the last). */
+async function headerRows(page: Page): Promise<number> {
+  return page.locator('.topbar').evaluate((bar) => {
+    const boxes = [...bar.children]
+      .map((el) => el.getBoundingClientRect())
+      .filter((r) => r.width > 0 && r.height > 0)
+      .sort((a, b) => a.top - b.top);
+    let rows = 0;
+    let bottom = -Infinity;
+    for (const r of boxes) {
+      if (r.top >= bottom - 1) {
+        rows += 1;
+        bottom = r.bottom;
+      } else {
+        bottom = Math.max(bottom, r.bottom);
+      }
+    }
+    return rows;
+  });
+}
+
+test('at 360×640 the header keeps to two rows in English and Chinese; a member finds the count on the members button', async ({
+  browser,
+}) => {
+  for (const locale of ['en-US', 'zh-CN']) {
+    const ctx = await browser.newContext({ ...pixel7, locale, viewport: { width: 360, height: 640 } });
+    const page = await ctx.newPage();
+    const room = uniqueRoom('rows');
+    await openRoom(page, room);
+    expect(await headerRows(page), `${locale}, visitor`).toBe(2);
+    await tapJoin(page, room, 'Row', 'cat');
+    expect(await headerRows(page), `${locale}, member`).toBe(2);
+    await expect(page.getByTestId('online-count')).toBeHidden();
+    const name = locale === 'en-US' ? 'Members, 1 person online' : '成员，1 人在线';
+    await expect(page.getByRole('button', { name })).toBeVisible();
+    await expectNothingWider(page);
+    await ctx.close();
+  }
+});
+
 test('installable: the manifest and its icons are served and linked', async ({ page, request }) => {
   await page.goto('/');
   await expect(page.locator('link[rel="manifest"]')).toHaveAttribute('href', '/manifest.webmanifest');

@@ -22,6 +22,10 @@ online-count = { $count ->
    *[other] { $count } people online
 }
 members-heading = Members
+members-button = Members, { $count ->
+    [one] { $count } person online
+   *[other] { $count } people online
+}
 members-more = and { $count } more
 leave-room = Leave room
 room-label = Room

@@ -21,6 +21,9 @@ online-count = { $count ->
    *[other] { $count } 人在线
 }
 members-heading = 成员
+members-button = 成员，{ $count ->
+   *[other] { $count } 人在线
+}
 members-more = 还有 { $count } 人
 leave-room = 离开聊天室
 room-label = 聊天室

@@ -98,7 +98,7 @@ fn RoomView(snap: RoomSnapshot) -> impl IntoView {
     }
     view! {
         <div class="layout">
-            <header class="topbar">
+            <header class="topbar" class:joined=joined>
                 <div class="room-title">
                     <h1 class="room-name">
                         <span class="hash">"#"</span>
@@ -112,7 +112,7 @@ fn RoomView(snap: RoomSnapshot) -> impl IntoView {
                     }}
                 </span>
                 <Show when=joined>
-                    <MembersButton drawer />
+                    <MembersButton drawer model />
                     <ConnectionStatus model />
                     <MentionBell />
                 </Show>
