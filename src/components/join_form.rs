@@ -6,7 +6,6 @@ use super::avatar_picker::AvatarPicker;
 use super::now_ms;
 use super::preview_list::PreviewList;
 use super::time::local_when;
-use crate::api::JoinRoom;
 use crate::avatars::{avatar_url, DEFAULT_AVATAR};
 use crate::i18n::{t, use_lang, Text};
 use crate::live_room::LiveRoom;
@@ -28,7 +27,7 @@ pub fn JoinForm(room: String, model: LiveRoom) -> impl IntoView {
     );
     let avatar_error = RwSignal::new(at(JoinField::Avatar));
     let room_error = RwSignal::new(at(JoinField::Room));
-    let join = ServerAction::<JoinRoom>::new();
+    let pending = RwSignal::new(false);
     let room_field = room.clone();
 
     // Prefill what this browser used last time (only the browser has it).
@@ -42,53 +41,47 @@ pub fn JoinForm(room: String, model: LiveRoom) -> impl IntoView {
         }
     });
 
-    Effect::new(move |_| {
-        let Some(result) = join.value().get() else {
-            return;
-        };
-        match result {
-            Ok(JoinOutcome::Joined(member)) => joined(model, member, None),
-            // A new room: its one-time owner link is shown until claimed or dismissed.
-            Ok(JoinOutcome::Created { member, token }) => joined(model, member, Some(token)),
-            Ok(JoinOutcome::Refused {
-                field,
-                message,
-                code,
-            }) => {
-                let text = Some(refusal_text(code, message));
-                match field {
-                    JoinField::Name => name_error.set(text),
-                    JoinField::Avatar => avatar_error.set(text),
-                    JoinField::Room => room_error.set(text),
-                }
+    let answered = move |result: Result<JoinOutcome, ServerFnError>| match result {
+        Ok(JoinOutcome::Joined(member)) => joined(model, member, None),
+        // A new room: its one-time owner link is shown until claimed or dismissed.
+        Ok(JoinOutcome::Created { member, token }) => joined(model, member, Some(token)),
+        Ok(JoinOutcome::Refused {
+            field,
+            message,
+            code,
+        }) => {
+            let text = Some(refusal_text(code, message));
+            match field {
+                JoinField::Name => name_error.set(text),
+                JoinField::Avatar => avatar_error.set(text),
+                JoinField::Room => room_error.set(text),
             }
-            // A limit (e.g. too many joins from one address), in the reader's words when known.
-            Err(ServerFnError::ServerError(message)) => room_error.set(Some(
-                JoinLimit::from_message(&message).map_or(Text::raw(message), limit_text),
-            )),
-            Err(e) => room_error.set(Some(
-                Text::new("join-could-not").arg("error", e.to_string()),
-            )),
         }
-    });
+        // A limit (e.g. too many joins from one address), in the reader's words when known.
+        Err(ServerFnError::ServerError(message)) => room_error.set(Some(
+            JoinLimit::from_message(&message).map_or(Text::raw(message), limit_text),
+        )),
+        Err(e) => room_error.set(Some(
+            Text::new("join-could-not").arg("error", e.to_string()),
+        )),
+    };
 
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
+        if pending.get_untracked() {
+            return;
+        }
         name_error.set(None);
         avatar_error.set(None);
         room_error.set(None);
-        let room = room.clone();
+        pending.set(true);
+        let (room, name, avatar) = (room.clone(), name.get_untracked(), avatar.get_untracked());
         leptos::task::spawn_local(async move {
-            match lazy_validate_name(name.get_untracked()).await {
-                Ok(valid) => {
-                    join.dispatch(JoinRoom {
-                        room,
-                        name: valid,
-                        avatar: avatar.get_untracked(),
-                    });
-                }
+            match lazy_join(room, name, avatar).await {
+                Ok(result) => answered(result),
                 Err(e) => name_error.set(Some(e.text())),
             }
+            pending.set(false);
         });
     };
 
@@ -115,7 +108,7 @@ pub fn JoinForm(room: String, model: LiveRoom) -> impl IntoView {
                         autocomplete="nickname"
                         placeholder=t("join-name-placeholder")
                         prop:value=name
-                        // Someone about to join: the chat's chunk comes while they type.
+                        // Someone about to join: the join's and the chat's chunks come while they type.
                         on:focus=move |_| preload_chat()
                         on:input=move |ev| {
                             name.set(event_target_value(&ev));
@@ -139,7 +132,7 @@ pub fn JoinForm(room: String, model: LiveRoom) -> impl IntoView {
                     type="submit"
                     class="primary"
                     data-testid="join-button"
-                    disabled=move || join.pending().get()
+                    disabled=move || pending.get()
                 >
                     {t("join-submit")}
                 </button>
@@ -182,17 +175,27 @@ pub fn JoinForm(room: String, model: LiveRoom) -> impl IntoView {
     }
 }
 
-/// Fetches the chat's WASM chunk ahead of the join (a second call costs nothing).
+/// Fetches the WASM chunks of the join and of the chat ahead of the submit (a second call costs
+/// nothing).
 fn preload_chat() {
     #[cfg(feature = "hydrate")]
-    leptos::task::spawn_local(super::chat_view::__preload_lazy_chat_view());
+    {
+        leptos::task::spawn_local(__preload_lazy_join());
+        leptos::task::spawn_local(super::chat_view::__preload_lazy_chat_view());
+    }
 }
 
-/// The shared name rule, from its own WASM chunk: its Unicode tables (scripts) are not part of
-/// the first load, only of the first submit.
+/// Checks the name by the shared rule and asks the server to join, from a WASM chunk of its own:
+/// the rule's script tables and the join call's client (its form encoding, the answer's decoding)
+/// are not part of the first load, only of the first submit.
 #[lazy]
-fn lazy_validate_name(raw: String) -> Result<String, crate::rules::NameError> {
-    validate_name(&raw)
+async fn lazy_join(
+    room: String,
+    name: String,
+    avatar: String,
+) -> Result<Result<JoinOutcome, ServerFnError>, NameError> {
+    let name = validate_name(&name)?;
+    Ok(crate::api::join_room(room, name, avatar).await)
 }
 
 /// Joined as `member`: the chat takes over (with a fresh standing).
