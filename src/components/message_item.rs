@@ -2,11 +2,11 @@
 
 use leptos::prelude::*;
 
+use super::byline::{Byline, MessageAvatar};
 use super::message_menu::MessageMenu;
 use super::message_text::MessageText;
-use super::time::{local_hhmm, utc_hhmm, MessageTime};
+use super::time::{local_hhmm, utc_hhmm};
 use super::{lazy_view, send_change, Hydrated, Outgoing};
-use crate::avatars::avatar_url;
 use crate::i18n::{t, tr, use_lang};
 use crate::live_room::LiveRoom;
 use crate::model::{Compose, Parts};
@@ -58,21 +58,10 @@ pub fn MessageItem(first: ChatMessage, actions: Actions) -> impl IntoView {
             data-testid="message"
             data-id=id.to_string()
         >
-            <img
-                class="avatar"
-                data-testid="message-avatar"
-                src=avatar_url(&head.avatar)
-                // Beside the name it pictures: not read out.
-                alt=""
-                width="36"
-                height="36"
-            />
+            <MessageAvatar avatar=head.avatar.clone() />
             <div class="body">
                 <div class="meta">
-                    <span class="name" data-testid="message-name">
-                        {head.name.clone()}
-                    </span>
-                    <MessageTime ts=head.ts />
+                    <Byline name=head.name.clone() ts=head.ts />
                     {move || message.with(|m| m.edited).map(|ts| view! { <Edited ts /> })}
                 </div>
                 {move || {

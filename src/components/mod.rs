@@ -2,6 +2,7 @@
 
 pub mod attention;
 pub mod avatar_picker;
+pub mod byline;
 pub mod chat_view;
 pub mod composer;
 pub mod join_form;

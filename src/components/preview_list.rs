@@ -7,9 +7,8 @@
 
 use leptos::prelude::*;
 
+use super::byline::{Byline, MessageAvatar};
 use super::message_text::MessageText;
-use super::time::MessageTime;
-use crate::avatars::avatar_url;
 use crate::i18n::{t, use_lang};
 use crate::live_room::LiveRoom;
 use crate::model::Entry;
@@ -126,20 +125,10 @@ fn PreviewItem(message: ChatMessage, model: LiveRoom) -> impl IntoView {
     };
     view! {
         <li class="message" data-testid="message" data-id=m.id.to_string()>
-            <img
-                class="avatar"
-                data-testid="message-avatar"
-                src=avatar_url(&m.avatar)
-                alt=""
-                width="36"
-                height="36"
-            />
+            <MessageAvatar avatar=m.avatar />
             <div class="body">
                 <div class="meta">
-                    <span class="name" data-testid="message-name">
-                        {m.name}
-                    </span>
-                    <MessageTime ts=m.ts />
+                    <Byline name=m.name ts=m.ts />
                     {edited}
                 </div>
                 {quote}
