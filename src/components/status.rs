@@ -18,7 +18,7 @@ pub fn ConnectionStatus(model: LiveRoom) -> impl IntoView {
             .collect_view()
     };
     view! {
-        <span class="status" data-state=move || state().as_str()>
+        <span class="status">
             <span
                 class="status-now"
                 data-testid="connection-status"
