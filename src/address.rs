@@ -4,7 +4,8 @@
 //! loading, not by a client-side router: leptos_router and leptos_meta were 38 KB of the first
 //! load's brotli WASM (339.1 KB with them, 300.9 KB without), and another room is another page.
 
-use crate::i18n::{tr, Lang, Text};
+use crate::attention::room_title;
+use crate::i18n::{tr, Lang};
 use crate::rules::{validate_room, DEFAULT_ROOM};
 
 /// What an address shows.
@@ -42,7 +43,7 @@ impl Page {
     pub fn title(&self, lang: Lang) -> String {
         match self {
             Page::Room(room) => match validate_room(room) {
-                Ok(room) => Text::new("room-title").arg("room", room).render(lang),
+                Ok(room) => room_title(&room, lang),
                 Err(_) => tr(lang, "app-title", &[]),
             },
             Page::Status => tr(lang, "status-title", &[]),

@@ -112,9 +112,14 @@ impl Attention {
                 title.push_str(&format!("({}) ", self.unread));
             }
         }
-        title.push_str(&Text::new("room-title").arg("room", room).render(lang));
+        title.push_str(&room_title(room, lang));
         title
     }
+}
+
+/// A room's page title with nothing unread (`#lobby · Chat`), as the server sends it.
+pub fn room_title(room: &str, lang: Lang) -> String {
+    Text::new("room-title").arg("room", room).render(lang)
 }
 
 /// A notification's text for `message`: `Ann: what she wrote`, long texts cut with `…`.
