@@ -55,7 +55,7 @@ pub fn avatar_url(id: &str) -> String {
 pub fn avatar_label(id: &str) -> String {
     let mut chars = shown_avatar(id).chars();
     match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
+        Some(first) => first.to_ascii_uppercase().to_string() + chars.as_str(),
         None => String::new(),
     }
 }

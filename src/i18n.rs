@@ -1,4 +1,4 @@
-//! The UI's words in English and Simplified Chinese, from the Fluent catalogues in `locales/`.
+//! The UI's words in English and Simplified Chinese, from the Fluent catalogues in `locales/` (compiled by `build.rs`).
 //!
 //! The server picks the language of its first render from the `lang` cookie, else from
 //! `Accept-Language` (English when neither names a language we have), and writes it into
@@ -6,10 +6,8 @@
 //! words. [`Text`] is a message key with its arguments, kept by the model and put into words
 //! only when shown, so that switching the language rewords what is already on the page.
 
-use std::sync::OnceLock;
+use std::borrow::Cow;
 
-use fluent_bundle::concurrent::FluentBundle;
-use fluent_bundle::{FluentArgs, FluentResource, FluentValue};
 use leptos::prelude::*;
 
 use crate::protocol::ErrorCode;
@@ -24,12 +22,6 @@ pub enum Lang {
     En,
     Zh,
 }
-
-/// Each language's catalogue, as a translator edits it.
-const CATALOGUES: [(Lang, &str); 2] = [
-    (Lang::En, include_str!("../locales/en/main.ftl")),
-    (Lang::Zh, include_str!("../locales/zh-CN/main.ftl")),
-];
 
 impl Lang {
     pub const ALL: [Lang; 2] = [Lang::En, Lang::Zh];
@@ -111,54 +103,105 @@ impl Lang {
             })
     }
 
-    fn index(self) -> usize {
-        self as usize
+    /// The CLDR cardinal plural category of the whole number `n` (English: "1 person", "2 people";
+    /// Chinese has one form).
+    pub fn plural(self, n: i64) -> &'static str {
+        match self {
+            Lang::En if n.unsigned_abs() == 1 => "one",
+            _ => "other",
+        }
     }
 }
 
-/// `lang`'s catalogue, parsed the first time it is asked for (a reader of one language never parses the other).
-fn bundle_of(lang: Lang) -> &'static FluentBundle<FluentResource> {
-    static BUNDLES: [OnceLock<FluentBundle<FluentResource>>; 2] =
-        [OnceLock::new(), OnceLock::new()];
-    let (_, source) = CATALOGUES[lang.index()];
-    BUNDLES[lang.index()].get_or_init(|| bundle(lang, source))
-}
-
-fn bundle(lang: Lang, source: &str) -> FluentBundle<FluentResource> {
-    // The plural rules go by language alone ("zh", not "zh-CN").
-    let id = lang.code().parse().unwrap_or_default();
-    let mut bundle = FluentBundle::new_concurrent(vec![id]);
-    // Plain text: no Unicode isolation marks around names.
-    bundle.set_use_isolating(false);
-    // A catalogue with a syntax error keeps the messages that parsed (tests/locales.rs fails on it).
-    let resource = FluentResource::try_new(source.to_string()).unwrap_or_else(|(res, _)| res);
-    let _ = bundle.add_resource(resource);
-    bundle
+/// The catalogues, compiled by `build.rs`.
+mod catalogue {
+    use super::{Args, Key, Lang};
+    include!(concat!(env!("OUT_DIR"), "/catalogue.rs"));
 }
 
 /// The message `key` in `lang` with `args`; English where `lang` lacks it, the key where both do.
-pub fn tr(lang: Lang, key: &str, args: &[(&str, FluentValue<'_>)]) -> String {
-    let mut fluent_args = FluentArgs::new();
-    for (name, value) in args {
-        fluent_args.set(*name, value.clone());
-    }
+pub fn tr(lang: Lang, key: &str, args: &[(&str, Value<'_>)]) -> String {
+    let mut out = String::new();
     for l in [lang, Lang::En] {
-        let bundle = bundle_of(l);
-        if let Some(pattern) = bundle.get_message(key).and_then(|m| m.value()) {
-            let mut errors = Vec::new();
-            return bundle
-                .format_pattern(pattern, Some(&fluent_args), &mut errors)
-                .into_owned();
+        if catalogue::write(l, key, &Args(args), &mut out) {
+            return out;
         }
     }
     // A key neither catalogue has (a newer server's code): the server's own words, if it sent any.
     args.iter()
         .find(|(name, _)| *name == "server")
         .map(|(_, v)| match v {
-            FluentValue::String(s) => s.to_string(),
-            _ => key.to_string(),
+            Value::Str(s) => s.to_string(),
+            Value::Num(_) => key.to_string(),
         })
         .unwrap_or_else(|| key.to_string())
+}
+
+/// An argument's value as a message reads it: words, or a whole number (which picks plural forms).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Value<'a> {
+    Str(Cow<'a, str>),
+    Num(i64),
+}
+
+impl<'a> From<&'a str> for Value<'a> {
+    fn from(s: &'a str) -> Self {
+        Value::Str(Cow::Borrowed(s))
+    }
+}
+impl From<String> for Value<'_> {
+    fn from(s: String) -> Self {
+        Value::Str(Cow::Owned(s))
+    }
+}
+impl From<i64> for Value<'_> {
+    fn from(n: i64) -> Self {
+        Value::Num(n)
+    }
+}
+
+/// A variant's key in a selection: a plural category or word, or an exact number.
+#[allow(
+    dead_code,
+    reason = "no catalogue has a number key yet (a translator may write `[0]`)"
+)]
+enum Key {
+    Word(&'static str),
+    Num(i64),
+}
+
+/// One message's arguments, as the compiled catalogue reads them.
+struct Args<'a>(&'a [(&'a str, Value<'a>)]);
+
+impl Args<'_> {
+    fn get(&self, name: &str) -> Option<&Value<'_>> {
+        self.0.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+
+    /// Writes the argument `name` (`{$name}` if it is missing, as Fluent does).
+    fn write(&self, name: &str, o: &mut String) {
+        match self.get(name) {
+            Some(Value::Str(s)) => o.push_str(s),
+            Some(Value::Num(n)) => o.push_str(&n.to_string()),
+            None => {
+                o.push_str("{$");
+                o.push_str(name);
+                o.push('}');
+            }
+        }
+    }
+
+    /// The first of `keys` that the argument `name` matches, as Fluent selects: a number its own
+    /// value or its plural category in `lang`, words the same word. None: the default variant.
+    fn pick(&self, name: &str, lang: Lang, keys: &[Key]) -> Option<usize> {
+        let value = self.get(name)?;
+        keys.iter().position(|key| match (key, value) {
+            (Key::Num(k), Value::Num(n)) => k == n,
+            (Key::Word(w), Value::Num(n)) => *w == lang.plural(*n),
+            (Key::Word(w), Value::Str(s)) => *w == s,
+            (Key::Num(_), Value::Str(_)) => false,
+        })
+    }
 }
 
 /// A message's argument: words, a number (which picks plural forms), or another message.
@@ -218,14 +261,14 @@ impl Text {
 
     /// The words in `lang`.
     pub fn render(&self, lang: Lang) -> String {
-        let args: Vec<(&str, FluentValue<'_>)> = self
+        let args: Vec<(&str, Value<'_>)> = self
             .args
             .iter()
             .map(|(name, arg)| {
                 let value = match arg {
-                    Arg::Str(s) => FluentValue::from(s.as_str()),
-                    Arg::Num(n) => FluentValue::from(*n),
-                    Arg::Text(t) => FluentValue::from(t.render(lang)),
+                    Arg::Str(s) => Value::from(s.as_str()),
+                    Arg::Num(n) => Value::Num(*n),
+                    Arg::Text(t) => Value::from(t.render(lang)),
                 };
                 (*name, value)
             })

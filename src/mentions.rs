@@ -3,7 +3,7 @@
 //! Positions are byte offsets into the text; the browser's caret counts UTF-16 units, so
 //! [`byte_offset`] and [`utf16_offset`] convert between the two.
 
-use crate::rules::MAX_NAME_CHARS;
+use crate::rules::{is_word_char, lowercase, MAX_NAME_CHARS};
 
 /// Most names the list offers at once.
 pub const MAX_OPTIONS: usize = 8;
@@ -26,10 +26,7 @@ pub fn query_at(text: &str, caret: usize) -> Option<Query> {
     if typed.contains('\n')
         || typed.starts_with(char::is_whitespace)
         || typed.chars().count() > MAX_NAME_CHARS
-        || before[..at]
-            .chars()
-            .next_back()
-            .is_some_and(|c| c.is_alphanumeric() || c == '_')
+        || before[..at].chars().next_back().is_some_and(is_word_char)
     {
         return None;
     }
@@ -42,11 +39,11 @@ pub fn query_at(text: &str, caret: usize) -> Option<Query> {
 /// The names that `typed` could start, best first: those it starts, then those one of whose
 /// later words it starts, case ignored; at most [`MAX_OPTIONS`].
 pub fn matching<'a>(names: impl IntoIterator<Item = &'a str>, typed: &str) -> Vec<&'a str> {
-    let typed = typed.to_lowercase();
+    let typed = lowercase(typed);
     let mut starts = Vec::new();
     let mut words = Vec::new();
     for name in names {
-        let lower = name.to_lowercase();
+        let lower = lowercase(name);
         if lower.starts_with(&typed) {
             starts.push(name);
         } else if !typed.is_empty()

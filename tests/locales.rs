@@ -122,6 +122,54 @@ fn every_catalogue_parses_as_fluent() {
     }
 }
 
+/// The page's compiled catalogue (`build.rs`) writes every message as Fluent's own runtime does,
+/// in each language, for numbers of each plural form, for words, and with arguments missing.
+#[test]
+fn the_compiled_catalogue_reads_as_fluent() {
+    use chatroom::i18n::{tr, Lang, Value};
+    use fluent_bundle::{FluentArgs, FluentBundle, FluentResource, FluentValue};
+    let mut compared = 0;
+    for (lang, (tag, _)) in Lang::ALL.into_iter().zip(CATALOGUES) {
+        let mut bundle = FluentBundle::new(vec![lang.code().parse().expect("a language tag")]);
+        bundle.set_use_isolating(false);
+        let resource = FluentResource::try_new(read(tag)).expect("the catalogue parses");
+        bundle.add_resource(resource).expect("no key twice");
+        for (key, message) in messages(&read(tag)) {
+            let pattern = bundle
+                .get_message(&key)
+                .and_then(|m| m.value())
+                .expect("a message with a value");
+            let names: Vec<&str> = message.args.iter().map(String::as_str).collect();
+            let mut cases: Vec<Vec<Value>> = [-1, 0, 1, 2, 3, 5, 11, 21, 100, 101]
+                .into_iter()
+                .map(|n| names.iter().map(|_| Value::Num(n)).collect())
+                .collect();
+            for word in ["Ann", "one", "other", "12"] {
+                cases.push(names.iter().map(|_| Value::from(word)).collect());
+            }
+            cases.push(Vec::new());
+            for values in cases {
+                let args: Vec<(&str, Value)> = names.iter().copied().zip(values).collect();
+                let mut fluent_args = FluentArgs::new();
+                for (name, value) in &args {
+                    fluent_args.set(
+                        *name,
+                        match value {
+                            Value::Str(s) => FluentValue::from(s.to_string()),
+                            Value::Num(n) => FluentValue::from(*n),
+                        },
+                    );
+                }
+                let mut errors = Vec::new();
+                let fluent = bundle.format_pattern(pattern, Some(&fluent_args), &mut errors);
+                assert_eq!(tr(lang, &key, &args), fluent, "{tag}: {key} with {args:?}");
+                compared += 1;
+            }
+        }
+    }
+    assert!(compared > 3000, "compared {compared} messages");
+}
+
 /// Keys the code names directly (`t("…")`, `Text::new("…")`, `tr(…, "…"`) are all in the catalogue.
 #[test]
 fn keys_the_code_names_exist() {
