@@ -38,18 +38,7 @@ impl LoadError {
 #[component]
 pub fn RoomPage(room: String) -> impl IntoView {
     let lang = use_lang();
-    let snapshot = Resource::new(
-        move || room.clone(),
-        |room| async move {
-            match validate_room(&room) {
-                Ok(room) => load_room(room).await.map_err(|e| match e {
-                    ServerFnError::ServerError(msg) => LoadError::Server(msg),
-                    other => LoadError::Server(other.to_string()),
-                }),
-                Err(_) => Err(LoadError::InvalidRoom),
-            }
-        },
-    );
+    let snapshot = Resource::new(move || room.clone(), fetch_room);
     view! {
         <Suspense fallback=|| {
             view! { <main class="page-message">{t("loading")}</main> }
@@ -74,6 +63,20 @@ pub fn RoomPage(room: String) -> impl IntoView {
                 }
             })}
         </Suspense>
+    }
+}
+
+/// Loads `room`'s snapshot, from a WASM chunk of its own: the page hydrates with the snapshot the
+/// server rendered, so the browser runs this only to load the page again (the server function's
+/// client and a second decoder of the snapshot were NN KB of the first load).
+#[lazy]
+async fn fetch_room(room: String) -> Result<RoomSnapshot, LoadError> {
+    match validate_room(&room) {
+        Ok(room) => load_room(room).await.map_err(|e| match e {
+            ServerFnError::ServerError(msg) => LoadError::Server(msg),
+            other => LoadError::Server(other.to_string()),
+        }),
+        Err(_) => Err(LoadError::InvalidRoom),
     }
 }
 
