@@ -46,7 +46,11 @@ pub fn hydrate() {
                 .is_some()
         };
         if shows("[data-testid=chat]") {
-            components::chat_view::__preload_lazy_chat_view().await;
+            futures::future::join(
+                components::chat_view::__preload_lazy_chat_view(),
+                components::chat_view::__preload_lazy_member_tools(),
+            )
+            .await;
         }
         if shows(".status-page") {
             components::server_status::__preload_lazy_status_page().await;

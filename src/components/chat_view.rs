@@ -2,13 +2,16 @@
 
 use leptos::prelude::*;
 
+use super::attention::MentionBell;
 use super::composer::Composer;
 use super::member_list::MemberList;
 use super::message_list::MessageList;
+use super::moderate_panel::ModeratePanel;
 use super::popup::on_escape;
 use super::room_notices::RoomNotices;
+use super::status::ConnectionStatus;
 use super::typing_line::TypingLine;
-use super::Outgoing;
+use super::{is_moderator, Outgoing};
 use crate::api::LeaveRoom;
 use crate::i18n::{t, use_lang, Text};
 use crate::live_room::LiveRoom;
@@ -18,6 +21,21 @@ use crate::model::{Compose, Parts};
 #[lazy]
 pub fn lazy_chat_view(model: LiveRoom, outgoing: Outgoing, drawer: MembersDrawer) -> AnyView {
     view! { <ChatView model outgoing drawer /> }.into_any()
+}
+
+/// A joined member's tools in the header (the members button, the connection, mentions and, for
+/// moderators, the panel), from the chat's chunks: a visitor never loads them.
+#[lazy]
+pub fn lazy_member_tools(model: LiveRoom, outgoing: Outgoing, drawer: MembersDrawer) -> AnyView {
+    view! {
+        <MembersButton drawer model />
+        <ConnectionStatus model />
+        <MentionBell />
+        <Show when=move || is_moderator(model)>
+            <ModeratePanel model outgoing />
+        </Show>
+    }
+    .into_any()
 }
 
 #[component]

@@ -182,6 +182,7 @@ fn preload_chat() {
     {
         leptos::task::spawn_local(__preload_lazy_join());
         leptos::task::spawn_local(super::chat_view::__preload_lazy_chat_view());
+        leptos::task::spawn_local(super::chat_view::__preload_lazy_member_tools());
     }
 }
 

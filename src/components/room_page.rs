@@ -2,14 +2,12 @@
 
 use leptos::prelude::*;
 
-use super::attention::{MentionBell, RoomAttention};
-use super::chat_view::{lazy_chat_view, MembersButton, MembersDrawer};
+use super::attention::RoomAttention;
+use super::chat_view::{lazy_chat_view, lazy_member_tools, MembersDrawer};
 use super::join_form::JoinForm;
 use super::lang_switch::LanguageSwitch;
-use super::moderate_panel::ModeratePanel;
 use super::room_header::RoomInfo;
-use super::status::ConnectionStatus;
-use super::{is_moderator, lazy_view, Outgoing};
+use super::{lazy_view, Outgoing};
 use crate::api::load_room;
 use crate::i18n::{t, use_lang, Text};
 use crate::live_room::LiveRoom;
@@ -115,12 +113,7 @@ fn RoomView(snap: RoomSnapshot) -> impl IntoView {
                     }}
                 </span>
                 <Show when=joined>
-                    <MembersButton drawer model />
-                    <ConnectionStatus model />
-                    <MentionBell />
-                </Show>
-                <Show when=move || joined() && is_moderator(model)>
-                    <ModeratePanel model outgoing />
+                    {move || lazy_view(lazy_member_tools(model, outgoing, drawer))}
                 </Show>
                 <RoomSwitcher />
                 <LanguageSwitch />
