@@ -1,4 +1,4 @@
-import { expect, test, type Page } from '@playwright/test';
+import { expect, test, type Locator, type Page } from '@playwright/test';
 import {
   avatarRadio,
   avatarSrc,
@@ -231,7 +231,8 @@ test("a visitor's preview shows the conversation as it is, read-only: edits, rea
   await menu.locator('[data-testid="pick-emoji"][data-emoji="👍"]').click();
   await expect(messageWithText(ann, 'hello there').getByTestId('reaction')).toHaveCount(1);
 
-  const visitor = await (await browser.newContext()).newPage();
+  // India is 5 h 30 min off UTC: a time left in UTC would show other minutes.
+  const visitor = await (await browser.newContext({ timezoneId: 'Asia/Kolkata' })).newPage();
   await openRoom(visitor, room);
   await expect(visitor.getByTestId('join-form')).toBeVisible();
   await expect(messages(visitor)).toHaveCount(3);
@@ -244,10 +245,25 @@ test("a visitor's preview shows the conversation as it is, read-only: edits, rea
   await expect(visitor.locator(`[data-testid="message"][data-id="${gone}"]`).getByTestId('message-deleted')).toHaveText(
     'message deleted',
   );
-  // Another language rewords it in place.
+  const time = messageWithText(visitor, 'hello there').getByTestId('message-time');
+  await expectKolkataTime(time);
+  // Another language rewords it in place, times still the reader's; and back again.
   await visitor.getByTestId('language-select').selectOption('zh');
   await expect(messageWithText(visitor, 'typo here').getByTestId('message-edited')).toHaveText('（已编辑）');
   await expect(visitor.locator(`[data-testid="message"][data-id="${gone}"]`).getByTestId('message-deleted')).toHaveText(
     '消息已删除',
   );
+  await expectKolkataTime(time);
+  await visitor.getByTestId('language-select').selectOption('en');
+  await expect(messageWithText(visitor, 'typo here').getByTestId('message-edited')).toHaveText('(edited)');
+  await expect(messages(visitor)).toHaveCount(3);
+  await expectKolkataTime(time);
 });
+
+/** The time shows its `datetime` as `HH:MM` in India's time zone (UTC+05:30). */
+async function expectKolkataTime(time: Locator): Promise<void> {
+  const datetime = (await time.getAttribute('datetime')) ?? '';
+  const at = new Date(new Date(datetime).getTime() + 330 * 60_000);
+  const pad = (n: number) => String(n).padStart(2, '0');
+  await expect(time).toHaveText(`${pad(at.getUTCHours())}:${pad(at.getUTCMinutes())}`);
+}

@@ -4,7 +4,7 @@ use leptos::prelude::*;
 
 use super::avatar_picker::AvatarPicker;
 use super::now_ms;
-use super::preview_list::PreviewList;
+use super::preview_list::Preview;
 use super::time::local_when;
 use crate::avatars::{avatar_url, DEFAULT_AVATAR};
 use crate::i18n::{t, use_lang, Text};
@@ -168,7 +168,7 @@ pub fn JoinForm(room: String, model: LiveRoom) -> impl IntoView {
             <Show when=move || model.with(Parts::ENTRIES, |m| !m.entries.is_empty())>
                 <section class="card preview-conversation" aria-label=t("join-recent")>
                     <h2>{t("join-recent")}</h2>
-                    <PreviewList model />
+                    <Preview model />
                 </section>
             </Show>
         </main>

@@ -1,29 +1,114 @@
 //! The join view's read-only look at the conversation: the room's latest messages and notices.
 //!
-//! Not the chat's `MessageList`: a visitor holds no connection (the page's snapshot is all it
-//! shows), can neither act on a message nor page back, and that list with its menus, reactions
-//! and paging was 47 KB of the first load's brotli WASM (measured by leaving it out); it now comes
-//! with the chat. The words and times still follow the reader's language and time zone.
+//! Rendered by the server alone, in the reader's language and, in a `<template>`, in the other:
+//! a visitor holds no connection, so the page's snapshot is all it shows, and it never changes.
+//! Hydrating it took the list's views and the snapshot's messages into the first load (15 KB
+//! of its brotli WASM, measured by leaving it out); the browser now only puts its times into
+//! the reader's time zone and, when the language is switched, swaps in the other copy. Not the
+//! chat's `MessageList`, which has menus, reactions and paging and comes with the chat.
 
 use leptos::prelude::*;
 
-use super::byline::{Byline, MessageAvatar};
-use super::message_text::MessageText;
-use crate::i18n::{t, use_lang};
 use crate::live_room::LiveRoom;
+
+#[cfg(feature = "ssr")]
+use super::byline::{Byline, MessageAvatar};
+#[cfg(feature = "ssr")]
+use super::message_text::MessageText;
+#[cfg(feature = "ssr")]
+use crate::i18n::{t, use_lang, Lang, Language};
+#[cfg(feature = "ssr")]
 use crate::model::Entry;
+#[cfg(feature = "ssr")]
 use crate::protocol::ChatMessage;
 
+/// The preview: the reader's copy, and the other language's in a `<template>`.
 #[component]
-pub fn PreviewList(model: LiveRoom) -> impl IntoView {
-    let lang = use_lang();
-    let list = NodeRef::<leptos::html::Ol>::new();
-    // Opens at the newest line.
-    Effect::new(move |_| {
-        if let Some(el) = list.get() {
-            el.set_scroll_top(el.scroll_height());
+pub fn Preview(model: LiveRoom) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    let (shown, other) = {
+        let lang = use_lang().get_untracked();
+        let other = Lang::ALL.into_iter().find(|l| *l != lang).unwrap_or(lang);
+        (in_language(model, lang), in_language(model, other))
+    };
+    #[cfg(not(feature = "ssr"))]
+    let (shown, other) = {
+        let _ = model;
+        (String::new(), String::new())
+    };
+    let host = NodeRef::<leptos::html::Div>::new();
+    let spare = NodeRef::<leptos::html::Template>::new();
+    #[cfg(feature = "hydrate")]
+    {
+        let lang = crate::i18n::use_lang();
+        let hydrated = use_context::<super::Hydrated>().map(|h| h.0);
+        // Local times wait until the page is live (as the chat's do), out of hydration's long task.
+        Effect::new(move |showing: Option<Option<crate::i18n::Lang>>| {
+            let lang = lang.get();
+            let (Some(host), Some(spare)) = (host.get(), spare.get()) else {
+                return None;
+            };
+            if !hydrated.is_some_and(|h| h.get()) {
+                return None;
+            }
+            match showing.flatten() {
+                Some(shown) if shown != lang => {
+                    let other = spare.inner_html();
+                    spare.set_inner_html(&host.inner_html());
+                    host.set_inner_html(&other);
+                }
+                Some(_) => {}
+                // Opens at the newest line.
+                None => {
+                    if let Ok(Some(list)) = host.query_selector("ol") {
+                        list.set_scroll_top(list.scroll_height());
+                    }
+                }
+            }
+            local_times(&host, lang);
+            Some(lang)
+        });
+    }
+    view! {
+        <div class="preview-list" node_ref=host inner_html=shown></div>
+        <template node_ref=spare inner_html=other></template>
+    }
+}
+
+/// Writes each `<time>` under `root` in the reader's time zone, as `lang` writes times.
+#[cfg(feature = "hydrate")]
+fn local_times(root: &web_sys::Element, lang: crate::i18n::Lang) {
+    let Ok(times) = root.query_selector_all("time[datetime]") else {
+        return;
+    };
+    for i in 0..times.length() {
+        let Some(time) = times.item(i).and_then(|n| wasm_bindgen::JsCast::dyn_into::<web_sys::Element>(n).ok()) else {
+            continue;
+        };
+        let Some(at) = time.get_attribute("datetime") else {
+            continue;
+        };
+        let ms = js_sys::Date::parse(&at);
+        if ms.is_finite() {
+            time.set_text_content(Some(&super::time::local_hhmm(ms as i64, lang)));
         }
-    });
+    }
+}
+
+/// The list in `lang`, as HTML.
+#[cfg(feature = "ssr")]
+fn in_language(model: LiveRoom, lang: Lang) -> String {
+    let owner = Owner::current().map_or_else(Owner::new, |o| o.child());
+    owner.with(|| {
+        provide_context(Language(RwSignal::new(lang)));
+        view! { <PreviewList model /> }.to_html()
+    })
+}
+
+#[cfg(feature = "ssr")]
+#[component]
+fn PreviewList(model: LiveRoom) -> impl IntoView {
+    let lang = use_lang();
     let rows = model
         .with_untracked(|m| m.entries.clone())
         .into_iter()
@@ -38,19 +123,14 @@ pub fn PreviewList(model: LiveRoom) -> impl IntoView {
         })
         .collect_view();
     view! {
-        <ol
-            class="messages"
-            data-testid="messages"
-            node_ref=list
-            aria-label=t("messages")
-            tabindex="0"
-        >
+        <ol class="messages" data-testid="messages" aria-label=t("messages") tabindex="0">
             {rows}
         </ol>
     }
 }
 
 /// One message as a visitor sees it: who, when, what it says (or that it is gone), its reactions.
+#[cfg(feature = "ssr")]
 #[component]
 fn PreviewItem(message: ChatMessage, model: LiveRoom) -> impl IntoView {
     let m = message;
