@@ -113,17 +113,44 @@ impl Lang {
     }
 }
 
-/// The catalogues, compiled by `build.rs`.
+/// The catalogues, compiled by `build.rs`: each language's messages, `key KEY_END body`, sorted
+/// by key and joined by `ENTRY`.
 mod catalogue {
-    use super::{Args, Key, Lang};
     include!(concat!(env!("OUT_DIR"), "/catalogue.rs"));
+}
+
+// The marks of the compiled form (as `build.rs` writes them).
+const ENTRY: char = '\u{1e}';
+const KEY_END: char = '\u{1f}';
+const ARG: char = '\u{1}';
+const END: char = '\u{2}';
+const SELECT: char = '\u{3}';
+const VARIANT: char = '\u{4}';
+const SELECT_END: char = '\u{5}';
+
+/// `lang`'s messages, by key (indexed the first time they are asked for).
+fn messages(lang: Lang) -> &'static [(&'static str, &'static str)] {
+    use std::sync::OnceLock;
+    static INDEX: [OnceLock<Vec<(&str, &str)>>; 2] = [OnceLock::new(), OnceLock::new()];
+    let (i, compiled) = match lang {
+        Lang::En => (0, catalogue::EN),
+        Lang::Zh => (1, catalogue::ZH),
+    };
+    INDEX[i].get_or_init(|| {
+        compiled
+            .split(ENTRY)
+            .filter_map(|entry| entry.split_once(KEY_END))
+            .collect()
+    })
 }
 
 /// The message `key` in `lang` with `args`; English where `lang` lacks it, the key where both do.
 pub fn tr(lang: Lang, key: &str, args: &[(&str, Value<'_>)]) -> String {
-    let mut out = String::new();
     for l in [lang, Lang::En] {
-        if catalogue::write(l, key, &Args(args), &mut out) {
+        let table = messages(l);
+        if let Ok(i) = table.binary_search_by(|(k, _)| (*k).cmp(key)) {
+            let mut out = String::new();
+            Args(args).write_pattern(table[i].1, l, Some(&mut out));
             return out;
         }
     }
@@ -160,7 +187,6 @@ impl From<i64> for Value<'_> {
     }
 }
 
-/// A variant's key in a selection: a plural category or word, or an exact number.
 #[allow(
     dead_code,
     reason = "no catalogue has a number key yet (a translator may write `[0]`)"
@@ -191,15 +217,68 @@ impl Args<'_> {
         }
     }
 
+    /// Writes the compiled `pattern` to `out` (or only reads it, if `None`) up to the end of
+    /// its variant or of the whole; returns how many bytes it read.
+    fn write_pattern(&self, pattern: &str, lang: Lang, mut out: Option<&mut String>) -> usize {
+        let mut at = 0;
+        // The marks are ASCII: one byte each.
+        while let Some(offset) = pattern[at..].find([ARG, SELECT, VARIANT, SELECT_END]) {
+            if let Some(out) = out.as_deref_mut() {
+                out.push_str(&pattern[at..at + offset]);
+            }
+            at += offset;
+            let mark = pattern.as_bytes()[at];
+            if mark == VARIANT as u8 || mark == SELECT_END as u8 {
+                return at;
+            }
+            let name = pattern[at + 1..].split(END).next().unwrap_or_default();
+            at += 1 + name.len() + 1;
+            if mark == ARG as u8 {
+                if let Some(out) = out.as_deref_mut() {
+                    self.write(name, out);
+                }
+                continue;
+            }
+            // A selection: where each variant's pattern starts, then the chosen one.
+            let mut variants = Vec::new();
+            while pattern[at..].starts_with(VARIANT) {
+                let key = pattern[at + 1..].split(END).next().unwrap_or_default();
+                let start = at + 1 + key.len() + 1;
+                variants.push((key, start));
+                at = start + self.write_pattern(&pattern[start..], lang, None);
+            }
+            at += 1; // SELECT_END
+            let keys = variants.iter().map(|(key, _)| key.trim_start_matches('*'));
+            let chosen = self
+                .pick(name, lang, keys)
+                .or_else(|| variants.iter().position(|(key, _)| key.starts_with('*')));
+            if let (Some(out), Some((_, start))) =
+                (out.as_deref_mut(), chosen.and_then(|i| variants.get(i)))
+            {
+                self.write_pattern(&pattern[*start..], lang, Some(out));
+            }
+        }
+        if let Some(out) = out {
+            out.push_str(&pattern[at..]);
+        }
+        pattern.len()
+    }
+
     /// The first of `keys` that the argument `name` matches, as Fluent selects: a number its own
     /// value or its plural category in `lang`, words the same word. None: the default variant.
-    fn pick(&self, name: &str, lang: Lang, keys: &[Key]) -> Option<usize> {
+    fn pick<'k>(
+        &self,
+        name: &str,
+        lang: Lang,
+        keys: impl Iterator<Item = &'k str>,
+    ) -> Option<usize> {
         let value = self.get(name)?;
-        keys.iter().position(|key| match (key, value) {
-            (Key::Num(k), Value::Num(n)) => k == n,
-            (Key::Word(w), Value::Num(n)) => *w == lang.plural(*n),
-            (Key::Word(w), Value::Str(s)) => *w == s,
-            (Key::Num(_), Value::Str(_)) => false,
+        let mut keys = keys;
+        keys.position(|key| match (key.parse::<i64>(), value) {
+            (Ok(k), Value::Num(n)) => k == *n,
+            (Err(_), Value::Num(n)) => key == lang.plural(*n),
+            (Err(_), Value::Str(s)) => key == s,
+            (Ok(_), Value::Str(_)) => false,
         })
     }
 }

@@ -82,7 +82,10 @@ fn local_times(root: &web_sys::Element, lang: crate::i18n::Lang) {
         return;
     };
     for i in 0..times.length() {
-        let Some(time) = times.item(i).and_then(|n| wasm_bindgen::JsCast::dyn_into::<web_sys::Element>(n).ok()) else {
+        let Some(time) = times
+            .item(i)
+            .and_then(|n| wasm_bindgen::JsCast::dyn_into::<web_sys::Element>(n).ok())
+        else {
             continue;
         };
         let Some(at) = time.get_attribute("datetime") else {
