@@ -1,7 +1,8 @@
 //! The reader's attention on the page: the title's unread count, the "New messages" divider, the mentions bell.
 //!
 //! [`RoomAttention::provide`] is called once per room view; the parts below find it as a
-//! context. In the browser it follows the tab's visibility and the model's new messages
+//! context. Once the chat starts it with [`RoomAttention::watch`] (from the chat's chunk: a
+//! visitor has no new messages to follow), in the browser it follows the tab's visibility and the model's new messages
 //! (`attention::Attention` decides what they mean) and shows a desktop notification for a
 //! mention while the tab is hidden, if the reader turned the bell on. The server renders the
 //! plain title, no divider and the bell off, as the browser's first paint does.
@@ -20,8 +21,8 @@ use crate::richtext::Names;
 #[derive(Clone, Copy)]
 pub struct RoomAttention {
     state: RwSignal<Attention>,
-    /// The names a mention may refer to: the members and the reader.
-    names: Memo<Names>,
+    /// The names a mention may refer to (the members and the reader), once the chat watches.
+    names: StoredValue<Option<Memo<Names>>>,
     /// Which message the divider is above: each row's check re-runs only when it changes for that row.
     divider: StoredValue<Selector<Option<MessageId>>>,
     /// The bell: notify of mentions while the tab is hidden.
@@ -32,6 +33,20 @@ impl RoomAttention {
     /// Creates the room's attention and provides it to the views below.
     pub fn provide(model: LiveRoom) -> Self {
         let state = RwSignal::new(Attention::new(model.with_untracked(|m| m.last_id), false));
+        let divider = StoredValue::new(Selector::new(move || state.with(|a| a.divider)));
+        let attention = RoomAttention {
+            state,
+            names: StoredValue::new(None),
+            divider,
+            bell: RwSignal::new(false),
+        };
+        provide_context(attention);
+        attention
+    }
+
+    /// Follows the tab's visibility (in the browser only) and the new messages, for as long as
+    /// the calling view (the chat) lives.
+    pub fn watch(self, model: LiveRoom) {
         let names = Memo::new(move |_| {
             model.with(Parts::MEMBERS | Parts::ME, |m| {
                 Names::new(
@@ -40,20 +55,7 @@ impl RoomAttention {
                 )
             })
         });
-        let divider = StoredValue::new(Selector::new(move || state.with(|a| a.divider)));
-        let attention = RoomAttention {
-            state,
-            names,
-            divider,
-            bell: RwSignal::new(false),
-        };
-        attention.watch(model);
-        provide_context(attention);
-        attention
-    }
-
-    /// Follows the tab's visibility and the new messages (in the browser only).
-    fn watch(self, model: LiveRoom) {
+        self.names.set_value(Some(names));
         #[cfg(feature = "hydrate")]
         {
             use crate::client::attention::{bell_remembered, notifications_granted, page_hidden};
@@ -70,9 +72,7 @@ impl RoomAttention {
             });
             on_cleanup(move || listener.remove());
         }
-        let RoomAttention {
-            state, names, bell, ..
-        } = self;
+        let RoomAttention { state, bell, .. } = self;
         Effect::new(move |_| {
             let names = names.get_untracked();
             let notes = model.with(Parts::ENTRIES, |m| {
@@ -105,7 +105,10 @@ impl RoomAttention {
 
     /// The names a mention may refer to, as they are now (not tracked: a message keeps its look).
     pub fn names(&self) -> Names {
-        self.names.get_untracked()
+        self.names
+            .get_value()
+            .and_then(|names| names.try_get_untracked())
+            .unwrap_or_default()
     }
 }
 

@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use super::attention::MentionBell;
+use super::attention::{MentionBell, RoomAttention};
 use super::composer::Composer;
 use super::member_list::MemberList;
 use super::message_list::MessageList;
@@ -47,6 +47,10 @@ pub fn ChatView(
 ) -> impl IntoView {
     // What the composer writes: shared with the messages' menus (Edit, Reply).
     let compose = RwSignal::new(Compose::Message);
+    // Unread counts, the divider and the bell follow the conversation while the chat is open.
+    if let Some(attention) = use_context::<RoomAttention>() {
+        attention.watch(model);
+    }
 
     // The socket lives in the browser only; it closes when this view goes away.
     #[cfg(feature = "hydrate")]

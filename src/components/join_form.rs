@@ -7,7 +7,7 @@ use super::now_ms;
 use super::preview_list::Preview;
 use super::time::local_when;
 use crate::avatars::{avatar_url, DEFAULT_AVATAR};
-use crate::i18n::{t, use_lang, Text};
+use crate::i18n::{t, use_lang, Lang, Text};
 use crate::live_room::LiveRoom;
 use crate::model::Parts;
 use crate::protocol::pages::{JoinField, JoinLimit, JoinOutcome, RefusalCode};
@@ -41,29 +41,14 @@ pub fn JoinForm(room: String, model: LiveRoom) -> impl IntoView {
         }
     });
 
-    let answered = move |result: Result<JoinOutcome, ServerFnError>| match result {
-        Ok(JoinOutcome::Joined(member)) => joined(model, member, None),
-        // A new room: its one-time owner link is shown until claimed or dismissed.
-        Ok(JoinOutcome::Created { member, token }) => joined(model, member, Some(token)),
-        Ok(JoinOutcome::Refused {
-            field,
-            message,
-            code,
-        }) => {
-            let text = Some(refusal_text(code, message));
-            match field {
-                JoinField::Name => name_error.set(text),
-                JoinField::Avatar => avatar_error.set(text),
-                JoinField::Room => room_error.set(text),
-            }
-        }
-        // A limit (e.g. too many joins from one address), in the reader's words when known.
-        Err(ServerFnError::ServerError(message)) => room_error.set(Some(
-            JoinLimit::from_message(&message).map_or(Text::raw(message), limit_text),
-        )),
-        Err(e) => room_error.set(Some(
-            Text::new("join-could-not").arg("error", e.to_string()),
-        )),
+    let lang = use_lang();
+    let answered = move |answer: Answer| match answer {
+        Answer::Joined(member, owner_token) => joined(model, member, owner_token),
+        Answer::Refused(field, text) => match field {
+            JoinField::Name => name_error.set(Some(text)),
+            JoinField::Avatar => avatar_error.set(Some(text)),
+            JoinField::Room => room_error.set(Some(text)),
+        },
     };
 
     let submit = move |ev: leptos::ev::SubmitEvent| {
@@ -76,11 +61,9 @@ pub fn JoinForm(room: String, model: LiveRoom) -> impl IntoView {
         room_error.set(None);
         pending.set(true);
         let (room, name, avatar) = (room.clone(), name.get_untracked(), avatar.get_untracked());
+        let lang = lang.get_untracked();
         leptos::task::spawn_local(async move {
-            match lazy_join(room, name, avatar).await {
-                Ok(result) => answered(result),
-                Err(e) => name_error.set(Some(e.text())),
-            }
+            answered(lazy_join(room, name, avatar, lang).await);
             pending.set(false);
         });
     };
@@ -186,17 +169,42 @@ fn preload_chat() {
     }
 }
 
-/// Checks the name by the shared rule and asks the server to join, from a WASM chunk of its own:
-/// the rule's script tables and the join call's client (its form encoding, the answer's decoding)
-/// are not part of the first load, only of the first submit.
+/// What became of a join, as the form shows it.
+enum Answer {
+    /// Joined as this member (with a new room's owner token).
+    Joined(crate::protocol::Member, Option<String>),
+    Refused(JoinField, Text),
+}
+
+/// Checks the name by the shared rule, asks the server to join and words its answer in `lang`,
+/// from a WASM chunk of its own: the rule's script tables, the join call's client (its form
+/// encoding, the answer's decoding) and the refusals' wording are not part of the first load,
+/// only of the first submit.
 #[lazy]
-async fn lazy_join(
-    room: String,
-    name: String,
-    avatar: String,
-) -> Result<Result<JoinOutcome, ServerFnError>, NameError> {
-    let name = validate_name(&name)?;
-    Ok(crate::api::join_room(room, name, avatar).await)
+async fn lazy_join(room: String, name: String, avatar: String, lang: Lang) -> Answer {
+    let name = match validate_name(&name) {
+        Ok(name) => name,
+        Err(e) => return Answer::Refused(JoinField::Name, e.text()),
+    };
+    match crate::api::join_room(room, name, avatar).await {
+        Ok(JoinOutcome::Joined(member)) => Answer::Joined(member, None),
+        // A new room: its one-time owner link is shown until claimed or dismissed.
+        Ok(JoinOutcome::Created { member, token }) => Answer::Joined(member, Some(token)),
+        Ok(JoinOutcome::Refused {
+            field,
+            message,
+            code,
+        }) => Answer::Refused(field, refusal_text(code, message, lang)),
+        // A limit (e.g. too many joins from one address), in the reader's words when known.
+        Err(ServerFnError::ServerError(message)) => Answer::Refused(
+            JoinField::Room,
+            JoinLimit::from_message(&message).map_or(Text::raw(message), limit_text),
+        ),
+        Err(e) => Answer::Refused(
+            JoinField::Room,
+            Text::new("join-could-not").arg("error", e.to_string()),
+        ),
+    }
 }
 
 /// Joined as `member`: the chat takes over (with a fresh standing).
@@ -212,8 +220,22 @@ fn joined(model: LiveRoom, member: crate::protocol::Member, owner_token: Option<
     });
 }
 
-/// The words for a refused join: its code's, else the server's sentence.
-fn refusal_text(code: RefusalCode, message: String) -> Text {
+/// The words for a refused join: its code's, else the server's sentence (a ban's with its end
+/// in the reader's time, in `lang`, and its reason).
+fn refusal_text(code: RefusalCode, message: String, lang: Lang) -> Text {
+    match code {
+        RefusalCode::Banned => crate::standing::Removed {
+            banned: true,
+            reason: message,
+        }
+        .text(|ts| local_when(ts, now_ms() as i64, lang)),
+        RefusalCode::Other => Text::raw(message),
+        code => code_text(code),
+    }
+}
+
+/// The words for a refusal's code alone.
+fn code_text(code: RefusalCode) -> Text {
     let key = match code {
         RefusalCode::NameLength => return NameError::Length.text(),
         RefusalCode::NameInvisible => return NameError::Characters.text(),
@@ -224,16 +246,11 @@ fn refusal_text(code: RefusalCode, message: String) -> Text {
         RefusalCode::Unavailable => "join-unavailable",
         RefusalCode::NameTaken => "join-name-taken",
         RefusalCode::RoomFull => "join-room-full",
-        // The ban's end in the reader's time, and its reason.
+        // A ban named by the address alone: no end, no reason (anyone could write those there).
         RefusalCode::Banned => {
-            let lang = use_lang().get_untracked();
-            let removed = crate::standing::Removed {
-                banned: true,
-                reason: message,
-            };
-            return removed.text(|ts| local_when(ts, now_ms() as i64, lang));
+            return Text::new("removed-banned").arg("why", Text::new("full-stop"))
         }
-        RefusalCode::Other => return Text::raw(message),
+        RefusalCode::Other => "join-refused",
     };
     Text::new(key)
 }
@@ -253,13 +270,9 @@ fn refused_in_address(code: &str) -> Option<(JoinField, Text)> {
     if let Some(limit) = JoinLimit::from_slug(code) {
         return Some((JoinField::Room, limit_text(limit)));
     }
+    // Its reason (e.g. a ban's) is not carried in the address, where anyone could write one.
     let code = RefusalCode::from_slug(code)?;
-    let text = match code {
-        // Its reason (e.g. a ban's) is not carried in the address, where anyone could write one.
-        RefusalCode::Other => Text::new("join-refused"),
-        code => refusal_text(code, String::new()),
-    };
-    Some((code.field(), text))
+    Some((code.field(), code_text(code)))
 }
 
 /// An error shown next to a form field (hidden when there is none); `id` is also its test id.
