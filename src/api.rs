@@ -43,7 +43,7 @@ pub async fn load_room(room: String) -> Result<RoomSnapshot, ServerFnError> {
         room,
         members,
         online,
-        recent,
+        recent: recent.into(),
         upto,
         me,
         max_message_chars: state.config.max_message_chars,

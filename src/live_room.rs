@@ -106,7 +106,7 @@ mod tests {
             room: "lobby".into(),
             members: vec![member("Ada")],
             online: 1,
-            recent: vec![msg(1)],
+            recent: vec![msg(1)].into(),
             me: Some(member("Ada")),
             max_message_chars: 2000,
             page_size: 50,

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use crate::i18n::{error_text, Text};
 pub use crate::parts::Parts;
-use crate::protocol::pages::RoomSnapshot;
+use crate::protocol::pages::{Recent, RoomSnapshot};
 use crate::protocol::{
     Change, ChangeAction, ChatMessage, ClientFrame, ErrorCode, Member, MessageId, Quote,
     ServerFrame,
@@ -152,10 +152,21 @@ pub struct RoomModel {
     pub latest_live: Option<MessageId>,
     page_size: usize,
     next_notice: u64,
+    /// The page's recent messages, until [`RoomModel::load_recent`] puts them into `entries`.
+    recent: Option<Recent>,
 }
 
 impl RoomModel {
+    /// The model of a page's snapshot, its recent messages shown.
     pub fn from_snapshot(snap: RoomSnapshot) -> Self {
+        let mut model = RoomModel::from_page(snap);
+        model.load_recent();
+        model
+    }
+
+    /// The model of a page's snapshot, its recent messages not yet read: the chat reads them
+    /// ([`RoomModel::load_recent`]) when it starts, a visitor's join view never does.
+    pub fn from_page(snap: RoomSnapshot) -> Self {
         let mut model = RoomModel {
             room: snap.room,
             me: snap.me,
@@ -171,18 +182,34 @@ impl RoomModel {
             error: None,
             join_error: None,
             max_message_chars: snap.max_message_chars,
-            has_older: snap.recent.len() >= snap.page_size,
+            has_older: false,
             silence_ms: 40_000,
             standing: Standing::default(),
             latest_live: None,
             page_size: snap.page_size,
             next_notice: 0,
+            recent: Some(snap.recent),
         };
-        for m in snap.recent {
-            model.insert_message(m);
-        }
         model.advance(snap.upto);
         model
+    }
+
+    /// Puts the page's recent messages into `entries` (once).
+    pub fn load_recent(&mut self) -> Parts {
+        let Some(recent) = self.recent.take() else {
+            return Parts::NONE;
+        };
+        let messages = recent.messages();
+        self.has_older = messages.len() >= self.page_size;
+        for m in messages {
+            self.insert_message(m);
+        }
+        Parts::ENTRIES
+    }
+
+    /// Whether the page has messages to show (read or not).
+    pub fn has_recent(&self) -> bool {
+        !self.entries.is_empty() || self.recent.as_ref().is_some_and(|r| !r.is_empty())
     }
 
     /// Adds a message once, in id order, and drops its pending copy.
@@ -626,7 +653,7 @@ mod tests {
             room: "lobby".into(),
             members: vec![member("Ada")],
             online: 1,
-            recent: vec![msg(1, None), msg(2, None)],
+            recent: vec![msg(1, None), msg(2, None)].into(),
             me: Some(member("Ada")),
             max_message_chars: 2000,
             page_size: 2,
@@ -729,7 +756,7 @@ mod tests {
             you: member("Ada"),
             members: vec![member("Ada"), member("Cy")],
             online: 500,
-            recent: vec![],
+            recent: vec![].into(),
             changes: vec![],
             upto: 0,
             max_message_chars: 100,
@@ -760,7 +787,7 @@ mod tests {
             you: member("Ada"),
             members: vec![member("Ada"), member("Cy")],
             online: 2,
-            recent: vec![msg(2, None), msg(3, None)],
+            recent: vec![msg(2, None), msg(3, None)].into(),
             changes: vec![],
             upto: 0,
             max_message_chars: 100,
@@ -820,7 +847,7 @@ mod tests {
             you: member("Ada"),
             members: vec![member("Ada")],
             online: 1,
-            recent: vec![msg(2000, None), msg(2001, None)],
+            recent: vec![msg(2000, None), msg(2001, None)].into(),
             changes: vec![],
             upto: 0,
             max_message_chars: 100,
@@ -1051,7 +1078,7 @@ mod tests {
             you: member("Ada"),
             members: vec![member("Ada")],
             online: 1,
-            recent: vec![],
+            recent: vec![].into(),
             changes: vec![],
             upto: 0,
             max_message_chars: 100,

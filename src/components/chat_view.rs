@@ -47,6 +47,11 @@ pub fn ChatView(
 ) -> impl IntoView {
     // What the composer writes: shared with the messages' menus (Edit, Reply).
     let compose = RwSignal::new(Compose::Message);
+    // The page's recent messages, read now (before the views below show them: no one to tell).
+    model.change(|m| {
+        m.load_recent();
+        Parts::NONE
+    });
     // Unread counts, the divider and the bell follow the conversation while the chat is open.
     if let Some(attention) = use_context::<RoomAttention>() {
         attention.watch(model);

@@ -148,7 +148,7 @@ pub fn JoinForm(room: String, model: LiveRoom) -> impl IntoView {
                     </ul>
                 </Show>
             </aside>
-            <Show when=move || model.with(Parts::ENTRIES, |m| !m.entries.is_empty())>
+            <Show when=move || model.with(Parts::ENTRIES, |m| m.has_recent())>
                 <section class="card preview-conversation" aria-label=t("join-recent")>
                     <h2>{t("join-recent")}</h2>
                     <Preview model />

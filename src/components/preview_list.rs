@@ -18,7 +18,7 @@ use super::message_text::MessageText;
 #[cfg(feature = "ssr")]
 use crate::i18n::{t, use_lang, Lang, Language};
 #[cfg(feature = "ssr")]
-use crate::model::Entry;
+use crate::model::{Entry, Parts};
 #[cfg(feature = "ssr")]
 use crate::protocol::ChatMessage;
 
@@ -112,6 +112,10 @@ fn in_language(model: LiveRoom, lang: Lang) -> String {
 #[component]
 fn PreviewList(model: LiveRoom) -> impl IntoView {
     let lang = use_lang();
+    model.change(|m| {
+        m.load_recent();
+        Parts::NONE
+    });
     let rows = model
         .with_untracked(|m| m.entries.clone())
         .into_iter()

@@ -82,7 +82,7 @@ async fn fetch_room(room: String) -> Result<RoomSnapshot, LoadError> {
 fn RoomView(snap: RoomSnapshot) -> impl IntoView {
     let lang = use_lang();
     let room = snap.room.clone();
-    let model = LiveRoom::new(RoomModel::from_snapshot(snap));
+    let model = LiveRoom::new(RoomModel::from_page(snap));
     let joined = move || model.with(Parts::ME, |m| m.me.is_some());
     // "#lobby · Chat", and "(@) (3) #lobby · Chat" while unread messages wait in a hidden tab.
     #[cfg_attr(not(feature = "hydrate"), allow(unused_variables))]

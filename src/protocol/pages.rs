@@ -12,7 +12,7 @@ pub struct RoomSnapshot {
     pub members: Vec<Member>,
     /// Members online in all.
     pub online: usize,
-    pub recent: Vec<ChatMessage>,
+    pub recent: Recent,
     /// The room's log position `recent` was read at (messages and changes): the resume point.
     #[serde(default)]
     pub upto: u64,
@@ -21,6 +21,66 @@ pub struct RoomSnapshot {
     pub max_message_chars: usize,
     /// Size of a history page: fewer recent messages than this means there is nothing older.
     pub page_size: usize,
+}
+
+/// A page's recent messages, oldest first. The browser keeps them as the page's JSON until the
+/// chat reads them ([`Recent::messages`], from the chat's chunk): decoding them when the page
+/// hydrates took their decoder into the first load, where a visitor's join view (whose preview
+/// the server renders) never needs them (N KB of its brotli WASM, measured).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Recent {
+    #[cfg(not(feature = "hydrate"))]
+    messages: Vec<ChatMessage>,
+    #[cfg(feature = "hydrate")]
+    json: Json,
+}
+
+/// A JSON value as the page sent it.
+#[cfg(feature = "hydrate")]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(transparent)]
+struct Json(Box<serde_json::value::RawValue>);
+
+#[cfg(feature = "hydrate")]
+impl PartialEq for Json {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.get() == other.0.get()
+    }
+}
+#[cfg(feature = "hydrate")]
+impl Eq for Json {}
+
+impl Recent {
+    /// The messages (in the browser, decoded now; a page whose JSON is not a list has none).
+    pub fn messages(self) -> Vec<ChatMessage> {
+        #[cfg(not(feature = "hydrate"))]
+        {
+            self.messages
+        }
+        #[cfg(feature = "hydrate")]
+        {
+            serde_json::from_str(self.json.0.get()).unwrap_or_default()
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        #[cfg(not(feature = "hydrate"))]
+        {
+            self.messages.is_empty()
+        }
+        #[cfg(feature = "hydrate")]
+        {
+            self.json.0.get().trim() == "[]"
+        }
+    }
+}
+
+#[cfg(not(feature = "hydrate"))]
+impl From<Vec<ChatMessage>> for Recent {
+    fn from(messages: Vec<ChatMessage>) -> Self {
+        Recent { messages }
+    }
 }
 
 /// Why a join was refused, for the UI to word (the refusal's `message` keeps the server's English).
