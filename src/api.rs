@@ -19,12 +19,22 @@ pub async fn list_avatars() -> Result<Vec<Avatar>, ServerFnError> {
 /// Members, recent messages and this browser's identity in `room`.
 #[server(prefix = "/api", endpoint = "room")]
 pub async fn load_room(room: String) -> Result<RoomSnapshot, ServerFnError> {
-    use crate::server::chat::session;
     use crate::server::AppState;
     let state = use_context::<AppState>().ok_or_else(|| ServerFnError::new("no app state"))?;
-    let room = crate::rules::validate_room(&room).map_err(|e| ServerFnError::new(e.to_string()))?;
     let headers: http::HeaderMap = leptos_axum::extract().await?;
-    let me = session::from_headers(&state.keys, &headers, &room)
+    room_snapshot(&state, &room, &headers).await
+}
+
+/// `room`'s snapshot for the browser whose request has these `headers` (its session cookie).
+#[cfg(feature = "ssr")]
+pub async fn room_snapshot(
+    state: &crate::server::AppState,
+    room: &str,
+    headers: &http::HeaderMap,
+) -> Result<RoomSnapshot, ServerFnError> {
+    use crate::server::chat::session;
+    let room = crate::rules::validate_room(room).map_err(|e| ServerFnError::new(e.to_string()))?;
+    let me = session::from_headers(&state.keys, headers, &room)
         .filter(|s| state.hub.name_free_for(&room, &s.name, &s.sid))
         .map(|s| s.member());
     let (members, online) = state.hub.members(&room);

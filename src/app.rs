@@ -111,7 +111,7 @@ pub fn App() -> impl IntoView {
     provide_context(Hydrated(hydrated));
 
     match Page::current() {
-        Page::Room(room) => view! { <RoomPage room /> }.into_any(),
+        Page::Room(_) => view! { <RoomPage /> }.into_any(),
         Page::Status => lazy_view(lazy_status_page()).into_any(),
         Page::NotFound => view! { <NotFound /> }.into_any(),
     }

@@ -6,9 +6,11 @@ import {
   members,
   messageWithText,
   messages,
+  openRoom,
   sendMessage,
   uniqueRoom,
   twoUsers,
+  waitForHydration,
 } from './helpers';
 
 test.afterEach(async ({ browser }) => {
@@ -82,4 +84,31 @@ test('message text and names are shown literally, never as HTML', async ({ brows
   await ctxA.close();
   await ctxB.close();
   await ctxC.close();
+});
+
+test('a message that closes a script tag cannot break out of the page snapshot, for a visitor or a member who reloads', async ({
+  browser,
+}) => {
+  const room = uniqueRoom('xssjson');
+  const BREAKOUT = '</script><script>window.__xss=3</script><!--';
+  const ann = await (await browser.newContext()).newPage();
+  await join(ann, room, 'Ann', 'fox');
+  await sendMessage(ann, BREAKOUT);
+  await expectLiteralMessage(ann, BREAKOUT);
+
+  // The server sends the room's snapshot in the page as JSON (`room-snapshot`): the visitor's
+  // page hydrates, and its preview shows the message as text.
+  const visitor = await (await browser.newContext()).newPage();
+  await openRoom(visitor, room);
+  await expect(visitor.getByTestId('join-form')).toBeVisible();
+  await expectLiteralMessage(visitor, BREAKOUT);
+  const snapshot = await visitor.locator('script#room-snapshot').evaluate((el) => JSON.parse(el.textContent ?? ''));
+  expect(snapshot.Ok.recent.map((m: { text: string }) => m.text)).toEqual([BREAKOUT]);
+  expect(await visitor.evaluate(() => (window as any).__xss)).toBeUndefined();
+
+  // A member's reload hydrates the chat from it too.
+  await ann.reload();
+  await waitForHydration(ann);
+  await expectLiteralMessage(ann, BREAKOUT);
+  await expectNoInjection(ann);
 });

@@ -4,8 +4,9 @@
 //! a visitor holds no connection, so the page's snapshot is all it shows, and it never changes.
 //! Hydrating it took the list's views and the snapshot's messages into the first load (15 KB
 //! of its brotli WASM, measured by leaving it out); the browser now only puts its times into
-//! the reader's time zone and, when the language is switched, swaps in the other copy. Not the
-//! chat's `MessageList`, which has menus, reactions and paging and comes with the chat.
+//! the reader's time zone and, when the language is switched, swaps in the other copy. Shown
+//! again in a live page (back from the chat), it asks the server for the room's page anew and
+//! takes both copies from it. Not the chat's `MessageList`, which has menus, reactions and paging.
 
 use leptos::prelude::*;
 
@@ -40,6 +41,27 @@ pub fn Preview(model: LiveRoom) -> impl IntoView {
     let spare = NodeRef::<leptos::html::Template>::new();
     #[cfg(feature = "hydrate")]
     {
+        // Shown again in a live page (back from the chat: left, removed): the server renders it
+        // anew, with what was said meanwhile (the list's own code would weigh on the first load).
+        if use_context::<super::Hydrated>().is_some_and(|h| h.0.get_untracked()) {
+            let room = model.with_untracked(|m| m.room.clone());
+            let lang = crate::i18n::use_lang();
+            leptos::task::spawn_local(async move {
+                let (Some((shown, other)), Some(host), Some(spare)) = (
+                    page_preview(&room).await,
+                    host.get_untracked(),
+                    spare.get_untracked(),
+                ) else {
+                    return;
+                };
+                host.set_inner_html(&shown);
+                spare.set_inner_html(&other);
+                local_times(&host, lang.get_untracked());
+                if let Ok(Some(list)) = host.query_selector("ol") {
+                    list.set_scroll_top(list.scroll_height());
+                }
+            });
+        }
         let lang = crate::i18n::use_lang();
         let hydrated = use_context::<super::Hydrated>().map(|h| h.0);
         // Local times wait until the page is live (as the chat's do), out of hydration's long task.
@@ -73,6 +95,32 @@ pub fn Preview(model: LiveRoom) -> impl IntoView {
         <div class="preview-list" node_ref=host inner_html=shown></div>
         <template node_ref=spare inner_html=other></template>
     }
+}
+
+/// The preview's two copies in the room's page as the server renders it now.
+#[cfg(feature = "hydrate")]
+async fn page_preview(room: &str) -> Option<(String, String)> {
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen_futures::JsFuture;
+    let fetched = JsFuture::from(web_sys::window()?.fetch_with_str(&format!("/r/{room}")));
+    let response: web_sys::Response = fetched.await.ok()?.dyn_into().ok()?;
+    let html = JsFuture::from(response.text().ok()?)
+        .await
+        .ok()?
+        .as_string()?;
+    // Parsed inert: a template's content runs no script and loads no image.
+    let parsed: web_sys::HtmlTemplateElement = document()
+        .create_element("template")
+        .ok()?
+        .dyn_into()
+        .ok()?;
+    parsed.set_inner_html(&html);
+    let page = parsed.content();
+    let copy = |selector: &str| Some(page.query_selector(selector).ok()??.inner_html());
+    Some((
+        copy(".preview-list")?,
+        copy(".preview-conversation template")?,
+    ))
 }
 
 /// Writes each `<time>` under `root` in the reader's time zone, as `lang` writes times.

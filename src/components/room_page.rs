@@ -1,4 +1,4 @@
-//! A room's page: loads its snapshot (server-rendered first paint), then shows the join form or the chat.
+//! A room's page: the snapshot the server loaded for it, then the join form or the chat.
 
 use leptos::prelude::*;
 
@@ -8,74 +8,70 @@ use super::join_form::JoinForm;
 use super::lang_switch::LanguageSwitch;
 use super::room_header::RoomInfo;
 use super::{lazy_view, Outgoing};
-use crate::api::load_room;
 use crate::i18n::{t, use_lang, Text};
 use crate::live_room::LiveRoom;
 use crate::model::{Parts, RoomModel};
-use crate::protocol::pages::RoomSnapshot;
+use crate::protocol::pages::{PageError, PageSnapshot, RoomSnapshot};
 use crate::rules::{validate_room, RoomError};
 
-/// Why a room's page could not load (kept from the server's render for hydration).
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-enum LoadError {
-    InvalidRoom,
-    /// The server's words.
-    Server(String),
-}
-
-impl LoadError {
-    fn text(&self) -> Text {
-        match self {
-            LoadError::InvalidRoom => RoomError::Invalid.text(),
-            LoadError::Server(message) => Text::raw(message.as_str()),
-        }
+/// The words for why a room's page could not load.
+fn error_text(error: &PageError) -> Text {
+    match error {
+        PageError::InvalidRoom => RoomError::Invalid.text(),
+        PageError::Server(message) => Text::raw(message.as_str()),
     }
 }
 
-/// The page of `room`, as its address names it.
+/// The `id` of the `<script>` that carries the page's snapshot to the browser.
+const SNAPSHOT: &str = "room-snapshot";
+
+/// The page of the room its address names: the snapshot the server loaded for it (before
+/// rendering, `server::app`), then the join form or the chat.
+///
+/// The snapshot comes with the page as JSON and the browser reads it when it hydrates: no
+/// resource to wait for and no suspense around the page (their machinery was 12 KB of the
+/// first load's brotli WASM), and another room is another page.
 #[component]
-pub fn RoomPage(room: String) -> impl IntoView {
+pub fn RoomPage() -> impl IntoView {
     let lang = use_lang();
-    let snapshot = Resource::new(move || room.clone(), fetch_room);
+    let page = page_snapshot();
+    // JSON in `<script>`: a `<` could end it, and is written `\u003c` (the same string to JSON).
+    #[cfg(feature = "ssr")]
+    let json = serde_json::to_string(&page)
+        .unwrap_or_default()
+        .replace('<', "\\u003c");
+    #[cfg(not(feature = "ssr"))]
+    let json = String::new();
+    let body = match page {
+        Ok(snap) => view! { <RoomView snap /> }.into_any(),
+        Err(error) => view! {
+            <main class="page-message">
+                <h1>{t("cannot-open-room")}</h1>
+                <p data-testid="room-error">{move || error_text(&error).render(lang.get())}</p>
+                <p>
+                    <a href="/">{t("go-to-lobby")}</a>
+                </p>
+            </main>
+        }
+        .into_any(),
+    };
     view! {
-        <Suspense fallback=|| {
-            view! { <main class="page-message">{t("loading")}</main> }
-        }>
-            {move || Suspend::new(async move {
-                match snapshot.await {
-                    Ok(snap) => view! { <RoomView snap /> }.into_any(),
-                    Err(message) => {
-                        view! {
-                            <main class="page-message">
-                                <h1>{t("cannot-open-room")}</h1>
-                                <p data-testid="room-error">
-                                    {move || message.text().render(lang.get())}
-                                </p>
-                                <p>
-                                    <a href="/">{t("go-to-lobby")}</a>
-                                </p>
-                            </main>
-                        }
-                            .into_any()
-                    }
-                }
-            })}
-        </Suspense>
+        <script type="application/json" id=SNAPSHOT inner_html=json></script>
+        {body}
     }
 }
 
-/// Loads `room`'s snapshot, from a WASM chunk of its own: the page hydrates with the snapshot the
-/// server rendered, so the browser runs this only to load the page again (the server function's
-/// client and a second decoder of the snapshot were NN KB of the first load).
-#[lazy]
-async fn fetch_room(room: String) -> Result<RoomSnapshot, LoadError> {
-    match validate_room(&room) {
-        Ok(room) => load_room(room).await.map_err(|e| match e {
-            ServerFnError::ServerError(msg) => LoadError::Server(msg),
-            other => LoadError::Server(other.to_string()),
-        }),
-        Err(_) => Err(LoadError::InvalidRoom),
-    }
+/// The page's snapshot: on the server as the request brought it, in the browser as the page did.
+fn page_snapshot() -> PageSnapshot {
+    #[cfg(feature = "ssr")]
+    let snapshot = use_context::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<PageSnapshot>().cloned());
+    #[cfg(not(feature = "ssr"))]
+    let snapshot = document()
+        .get_element_by_id(SNAPSHOT)
+        .and_then(|script| script.text_content())
+        .and_then(|json| serde_json::from_str(&json).ok());
+    snapshot.unwrap_or_else(|| Err(PageError::Server("The room could not be loaded.".into())))
 }
 
 #[component]

@@ -23,10 +23,22 @@ pub struct RoomSnapshot {
     pub page_size: usize,
 }
 
+/// A room page's snapshot, or why there is none: loaded by the server before it renders the
+/// page, and sent in it for the browser to hydrate with.
+pub type PageSnapshot = Result<RoomSnapshot, PageError>;
+
+/// Why a room's page could not load.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PageError {
+    InvalidRoom,
+    /// The server's words.
+    Server(String),
+}
+
 /// A page's recent messages, oldest first. The browser keeps them as the page's JSON until the
 /// chat reads them ([`Recent::messages`], from the chat's chunk): decoding them when the page
 /// hydrates took their decoder into the first load, where a visitor's join view (whose preview
-/// the server renders) never needs them (N KB of its brotli WASM, measured).
+/// the server renders) never needs them (4.6 KB of its brotli WASM, measured).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Recent {

@@ -17,6 +17,7 @@ use tower_http::compression::CompressionLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
+use crate::address::Page;
 use crate::app::shell;
 use crate::server::config::Config;
 use crate::server::http::api_limits;
@@ -53,8 +54,7 @@ impl Surface {
 
 /// The pages' paths (`address::Page` tells them apart), each with how it streams.
 fn pages() -> Vec<AxumRouteListing> {
-    // In order: a room's body is sent once its snapshot is in it, never a "Loading…" that the
-    // room then replaces (the page jumped: a layout shift).
+    // A room's page waits for nothing (its snapshot is loaded before, `room_snapshot`).
     [
         ("/", SsrMode::InOrder),
         ("/r/{room}", SsrMode::InOrder),
@@ -84,7 +84,8 @@ pub fn router(state: AppState, surface: Surface) -> Router {
         .filter(|_| admin_here);
     let app = app
         .merge(crate::server::admin::routes(token))
-        .leptos_routes(&state, pages(), move || shell(options.clone()));
+        .leptos_routes(&state, pages(), move || shell(options.clone()))
+        .layer(middleware::from_fn_with_state(state.clone(), room_snapshot));
     // Static files and the 404 page: from inside the binary, or from `site_root` on disk.
     #[cfg(feature = "embed")]
     let app = app.fallback_service(crate::server::assets::fallback(state.clone()));
@@ -112,6 +113,29 @@ pub fn router(state: AppState, surface: Surface) -> Router {
         .on_request(())
         .on_response(DefaultOnResponse::new().level(Level::INFO));
     app.layer(trace).with_state(state)
+}
+
+/// Loads a room page's snapshot before the page is rendered, into the request's extensions
+/// (`components::room_page` reads it there and sends it in the page).
+async fn room_snapshot(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    use crate::protocol::pages::{PageError, PageSnapshot};
+    if req.method() == axum::http::Method::GET {
+        if let Page::Room(room) = Page::at(req.uri().path()) {
+            let snapshot: PageSnapshot = match crate::rules::validate_room(&room) {
+                Err(_) => Err(PageError::InvalidRoom),
+                Ok(room) => crate::api::room_snapshot(&state, &room, req.headers())
+                    .await
+                    .map_err(|e| match e {
+                        leptos::prelude::ServerFnError::ServerError(message) => {
+                            PageError::Server(message)
+                        }
+                        other => PageError::Server(other.to_string()),
+                    }),
+            };
+            req.extensions_mut().insert(snapshot);
+        }
+    }
+    next.run(req).await
 }
 
 /// A WebSocket upgrade of `/` is an old PHP/Swoole chat client; a plain `GET /` is the app.
