@@ -141,6 +141,7 @@ async fn old_and_new_clients_share_a_room_each_in_their_own_format() {
     let texts: Vec<String> = room_snapshot(server.addr, "lobby")
         .await
         .recent
+        .messages()
         .into_iter()
         .map(|m| format!("{}: {}", m.name, m.text))
         .collect();
@@ -337,7 +338,11 @@ async fn old_clients_are_held_to_the_same_limits() {
         tom.say(&format!("flood {i}")).await;
     }
     assert_eq!(tom.closed_with().await, close::FLOODING);
-    let stored = room_snapshot(server.addr, "lobby").await.recent.len();
+    let stored = room_snapshot(server.addr, "lobby")
+        .await
+        .recent
+        .messages()
+        .len();
     assert!(stored <= 3, "only the burst was stored: {stored}");
 }
 
