@@ -119,14 +119,7 @@ mod catalogue {
     include!(concat!(env!("OUT_DIR"), "/catalogue.rs"));
 }
 
-// The marks of the compiled form (as `build.rs` writes them).
-const ENTRY: char = '\u{1e}';
-const KEY_END: char = '\u{1f}';
-const ARG: char = '\u{1}';
-const END: char = '\u{2}';
-const SELECT: char = '\u{3}';
-const VARIANT: char = '\u{4}';
-const SELECT_END: char = '\u{5}';
+use catalogue::{ARG, END, ENTRY, KEY_END, SELECT, SELECT_END, VARIANT};
 
 /// `lang`'s messages, by key (indexed the first time they are asked for).
 fn messages(lang: Lang) -> &'static [(&'static str, &'static str)] {
