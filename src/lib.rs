@@ -14,6 +14,7 @@ pub mod app;
 pub mod attention;
 pub mod avatars;
 pub mod components;
+pub mod connection;
 pub mod i18n;
 pub mod live_room;
 pub mod mentions;

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+pub use crate::connection::{reconnect_delay_ms, ConnState};
 use crate::i18n::{error_text, Text};
 pub use crate::parts::Parts;
 use crate::protocol::pages::{Recent, RoomSnapshot};
@@ -18,53 +19,6 @@ use crate::typing::Typing;
 
 /// Most entries kept on screen; older ones are dropped.
 pub const MAX_ENTRIES: usize = 1000;
-
-/// Delay before reconnect attempt `attempt` (1-based), given `jitter` in 0..=1: the first
-/// within 0.5–1 s, then doubling, never more than 30 s; the jitter spreads a crowd of
-/// clients that lost the same server.
-pub fn reconnect_delay_ms(attempt: u32, jitter: f64) -> u32 {
-    let base = 1000u64
-        .saturating_mul(1 << attempt.saturating_sub(1).min(5))
-        .min(30_000);
-    (base as f64 * (0.5 + 0.5 * jitter.clamp(0.0, 1.0))) as u32
-}
-
-/// State of the live connection, as the status badge shows it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ConnState {
-    Connecting,
-    Online,
-    Reconnecting,
-    Offline,
-}
-
-impl ConnState {
-    pub const ALL: [ConnState; 4] = [
-        ConnState::Connecting,
-        ConnState::Online,
-        ConnState::Reconnecting,
-        ConnState::Offline,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ConnState::Connecting => "connecting",
-            ConnState::Online => "online",
-            ConnState::Reconnecting => "reconnecting",
-            ConnState::Offline => "offline",
-        }
-    }
-
-    /// The badge's message key.
-    pub fn label(self) -> &'static str {
-        match self {
-            ConnState::Connecting => "conn-connecting",
-            ConnState::Online => "conn-online",
-            ConnState::Reconnecting => "conn-reconnecting",
-            ConnState::Offline => "conn-offline",
-        }
-    }
-}
 
 /// One line of the conversation.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -34,7 +34,7 @@ fn layer(module: &str) -> Option<(u8, &'static str)> {
         ["live_room"] => (7, "live_room"),
         ["model"] => (6, "model"),
         ["typing"] => (6, "model"),
-        ["parts" | "standing"] => (6, "model"),
+        ["parts" | "standing" | "connection"] => (6, "model"),
         ["attention"] => (6, "attention"),
         ["protocol", ..] | ["rules"] | ["avatars"] | ["richtext"] | ["mentions"] | ["i18n"] => {
             (1, "shared")
