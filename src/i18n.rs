@@ -180,15 +180,6 @@ impl From<i64> for Value<'_> {
     }
 }
 
-#[allow(
-    dead_code,
-    reason = "no catalogue has a number key yet (a translator may write `[0]`)"
-)]
-enum Key {
-    Word(&'static str),
-    Num(i64),
-}
-
 /// One message's arguments, as the compiled catalogue reads them.
 struct Args<'a>(&'a [(&'a str, Value<'a>)]);
 

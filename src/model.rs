@@ -111,7 +111,8 @@ pub struct RoomModel {
 }
 
 impl RoomModel {
-    /// The model of a page's snapshot, its recent messages shown.
+    /// The model of a page's snapshot, its recent messages shown (the tests' way in).
+    #[cfg(test)]
     pub fn from_snapshot(snap: RoomSnapshot) -> Self {
         let mut model = RoomModel::from_page(snap);
         model.load_recent();

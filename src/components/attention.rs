@@ -2,10 +2,10 @@
 //!
 //! [`RoomAttention::provide`] is called once per room view; the parts below find it as a
 //! context. Once the chat starts it with [`RoomAttention::watch`] (from the chat's chunk: a
-//! visitor has no new messages to follow), in the browser it follows the tab's visibility and the model's new messages
-//! (`attention::Attention` decides what they mean) and shows a desktop notification for a
-//! mention while the tab is hidden, if the reader turned the bell on. The server renders the
-//! plain title, no divider and the bell off, as the browser's first paint does.
+//! visitor has no new messages to follow), in the browser it follows the tab's visibility and
+//! the model's new messages (`attention::Attention` decides what they mean) and shows a desktop
+//! notification for a mention while the tab is hidden, if the reader turned the bell on. The
+//! server renders the plain title, no divider and the bell off, as the browser's first paint does.
 
 use leptos::prelude::*;
 use leptos::reactive::computed::Selector;

@@ -41,11 +41,12 @@ pub fn Preview(model: LiveRoom) -> impl IntoView {
     let spare = NodeRef::<leptos::html::Template>::new();
     #[cfg(feature = "hydrate")]
     {
+        let lang = crate::i18n::use_lang();
+        let hydrated = use_context::<super::Hydrated>().map(|h| h.0);
         // Shown again in a live page (back from the chat: left, removed): the server renders it
         // anew, with what was said meanwhile (the list's own code would weigh on the first load).
-        if use_context::<super::Hydrated>().is_some_and(|h| h.0.get_untracked()) {
+        if hydrated.is_some_and(|h| h.get_untracked()) {
             let room = model.with_untracked(|m| m.room.clone());
-            let lang = crate::i18n::use_lang();
             leptos::task::spawn_local(async move {
                 let (Some((shown, other)), Some(host), Some(spare)) = (
                     page_preview(&room).await,
@@ -57,13 +58,9 @@ pub fn Preview(model: LiveRoom) -> impl IntoView {
                 host.set_inner_html(&shown);
                 spare.set_inner_html(&other);
                 local_times(&host, lang.get_untracked());
-                if let Ok(Some(list)) = host.query_selector("ol") {
-                    list.set_scroll_top(list.scroll_height());
-                }
+                open_at_newest(&host);
             });
         }
-        let lang = crate::i18n::use_lang();
-        let hydrated = use_context::<super::Hydrated>().map(|h| h.0);
         // Local times wait until the page is live (as the chat's do), out of hydration's long task.
         Effect::new(move |showing: Option<Option<crate::i18n::Lang>>| {
             let lang = lang.get();
@@ -80,12 +77,7 @@ pub fn Preview(model: LiveRoom) -> impl IntoView {
                     host.set_inner_html(&other);
                 }
                 Some(_) => {}
-                // Opens at the newest line.
-                None => {
-                    if let Ok(Some(list)) = host.query_selector("ol") {
-                        list.set_scroll_top(list.scroll_height());
-                    }
-                }
+                None => open_at_newest(&host),
             }
             local_times(&host, lang);
             Some(lang)
@@ -121,6 +113,14 @@ async fn page_preview(room: &str) -> Option<(String, String)> {
         copy(".preview-list")?,
         copy(".preview-conversation template")?,
     ))
+}
+
+/// Scrolls the list in `host` to its newest line.
+#[cfg(feature = "hydrate")]
+fn open_at_newest(host: &web_sys::Element) {
+    if let Ok(Some(list)) = host.query_selector("ol") {
+        list.set_scroll_top(list.scroll_height());
+    }
 }
 
 /// Writes each `<time>` under `root` in the reader's time zone, as `lang` writes times.
